@@ -1,0 +1,168 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
+import { stunFrameLength } from '../stun/message.js';
+import type { Channel, ChannelEvents, Endpoint } from './channel.js';
+
+/** Bytes a stream may buffer before a frame completes; one STUN message at most. */
+export const MAX_STREAM_BUFFER = 0x10000 + 20;
+
+export interface StreamOpenOptions {
+  remote: Endpoint;
+  family: 4 | 6;
+  tls?: {
+    /** Name checked against the certificate (SNI too); omitted for IP literals. */
+    servername?: string;
+    /** When true, an untrusted certificate is accepted (reported by the caller). */
+    insecure?: boolean;
+    ca?: Buffer;
+  };
+  localAddress?: string;
+  timeout: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Frame length at the head of a TCP/TLS byte stream: a STUN message, or a
+ * TURN ChannelData message (RFC 8656 §12.5, padded to 4 bytes on streams).
+ */
+export function streamFrameLength(buf: Buffer): number | undefined {
+  if (buf.length < 4) return undefined;
+  if ((buf[0]! & 0xc0) === 0x40) return 4 + ((buf.readUInt16BE(2) + 3) & ~3);
+  return stunFrameLength(buf);
+}
+
+export interface TlsInfo {
+  authorized: boolean;
+  authorizationError?: string;
+  protocol?: string;
+  cipher?: string;
+  peerSubject?: string;
+  peerIssuer?: string;
+  validTo?: string;
+}
+
+/** STUN over TCP (RFC 8489 §6.2.2) or TLS-over-TCP (§6.2.3). */
+export class StreamChannel implements Channel {
+  readonly reliable = true;
+  private readonly events = new EventEmitter();
+  private buffer: Buffer = Buffer.alloc(0);
+  private closed = false;
+
+  private constructor(
+    readonly transport: 'tcp' | 'tls',
+    private readonly sock: net.Socket,
+    readonly local: Endpoint,
+    readonly remote: Endpoint,
+    readonly tlsInfo?: TlsInfo,
+  ) {
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('error', (err) => this.fail(toRtcprobeError(err, `${transport.toUpperCase()} ${remote.address}:${remote.port}`)));
+    sock.on('close', () => this.fail(new RtcprobeError('CONNECTION', 'the server closed the connection')));
+  }
+
+  private fail(err: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.destroy();
+    this.events.emit('error', err);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      let len: number | undefined;
+      try {
+        len = streamFrameLength(this.buffer);
+      } catch (err) {
+        this.fail(toRtcprobeError(err));
+        return;
+      }
+      if (len === undefined || this.buffer.length < len) break;
+      const frame = this.buffer.subarray(0, len);
+      this.buffer = this.buffer.subarray(len);
+      this.events.emit('message', frame, this.remote, false);
+    }
+    if (this.buffer.length > MAX_STREAM_BUFFER) this.fail(new RtcprobeError('STUN_DECODE', 'stream frame too large'));
+  }
+
+  static open(o: StreamOpenOptions): Promise<StreamChannel> {
+    return new Promise((resolve, reject) => {
+      const transport = o.tls ? 'tls' : 'tcp';
+      let sock: net.Socket;
+      const base = { host: o.remote.address, port: o.remote.port, family: o.family, ...(o.localAddress ? { localAddress: o.localAddress } : {}) };
+      if (o.tls) {
+        sock = tls.connect({
+          ...base,
+          ...(o.tls.servername ? { servername: o.tls.servername } : {}),
+          rejectUnauthorized: false,
+          ...(o.tls.ca ? { ca: o.tls.ca } : {}),
+        });
+      } else {
+        sock = net.connect(base);
+      }
+      const timer = setTimeout(() => done(new RtcprobeError('TIMEOUT', `${transport.toUpperCase()} connect timed out after ${o.timeout} ms`)), o.timeout);
+      const onAbort = () => done(new RtcprobeError('ABORTED', 'aborted', { cause: o.signal?.reason }));
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        sock.off('error', onError);
+        if (err) {
+          sock.destroy();
+          reject(err instanceof RtcprobeError ? err : toRtcprobeError(err, `${transport.toUpperCase()} connect`));
+          return;
+        }
+        const la = { address: sock.localAddress ?? '', port: sock.localPort ?? 0 };
+        let info: TlsInfo | undefined;
+        if (sock instanceof tls.TLSSocket) {
+          const cert = sock.getPeerCertificate();
+          const authErr = sock.authorizationError ? String(sock.authorizationError) : undefined;
+          let authorized = sock.authorized;
+          let authorizationError = authErr;
+          if (authorized && o.tls?.servername) {
+            const idErr = tls.checkServerIdentity(o.tls.servername, cert);
+            if (idErr) {
+              authorized = false;
+              authorizationError = idErr.message;
+            }
+          }
+          info = {
+            authorized,
+            ...(authorizationError ? { authorizationError } : {}),
+            ...(sock.getProtocol() ? { protocol: sock.getProtocol()! } : {}),
+            cipher: sock.getCipher().name,
+            ...(cert.subject ? { peerSubject: String(cert.subject.CN ?? '') } : {}),
+            ...(cert.issuer ? { peerIssuer: String(cert.issuer.CN ?? '') } : {}),
+            ...(cert.valid_to ? { validTo: cert.valid_to } : {}),
+          };
+          if (!authorized && !o.tls?.insecure) {
+            sock.destroy();
+            reject(new RtcprobeError('TLS', `certificate not accepted: ${authorizationError} (use --insecure to continue anyway)`));
+            return;
+          }
+        }
+        resolve(new StreamChannel(transport, sock, la, o.remote, info));
+      };
+      const onError = (err: Error) => done(err);
+      sock.once('error', onError);
+      sock.once(o.tls ? 'secureConnect' : 'connect', () => done());
+    });
+  }
+
+  send(data: Buffer): void {
+    if (this.closed) throw new RtcprobeError('CONNECTION', 'send on a closed connection');
+    this.sock.write(data);
+  }
+
+  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
+    this.events.on(event, listener);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.destroy();
+  }
+}

@@ -2,13 +2,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { RtcprobeError, toRtcprobeError } from './core/errors.js';
 import type { CommandSpec } from './commands/options.js';
 import { COMMON_OPTIONS } from './commands/options.js';
-import { stunCommand } from './commands/stun.js';
+import { COMMANDS } from './commands/index.js';
 import { render, renderError, startProgress, useColor, type ExitCode, type GlobalOptions, type Io } from './output.js';
 
 export const VERSION = '0.1.0';
 
-/** All commands, in the order `--help` lists them. */
-export const COMMANDS: CommandSpec[] = [stunCommand];
 
 function addOptions(cmd: Command, spec: CommandSpec): void {
   for (const o of [...spec.options, ...COMMON_OPTIONS]) {

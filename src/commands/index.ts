@@ -1,0 +1,8 @@
+import type { CommandSpec } from './options.js';
+import { stunCommand } from './stun.js';
+
+/**
+ * Every command, in the order `rtcprobe --help` lists them. Command modules
+ * must stay cheap to import: heavy dependencies (werift) load inside `run`.
+ */
+export const COMMANDS: CommandSpec[] = [stunCommand];

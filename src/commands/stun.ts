@@ -109,10 +109,12 @@ async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunCo
   const inputs = args.length > 0 ? args : DEFAULT_STUN_SERVERS;
   // Parse everything before touching the network: one bad argument is a usage error.
   const specs: ServerSpec[] = inputs.map((s) => parseServer(s, 'stun'));
+  const { effectiveTransport, probeStunServer } = await import('../core/stun-probe.js');
   for (const s of specs) {
     if (s.scheme === 'turn' || s.scheme === 'turns') {
       throw new RtcprobeError('BAD_SERVER', `"${s.input}" is a TURN URI; use "rtcprobe turn" for TURN servers`);
     }
+    effectiveTransport(s, opts.transport as Transport | undefined);
   }
   let ca: Buffer | undefined;
   if (typeof opts.ca === 'string') {
@@ -122,7 +124,6 @@ async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunCo
       throw new RtcprobeError('USAGE', `cannot read --ca ${opts.ca}: ${(err as Error).message}`, { cause: err });
     }
   }
-  const { probeStunServer } = await import('../core/stun-probe.js');
   const progress = await ctx.progress(`querying ${specs.length} STUN server(s)`);
   let done = 0;
   try {

@@ -29,14 +29,18 @@ export interface StunProbeOptions {
   onIgnored?: (m: IgnoredMessage) => void;
 }
 
+/** One server's result. Fields typed `| null` are always present in JSON. */
 export interface StunServerResult {
   server: string;
   transport: Transport;
   family: 4 | 6;
   ok: boolean;
+  mappedAddress: TransportAddress | null;
+  rtt: RttSummary | null;
+  loss: number;
+  error: { code: ErrorCode; message: string } | null;
   resolvedAddress?: TransportAddress;
   localAddress?: Endpoint;
-  mappedAddress?: TransportAddress;
   /** MAPPED-ADDRESS, when the server sent it too. */
   legacyMappedAddress?: TransportAddress;
   /** MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS: something on the path rewrites addresses. */
@@ -49,17 +53,13 @@ export interface StunServerResult {
   rfc5780: boolean;
   software?: string;
   tls?: TlsInfo;
-  rtt?: RttSummary;
   sent: number;
   received: number;
-  /** Fraction of requests that got no answer after all retransmissions. */
-  loss: number;
   retransmissions: number;
   /** Answers that arrived after a retransmission; their RTT is left out (Karn). */
   ambiguousSamples: number;
   ignored: IgnoredMessage[];
   errorResponse?: { code: number; reason: string };
-  error?: { code: ErrorCode; message: string };
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -80,7 +80,7 @@ export function effectiveTransport(spec: ServerSpec, requested?: Transport): { t
   return { transport, port };
 }
 
-const sameAddress = (a?: TransportAddress, b?: TransportAddress) => !!a && !!b && a.address === b.address && a.port === b.port;
+const sameAddress = (a?: TransportAddress | null, b?: TransportAddress | null) => !!a && !!b && a.address === b.address && a.port === b.port;
 
 /** Query one STUN server `count` times and describe what it said. Never throws. */
 export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Promise<StunServerResult> {
@@ -89,12 +89,15 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
     transport: spec.transport ?? o.transport ?? 'udp',
     family: o.family,
     ok: false,
+    mappedAddress: null,
+    rtt: null,
+    loss: 0,
+    error: null,
     alg: false,
     mappingChanged: false,
     rfc5780: false,
     sent: 0,
     received: 0,
-    loss: 0,
     retransmissions: 0,
     ambiguousSamples: 0,
     ignored: [],
@@ -189,7 +192,6 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
     channel?.close();
   }
   result.loss = result.sent === 0 ? 1 : Math.round(((result.sent - result.received) / result.sent) * 1000) / 1000;
-  const rtt = summarize(samples);
-  if (rtt) result.rtt = rtt;
+  result.rtt = summarize(samples) ?? null;
   return result;
 }

@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/core/errors.js';
+import { BIN, ROOT, runCli } from '../helpers/cli.js';
+import { startResponder, successFor, type Responder } from '../helpers/responder.js';
+
+const STACK = /\n\s+at .+:\d+:\d+/;
+
+describe('command line', () => {
+  let responder: Responder;
+  beforeAll(async () => {
+    responder = await startResponder((req, from) => [{ data: successFor(req, from.port) }]);
+  });
+  afterAll(async () => {
+    await responder.close();
+  });
+
+  it('--help and --version exit 0', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/stun \[options\] \[server\.\.\.\]/);
+    const v = await runCli(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('no command prints help on stderr and exits 2', async () => {
+    const r = await runCli([]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Usage: rtcprobe/);
+  });
+
+  it.each([
+    [['stun', '--count', 'x'], /USAGE: .*--count/],
+    [['stun', '--count', '0'], /USAGE: .*between 1 and/],
+    [['stun', '--transport', 'sctp'], /USAGE: .*Allowed choices/],
+    [['stun', '--bogus'], /USAGE: unknown option '--bogus'/],
+    [['nosuchcommand'], /USAGE: unknown command/],
+    [['stun', 'host:99999'], /BAD_SERVER: invalid server "host:99999": port 99999 is out of range/],
+    [['stun', 'stun://x.org'], /BAD_SERVER: .*no "\/\/"/],
+    [['stun', 'turn:x.org'], /BAD_SERVER: .*use "rtcprobe turn"/],
+    [['stun', 'stuns:x.org', '--transport', 'udp'], /BAD_SERVER: .*means TLS/],
+    [['stun', '127.0.0.1', '--ca', '/nonexistent.pem'], /USAGE: cannot read --ca/],
+  ])('%j is a one-line usage error with exit 2', async (args, pattern) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(pattern);
+    expect(r.stderr).not.toMatch(STACK);
+  });
+
+  it('--json turns a usage error into a JSON document on stdout', async () => {
+    const r = await runCli(['stun', 'host:0', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'BAD_SERVER', message: expect.stringContaining('port 0') } });
+  });
+
+  it('colour: FORCE_COLOR colours, --no-color and NO_COLOR remove it', async () => {
+    const args = ['stun', `127.0.0.1:${responder.port}`, '--count', '1'];
+    // eslint-disable-next-line no-control-regex
+    const ansi = /\u001b\[\d+m/;
+    expect((await runCli(args, { env: { FORCE_COLOR: '1' } })).stdout).toMatch(ansi);
+    expect((await runCli([...args, '--no-color'], { env: { FORCE_COLOR: '1' } })).stdout).not.toMatch(ansi);
+    expect((await runCli(args, { env: { FORCE_COLOR: '1', NO_COLOR: '1' } })).stdout).not.toMatch(ansi);
+  });
+
+  it('--json prints exactly one JSON document and nothing on stderr', async () => {
+    const r = await runCli(['stun', `127.0.0.1:${responder.port}`, '--count', '2', '--json'], { env: { FORCE_COLOR: '1' } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const j = JSON.parse(r.stdout);
+    expect(Object.keys(j.servers[0])).toEqual(expect.arrayContaining(['server', 'transport', 'ok', 'mappedAddress', 'rtt', 'loss', 'error']));
+    expect(Object.keys(j.servers[0].rtt)).toEqual(expect.arrayContaining(['min', 'median', 'p95', 'max']));
+  });
+
+  it('rtcprobe stun never loads werift (and the trace does see what it loads)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-trace-'));
+    const trace = join(dir, 'trace');
+    try {
+      const hook = fileURLToPath(new URL('../helpers/trace-register.mjs', import.meta.url));
+      const code = await new Promise<number>((resolve) => {
+        execFile(process.execPath, ['--import', hook, BIN, 'stun', `127.0.0.1:${responder.port}`, '--count', '1', '--json'], {
+          cwd: ROOT, env: { PATH: process.env.PATH ?? '', RTCPROBE_TRACE_FILE: trace },
+        }, (err) => resolve(err ? 1 : 0));
+      });
+      expect(code).toBe(0);
+      const loaded = readFileSync(trace, 'utf8');
+      expect(loaded).toMatch(/node_modules\/commander\//);
+      expect(loaded).toMatch(/dist\/core\/stun-probe\.js/);
+      expect(loaded).not.toMatch(/node_modules\/werift/);
+      expect(loaded).not.toMatch(/node_modules\/stun\//);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the README lists every error code', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const code of Object.keys(ERROR_CODES)) expect(readme, code).toContain(`\`${code}\``);
+  });
+});

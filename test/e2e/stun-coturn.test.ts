@@ -1,0 +1,139 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli, runJson } from '../helpers/cli.js';
+import { startCoturn, type Coturn } from '../helpers/coturn.js';
+import { describeWith } from '../helpers/system.js';
+
+interface ServerJson {
+  server: string;
+  transport: string;
+  ok: boolean;
+  mappedAddress: { address: string; port: number } | null;
+  localAddress: { address: string; port: number };
+  otherAddress?: { address: string; port: number };
+  responseOrigin?: { address: string; port: number };
+  rfc5780: boolean;
+  software?: string;
+  rtt: { min: number; median: number; p95: number; max: number } | null;
+  loss: number;
+  sent: number;
+  received: number;
+  error: { code: string; message: string } | null;
+  tls?: { authorized: boolean };
+}
+interface StunJson {
+  ok: boolean;
+  verdict: { answered: number; total: number; publicAddresses: string[]; agree: boolean };
+  servers: ServerJson[];
+}
+
+describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against coturn on loopback', () => {
+  let coturn: Coturn;
+  let dir: string;
+  let cert: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rtcprobe-tls-'));
+    cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    // Two listening addresses: coturn then supports RFC 5780 (OTHER-ADDRESS).
+    coturn = await startCoturn({ ips: ['127.0.0.1', '127.0.0.2'], stunOnly: true, tls: { cert, key } });
+  });
+
+  afterAll(async () => {
+    await coturn?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('UDP: mapped address equals the local address on loopback; RFC 5780 and SOFTWARE are reported', async () => {
+    const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, '--count', '5', '--interval', '0']);
+    expect(r.code).toBe(0);
+    expect(r.json.ok).toBe(true);
+    const s = r.json.servers[0]!;
+    expect(s.ok).toBe(true);
+    expect(s.transport).toBe('udp');
+    expect(s.mappedAddress).toEqual({ family: 4, address: '127.0.0.1', port: s.localAddress.port });
+    expect(s.responseOrigin).toEqual({ family: 4, address: '127.0.0.1', port: coturn.port });
+    expect(s.rfc5780).toBe(true);
+    expect(s.otherAddress?.address).toBe('127.0.0.2');
+    expect(s.software).toMatch(/Coturn/i);
+    expect(s.sent).toBe(5);
+    expect(s.received).toBe(5);
+    expect(s.loss).toBe(0);
+    expect(s.error).toBeNull();
+    expect(s.rtt!.min).toBeGreaterThan(0);
+    expect(s.rtt!.min).toBeLessThanOrEqual(s.rtt!.median);
+    expect(s.rtt!.median).toBeLessThanOrEqual(s.rtt!.p95);
+    expect(s.rtt!.p95).toBeLessThanOrEqual(s.rtt!.max);
+    expect(r.stderr).toBe('');
+  });
+
+  it('queries several servers in parallel and says whether they agree', async () => {
+    const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, `stun:127.0.0.2:${coturn.port}`, '--count', '2']);
+    expect(r.code).toBe(0);
+    expect(r.json.verdict).toMatchObject({ answered: 2, total: 2, publicAddresses: ['127.0.0.1'], agree: true });
+  });
+
+  it('TCP transport', async () => {
+    const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, '--transport', 'tcp', '--count', '3']);
+    expect(r.code).toBe(0);
+    const s = r.json.servers[0]!;
+    expect(s.transport).toBe('tcp');
+    expect(s.mappedAddress?.port).toBe(s.localAddress.port);
+    expect(s.received).toBe(3);
+  });
+
+  it('TLS with a trusted CA (stuns: URI, name checked)', async () => {
+    const r = await runJson<StunJson>(['stun', `stuns:localhost:${coturn.tlsPort}`, '--ca', cert, '--count', '2']);
+    expect(r.code).toBe(0);
+    const s = r.json.servers[0]!;
+    expect(s.transport).toBe('tls');
+    expect(s.ok).toBe(true);
+    expect(s.tls?.authorized).toBe(true);
+  });
+
+  it('TLS with an untrusted certificate fails with TLS, unless --insecure', async () => {
+    const bad = await runJson<StunJson>(['stun', `stuns:localhost:${coturn.tlsPort}`, '--count', '1']);
+    expect(bad.code).toBe(1);
+    expect(bad.json.servers[0]!.error?.code).toBe('TLS');
+    const insecure = await runJson<StunJson>(['stun', `stuns:localhost:${coturn.tlsPort}`, '--insecure', '--count', '1']);
+    expect(insecure.code).toBe(0);
+    expect(insecure.json.servers[0]!.tls?.authorized).toBe(false);
+  });
+
+  it('IPv6 on ::1 when coturn listens there', async () => {
+    const v6 = await startCoturn({ ips: ['::1'], stunOnly: true });
+    try {
+      const r = await runJson<StunJson>(['stun', `[::1]:${v6.port}`, '--family', '6', '--count', '2']);
+      expect(r.code).toBe(0);
+      expect(r.json.servers[0]!.mappedAddress?.address).toBe('::1');
+      const wrongFamily = await runJson<StunJson>(['stun', `[::1]:${v6.port}`, '--family', '4', '--count', '1']);
+      expect(wrongFamily.code).toBe(1);
+      expect(wrongFamily.json.servers[0]!.error?.code).toBe('DNS');
+    } finally {
+      await v6.stop();
+    }
+  });
+
+  it('human output puts the verdict first and has no colour when piped', async () => {
+    const r = await runCli(['stun', `127.0.0.1:${coturn.port}`, '--count', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toMatch(/^✔ Public address 127\.0\.0\.1/);
+    // eslint-disable-next-line no-control-regex
+    expect(r.stdout).not.toMatch(/\u001b\[/);
+  });
+
+  it('a dead server and a live one: per-server error, exit 0 while one answers', async () => {
+    const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, `127.0.0.1:${coturn.relayMax}`, '--count', '1']);
+    expect(r.code).toBe(0);
+    expect(r.json.verdict.answered).toBe(1);
+    expect(r.json.servers[1]!.error?.code).toBe('UNREACHABLE');
+  });
+});

@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI as a user would, optionally inside a network namespace. */
+export function runCli(args: string[], o: { env?: Record<string, string>; netns?: string; timeout?: number } = {}): Promise<CliResult> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...o.env };
+  const cmd = o.netns ? 'ip' : process.execPath;
+  const argv = o.netns ? ['netns', 'exec', o.netns, process.execPath, BIN, ...args] : [BIN, ...args];
+  return new Promise((resolve) => {
+    execFile(cmd, argv, { env, timeout: o.timeout ?? 60000, cwd: ROOT }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function runJson<T = Record<string, unknown>>(args: string[], o?: Parameters<typeof runCli>[1]): Promise<CliResult & { json: T }> {
+  const r = await runCli([...args, '--json'], o);
+  let json: T;
+  try {
+    json = JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+  return { ...r, json };
+}

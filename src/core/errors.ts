@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   STUN_ERROR_RESPONSE: 'the server answered with a STUN error response (ERROR-CODE)',
   STUN_BAD_RESPONSE: 'the server answered, but the response lacks a required attribute',
   SOCKET: 'a local socket could not be opened or bound',
+  SIGNAL_REJECTED: 'the signaling relay refused to let the client join (the wire code says why)',
+  REDIS: 'Redis could not be reached or refused a command (signaling relay scale-out)',
   INTERNAL: 'a bug in rtcprobe; please report it',
 } as const;
 

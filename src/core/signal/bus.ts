@@ -1,0 +1,121 @@
+/**
+ * The Bus connects relay instances: room presence (who is in which room, on
+ * which instance) and the delivery of messages to peers served by another
+ * instance. The relay keeps the roster of every room it has local peers in;
+ * the bus tells it what happens on the other instances.
+ *
+ * MemoryBus serves a single instance (nothing crosses a process). RedisBus
+ * (redis-bus.ts) shares presence through Redis with TTLs and carries
+ * messages over pub/sub.
+ */
+import type { PeerMeta } from './protocol.js';
+
+export interface PeerRecord {
+  peerId: string;
+  /** The relay instance holding this peer's connection. */
+  instance: string;
+  meta?: PeerMeta;
+  /** Milliseconds since the epoch. */
+  joinedAt: number;
+}
+
+/** What one instance tells the others. `src` is the instance the event is about. */
+export type BusEvent =
+  | { kind: 'peer-joined'; room: string; peer: PeerRecord; src: string }
+  | { kind: 'peer-left'; room: string; peerId: string; src: string }
+  | { kind: 'signal'; room: string; from: string; to: string; data: unknown; src: string }
+  | { kind: 'broadcast'; room: string; from: string; data: unknown; src: string };
+
+export type JoinOutcome =
+  | { ok: true; peers: PeerRecord[] }
+  | { ok: false; code: 'ROOM_FULL' | 'TOO_MANY_ROOMS' | 'PEER_ID_TAKEN' };
+
+export interface RoomSummary {
+  id: string;
+  peers: number;
+}
+
+export interface BusStats {
+  published: number;
+  received: number;
+}
+
+export interface Bus {
+  readonly kind: 'memory' | 'redis';
+  readonly instanceId: string;
+  start(): Promise<void>;
+  /** Events from other instances (and peers of dead instances leaving). */
+  onEvent(handler: (event: BusEvent) => void): void;
+  /** Register presence atomically, within the limits. Returns the room's roster, the joiner included. */
+  join(room: string, peer: PeerRecord, limits: { maxPeersPerRoom: number; maxRooms: number }): Promise<JoinOutcome>;
+  /** Remove presence and tell the other instances. */
+  leave(room: string, peerId: string): Promise<void>;
+  /** Start receiving the events of a room (this instance has peers in it). */
+  watch(room: string): Promise<void>;
+  unwatch(room: string): Promise<void>;
+  /** Publish an event to the other instances (peer-joined, broadcast). */
+  publishRoom(event: BusEvent): void;
+  /** Deliver a signal to the instance holding its target. */
+  sendTo(instance: string, event: BusEvent): void;
+  listRooms(limit: number): Promise<{ rooms: RoomSummary[]; total: number }>;
+  getRoom(room: string): Promise<PeerRecord[] | undefined>;
+  stats(): BusStats;
+  close(): Promise<void>;
+}
+
+export class MemoryBus implements Bus {
+  readonly kind = 'memory' as const;
+  private readonly rooms = new Map<string, Map<string, PeerRecord>>();
+
+  constructor(readonly instanceId: string) {}
+
+  async start(): Promise<void> {}
+  onEvent(): void {}
+
+  async join(room: string, peer: PeerRecord, limits: { maxPeersPerRoom: number; maxRooms: number }): Promise<JoinOutcome> {
+    let r = this.rooms.get(room);
+    if (r?.has(peer.peerId)) return { ok: false, code: 'PEER_ID_TAKEN' };
+    if (r && r.size >= limits.maxPeersPerRoom) return { ok: false, code: 'ROOM_FULL' };
+    if (!r) {
+      if (this.rooms.size >= limits.maxRooms) return { ok: false, code: 'TOO_MANY_ROOMS' };
+      r = new Map();
+      this.rooms.set(room, r);
+    }
+    r.set(peer.peerId, peer);
+    return { ok: true, peers: [...r.values()] };
+  }
+
+  async leave(room: string, peerId: string): Promise<void> {
+    const r = this.rooms.get(room);
+    if (!r) return;
+    r.delete(peerId);
+    if (r.size === 0) this.rooms.delete(room);
+  }
+
+  async watch(): Promise<void> {}
+  async unwatch(): Promise<void> {}
+  publishRoom(): void {}
+  sendTo(): void {}
+
+  async listRooms(limit: number): Promise<{ rooms: RoomSummary[]; total: number }> {
+    const rooms: RoomSummary[] = [];
+    for (const [id, r] of this.rooms) {
+      if (rooms.length >= limit) break;
+      rooms.push({ id, peers: r.size });
+    }
+    return { rooms, total: this.rooms.size };
+  }
+
+  async getRoom(room: string): Promise<PeerRecord[] | undefined> {
+    const r = this.rooms.get(room);
+    return r ? [...r.values()] : undefined;
+  }
+
+  stats(): BusStats {
+    return { published: 0, received: 0 };
+  }
+
+  async close(): Promise<void> {
+    this.rooms.clear();
+  }
+}

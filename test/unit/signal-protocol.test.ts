@@ -1,0 +1,110 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signal/protocol.js';
+import { maskSecret, mintToken, turnCredentials, verifyToken } from '../../src/core/signal/token.js';
+
+const codeOf = (text: string) => {
+  const r = parseClientFrame(text);
+  return r.ok ? 'ok' : r.code;
+};
+
+describe('signal protocol validator', () => {
+  it('accepts every client message type with its required fields', () => {
+    expect(parseClientFrame('{"type":"join","room":"r1"}')).toEqual({ ok: true, msg: { type: 'join', room: 'r1' } });
+    expect(parseClientFrame(JSON.stringify({ type: 'join', room: 'r', peerId: 'alice', token: 't', meta: { name: 'A' }, v: 1 }))).toEqual({
+      ok: true,
+      msg: { type: 'join', room: 'r', peerId: 'alice', token: 't', meta: { name: 'A' }, v: 1 },
+    });
+    expect(parseClientFrame('{"type":"signal","to":"bob","data":{"sdp":"x"}}')).toEqual({ ok: true, msg: { type: 'signal', to: 'bob', data: { sdp: 'x' } } });
+    expect(parseClientFrame('{"type":"signal","to":"bob","data":null}')).toEqual({ ok: true, msg: { type: 'signal', to: 'bob', data: null } });
+    expect(parseClientFrame('{"type":"broadcast","data":[1,2]}')).toEqual({ ok: true, msg: { type: 'broadcast', data: [1, 2] } });
+    expect(parseClientFrame('{"type":"leave"}')).toEqual({ ok: true, msg: { type: 'leave' } });
+    expect(parseClientFrame('{"type":"ping","ts":12.5}')).toEqual({ ok: true, msg: { type: 'ping', ts: 12.5 } });
+  });
+
+  it('drops unknown fields instead of passing them on', () => {
+    const r = parseClientFrame('{"type":"signal","to":"bob","data":1,"from":"mallory"}');
+    expect(r).toEqual({ ok: true, msg: { type: 'signal', to: 'bob', data: 1 } });
+  });
+
+  it('classifies every kind of bad input with its wire code', () => {
+    expect(codeOf('{not json')).toBe('BAD_JSON');
+    expect(codeOf('')).toBe('BAD_JSON');
+    expect(codeOf('[1,2]')).toBe('BAD_MESSAGE');
+    expect(codeOf('"join"')).toBe('BAD_MESSAGE');
+    expect(codeOf('null')).toBe('BAD_MESSAGE');
+    expect(codeOf('{"type":7}')).toBe('BAD_MESSAGE');
+    expect(codeOf('{"type":"offer"}')).toBe('UNKNOWN_TYPE');
+    expect(codeOf('{"type":"joined","peerId":"x","peers":[]}')).toBe('UNKNOWN_TYPE');
+    expect(codeOf('{"type":"join"}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"join","room":""}')).toBe('BAD_FIELD');
+    expect(codeOf(JSON.stringify({ type: 'join', room: 'x'.repeat(LIMITS.roomLength + 1) }))).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"join","room":"a\\u0000b"}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"join","room":"r","peerId":"bad id"}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"join","room":"r","meta":[1]}')).toBe('BAD_FIELD');
+    expect(codeOf(JSON.stringify({ type: 'join', room: 'r', meta: { x: 'y'.repeat(LIMITS.metaBytes) } }))).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"join","room":"r","token":5}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"signal","data":1}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"signal","to":"bob"}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"broadcast"}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"ping"}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"ping","ts":"now"}')).toBe('BAD_FIELD');
+    expect(codeOf('{"type":"leave","v":2}')).toBe('BAD_VERSION');
+  });
+
+  it('has a description for every wire code and caps error text', () => {
+    const r = parseClientFrame('{"type":"offer"}');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(Object.keys(WIRE_ERRORS)).toContain(r.code);
+    expect(errorMessage('BAD_JSON', 'x'.repeat(1000)).message.length).toBeLessThanOrEqual(LIMITS.errorMessageLength);
+    expect(errorMessage('ROOM_FULL', undefined, 'join')).toEqual({ type: 'error', code: 'ROOM_FULL', message: WIRE_ERRORS.ROOM_FULL, ref: 'join' });
+    expect(validateClientMessage({ type: 'leave', v: PROTOCOL_VERSION })).toEqual({ ok: true, msg: { type: 'leave', v: 1 } });
+  });
+
+  it('parses relay messages on the client side and rejects malformed ones', () => {
+    expect(parseServerFrame('{"type":"joined","room":"r","peerId":"a","peers":[],"v":1}')?.type).toBe('joined');
+    expect(parseServerFrame('{"type":"signal","from":"a","data":1}')?.type).toBe('signal');
+    expect(parseServerFrame('{"type":"joined","room":"r"}')).toBeUndefined();
+    expect(parseServerFrame('{"type":"error","code":"X"}')).toBeUndefined();
+    expect(parseServerFrame('nope')).toBeUndefined();
+    expect(parseServerFrame('{"type":"whatever"}')).toBeUndefined();
+  });
+});
+
+describe('join tokens (JWT HS256)', () => {
+  const secret = 'correct horse battery staple';
+  const now = Date.UTC(2026, 0, 1);
+
+  it('round-trips the claims and matches an independent HS256 computation', () => {
+    const token = mintToken(secret, { room: 'r1', identity: 'alice', ttlSeconds: 60, now });
+    const [h, p, s] = token.split('.');
+    expect(JSON.parse(Buffer.from(h!, 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(JSON.parse(Buffer.from(p!, 'base64url').toString())).toEqual({ room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 });
+    expect(s).toBe(createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url'));
+    expect(verifyToken(token, secret, now + 1000)).toEqual({ ok: true, claims: { room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 } });
+  });
+
+  it('refuses expired, forged, altered, alg=none and malformed tokens', () => {
+    const token = mintToken(secret, { room: 'r1', identity: 'alice', ttlSeconds: 60, now });
+    expect(verifyToken(token, secret, now + 60_000)).toEqual({ ok: false, reason: 'expired' });
+    expect(verifyToken(token, 'other secret', now)).toEqual({ ok: false, reason: 'signature' });
+    const [h, , s] = token.split('.');
+    const forged = Buffer.from(JSON.stringify({ room: 'r2', sub: 'alice', iat: 0, exp: 4e9 })).toString('base64url');
+    expect(verifyToken(`${h}.${forged}.${s}`, secret, now)).toEqual({ ok: false, reason: 'signature' });
+    const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+    expect(verifyToken(`${none}.${forged}.`, secret, now)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyToken('a.b', secret, now)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyToken('!!.??.**', secret, now)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('TURN REST credentials', () => {
+  it('uses expiry:peerId and base64 HMAC-SHA1 of the username', () => {
+    const now = 1_700_000_000_000;
+    const c = turnCredentials('s3cret', 'peer1', 3600, now);
+    expect(c.username).toBe(`${1_700_000_000 + 3600}:peer1`);
+    expect(c.credential).toBe(createHmac('sha1', 's3cret').update(c.username).digest('base64'));
+    expect(maskSecret('s3cret')).toBe('s3***');
+    expect(maskSecret('x')).toBe('***');
+  });
+});

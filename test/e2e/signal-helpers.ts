@@ -72,3 +72,59 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** Track a child process so it is killed even when a test fails. */
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A throw-away redis-server on a free loopback port, no persistence. */
+export async function startRedis(): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freeTcpPort();
+    const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    const ready = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 10_000);
+      child.stdout!.on('data', (d) => {
+        out += d.toString();
+        if (out.includes('Ready to accept connections')) { clearTimeout(t); resolve(true); }
+      });
+      child.once('exit', () => { clearTimeout(t); resolve(false); });
+    });
+    if (ready) {
+      return {
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        stop: () => new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+      };
+    }
+    child.kill('SIGKILL');
+    if (attempt >= 3) throw new Error(`redis-server did not start: ${out.slice(-500)}`);
+  }
+}

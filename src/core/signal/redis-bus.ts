@@ -1,0 +1,319 @@
+/**
+ * Scale-out over Redis: several relay instances serve the same rooms.
+ *
+ * Keys (all under the prefix, default "rtcprobe:signal:"):
+ *   room:<room>      hash   peerId -> JSON PeerRecord     (the room's roster)
+ *   rooms            set    room ids with at least one peer
+ *   peers:<inst>     set    "<room>\n<peerId>" held by an instance
+ *   alive:<inst>     string the instance's heartbeat, expires after the presence TTL
+ *   instances        set    instance ids that registered
+ * Channels:
+ *   ch:room:<room>   peer-joined, peer-left, broadcast (instances with peers there subscribe)
+ *   ch:inst:<inst>   signals to the peers of one instance
+ *
+ * Join, leave and reaping run as Lua scripts, so limits hold across instances.
+ * Every instance refreshes its heartbeat every TTL/3 and, every TTL/2, reaps
+ * instances whose heartbeat has expired: their peers are removed from the
+ * rooms and a peer-left is published for each.
+ */
+import { Redis } from 'ioredis';
+import { RtcprobeError } from '../errors.js';
+import type { Bus, BusEvent, BusStats, JoinOutcome, PeerRecord, RoomSummary } from './bus.js';
+
+export interface RedisBusOptions {
+  url: string;
+  instanceId: string;
+  /** How long presence outlives a dead instance, ms. */
+  presenceTtlMs?: number;
+  prefix?: string;
+  connectTimeoutMs?: number;
+}
+
+const JOIN = `
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return {'PEER_ID_TAKEN'} end
+local n = redis.call('HLEN', KEYS[1])
+if n >= tonumber(ARGV[4]) then return {'ROOM_FULL'} end
+if n == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return {'TOO_MANY_ROOMS'} end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[6])
+local all = redis.call('HGETALL', KEYS[1])
+table.insert(all, 1, 'OK')
+return all
+`;
+
+const LEAVE = `
+local n = redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[3])
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+return n
+`;
+
+// KEYS: alive key, peers key, instances set, rooms set. ARGV: instance, room key prefix, force.
+const REAP = `
+if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local members = redis.call('SMEMBERS', KEYS[2])
+local gone = {}
+for _, m in ipairs(members) do
+  local sep = string.find(m, '\\n', 1, true)
+  if sep then
+    local room = string.sub(m, 1, sep - 1)
+    local peer = string.sub(m, sep + 1)
+    local key = ARGV[2] .. room
+    local rec = redis.call('HGET', key, peer)
+    if rec and string.find(rec, '"instance":"' .. ARGV[1] .. '"', 1, true) then
+      redis.call('HDEL', key, peer)
+      table.insert(gone, m)
+    end
+    if redis.call('HLEN', key) == 0 then redis.call('SREM', KEYS[4], room) end
+  end
+end
+redis.call('DEL', KEYS[2])
+if ARGV[3] ~= '1' then redis.call('SREM', KEYS[3], ARGV[1]) end
+return gone
+`;
+
+type Wire =
+  | { k: 'j'; r: string; p: PeerRecord; s: string }
+  | { k: 'l'; r: string; i: string; s: string }
+  | { k: 's'; r: string; f: string; t: string; d: unknown; s: string }
+  | { k: 'b'; r: string; f: string; d: unknown; s: string };
+
+function toWire(e: BusEvent): Wire {
+  switch (e.kind) {
+    case 'peer-joined': return { k: 'j', r: e.room, p: e.peer, s: e.src };
+    case 'peer-left': return { k: 'l', r: e.room, i: e.peerId, s: e.src };
+    case 'signal': return { k: 's', r: e.room, f: e.from, t: e.to, d: e.data, s: e.src };
+    case 'broadcast': return { k: 'b', r: e.room, f: e.from, d: e.data, s: e.src };
+  }
+}
+
+function fromWire(w: Wire): BusEvent | undefined {
+  if (typeof w !== 'object' || w === null || typeof w.r !== 'string' || typeof w.s !== 'string') return undefined;
+  switch (w.k) {
+    case 'j': return w.p && typeof w.p.peerId === 'string' ? { kind: 'peer-joined', room: w.r, peer: w.p, src: w.s } : undefined;
+    case 'l': return typeof w.i === 'string' ? { kind: 'peer-left', room: w.r, peerId: w.i, src: w.s } : undefined;
+    case 's': return typeof w.t === 'string' ? { kind: 'signal', room: w.r, from: w.f, to: w.t, data: w.d, src: w.s } : undefined;
+    case 'b': return { kind: 'broadcast', room: w.r, from: w.f, data: w.d, src: w.s };
+    default: return undefined;
+  }
+}
+
+/** Hide the password of a redis:// URL. */
+export function maskRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://?';
+  }
+}
+
+export class RedisBus implements Bus {
+  readonly kind = 'redis' as const;
+  readonly instanceId: string;
+  readonly presenceTtlMs: number;
+  private readonly prefix: string;
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private handler: (e: BusEvent) => void = () => {};
+  private readonly counters: BusStats = { published: 0, received: 0 };
+  private heartbeat?: NodeJS.Timeout;
+  private reaper?: NodeJS.Timeout;
+  private readonly watched = new Set<string>();
+  private closed = false;
+  private readonly opts: RedisBusOptions;
+
+  constructor(opts: RedisBusOptions) {
+    this.opts = opts;
+    this.instanceId = opts.instanceId;
+    this.presenceTtlMs = opts.presenceTtlMs ?? 15_000;
+    this.prefix = opts.prefix ?? 'rtcprobe:signal:';
+    const common = {
+      lazyConnect: true,
+      connectTimeout: opts.connectTimeoutMs ?? 5000,
+      maxRetriesPerRequest: 2,
+      retryStrategy: (times: number) => Math.min(2000, 50 * 2 ** times),
+    };
+    this.cmd = new Redis(opts.url, { ...common, enableAutoPipelining: true });
+    this.sub = new Redis(opts.url, common);
+    this.cmd.on('error', () => {});
+    this.sub.on('error', () => {});
+    this.cmd.defineCommand('sigJoin', { numberOfKeys: 3, lua: JOIN });
+    this.cmd.defineCommand('sigLeave', { numberOfKeys: 3, lua: LEAVE });
+    this.cmd.defineCommand('sigReap', { numberOfKeys: 4, lua: REAP });
+    this.sub.on('message', (_channel: string, text: string) => this.onWire(text));
+  }
+
+  private key(...parts: string[]): string {
+    return this.prefix + parts.join(':');
+  }
+
+  async start(): Promise<void> {
+    try {
+      await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    } catch (err) {
+      this.cmd.disconnect();
+      this.sub.disconnect();
+      throw new RtcprobeError('REDIS', `cannot connect to ${maskRedisUrl(this.opts.url)}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      // A restart under the same id: peers of the previous run are gone.
+      await this.reapOne(this.instanceId, true);
+      await this.cmd.set(this.key('alive', this.instanceId), String(Date.now()), 'PX', this.presenceTtlMs);
+      await this.cmd.sadd(this.key('instances'), this.instanceId);
+      await this.sub.subscribe(this.key('ch', 'inst', this.instanceId));
+    } catch (err) {
+      this.cmd.disconnect();
+      this.sub.disconnect();
+      throw new RtcprobeError('REDIS', `Redis refused a command: ${(err as Error).message}`, { cause: err });
+    }
+    this.heartbeat = setInterval(() => {
+      this.cmd.set(this.key('alive', this.instanceId), String(Date.now()), 'PX', this.presenceTtlMs).catch(() => {});
+    }, Math.max(50, Math.floor(this.presenceTtlMs / 3)));
+    this.heartbeat.unref();
+    this.reaper = setInterval(() => void this.reap().catch(() => {}), Math.max(50, Math.floor(this.presenceTtlMs / 2)));
+    this.reaper.unref();
+  }
+
+  onEvent(handler: (e: BusEvent) => void): void {
+    this.handler = handler;
+  }
+
+  private onWire(text: string): void {
+    let e: BusEvent | undefined;
+    try {
+      e = fromWire(JSON.parse(text) as Wire);
+    } catch {
+      return;
+    }
+    // An instance never needs its own events; a dead instance's peer-left carries the dead id.
+    if (!e || e.src === this.instanceId) return;
+    this.counters.received++;
+    this.handler(e);
+  }
+
+  private publish(channel: string, e: BusEvent): void {
+    this.counters.published++;
+    this.cmd.publish(channel, JSON.stringify(toWire(e))).catch(() => {});
+  }
+
+  async join(room: string, peer: PeerRecord, limits: { maxPeersPerRoom: number; maxRooms: number }): Promise<JoinOutcome> {
+    const res = (await (this.cmd as unknown as { sigJoin: (...a: (string | number)[]) => Promise<string[]> }).sigJoin(
+      this.key('room', room), this.key('rooms'), this.key('peers', this.instanceId),
+      room, peer.peerId, JSON.stringify(peer), limits.maxPeersPerRoom, limits.maxRooms, `${room}\n${peer.peerId}`,
+    ));
+    if (res[0] !== 'OK') return { ok: false, code: res[0] as 'ROOM_FULL' | 'TOO_MANY_ROOMS' | 'PEER_ID_TAKEN' };
+    const peers: PeerRecord[] = [];
+    for (let i = 1; i + 1 < res.length; i += 2) {
+      try {
+        peers.push(JSON.parse(res[i + 1]!) as PeerRecord);
+      } catch {
+        // a foreign value in our key space: skip it
+      }
+    }
+    return { ok: true, peers };
+  }
+
+  async leave(room: string, peerId: string): Promise<void> {
+    await (this.cmd as unknown as { sigLeave: (...a: string[]) => Promise<number> }).sigLeave(
+      this.key('room', room), this.key('rooms'), this.key('peers', this.instanceId), room, peerId, `${room}\n${peerId}`,
+    );
+    this.publish(this.key('ch', 'room', room), { kind: 'peer-left', room, peerId, src: this.instanceId });
+  }
+
+  async watch(room: string): Promise<void> {
+    if (this.watched.has(room)) return;
+    this.watched.add(room);
+    await this.sub.subscribe(this.key('ch', 'room', room));
+  }
+
+  async unwatch(room: string): Promise<void> {
+    if (!this.watched.delete(room)) return;
+    if (!this.closed) await this.sub.unsubscribe(this.key('ch', 'room', room));
+  }
+
+  publishRoom(e: BusEvent): void {
+    this.publish(this.key('ch', 'room', e.room), e);
+  }
+
+  sendTo(instance: string, e: BusEvent): void {
+    this.publish(this.key('ch', 'inst', instance), e);
+  }
+
+  private async reapOne(instance: string, force: boolean): Promise<string[]> {
+    return (this.cmd as unknown as { sigReap: (...a: string[]) => Promise<string[]> }).sigReap(
+      this.key('alive', instance), this.key('peers', instance), this.key('instances'), this.key('rooms'),
+      instance, this.key('room', ''), force ? '1' : '0',
+    );
+  }
+
+  /** Remove the peers of instances whose heartbeat expired; tell their rooms. Returns how many left. */
+  async reap(): Promise<number> {
+    const instances = await this.cmd.smembers(this.key('instances'));
+    let n = 0;
+    for (const inst of instances) {
+      if (inst === this.instanceId) continue;
+      const gone = await this.reapOne(inst, false);
+      for (const m of gone) {
+        const sep = m.indexOf('\n');
+        const room = m.slice(0, sep);
+        const peerId = m.slice(sep + 1);
+        n++;
+        const e: BusEvent = { kind: 'peer-left', room, peerId, src: inst };
+        // Every instance watching the room hears it, this one included (src is the dead instance).
+        this.publish(this.key('ch', 'room', room), e);
+      }
+    }
+    return n;
+  }
+
+  async listRooms(limit: number): Promise<{ rooms: RoomSummary[]; total: number }> {
+    const total = await this.cmd.scard(this.key('rooms'));
+    const ids: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.cmd.sscan(this.key('rooms'), cursor, 'COUNT', 500);
+      cursor = next;
+      for (const id of batch) if (ids.length < limit) ids.push(id);
+    } while (cursor !== '0' && ids.length < limit);
+    const counts = await Promise.all(ids.map((id) => this.cmd.hlen(this.key('room', id))));
+    return { rooms: ids.map((id, i) => ({ id, peers: counts[i]! })).filter((r) => r.peers > 0), total };
+  }
+
+  async getRoom(room: string): Promise<PeerRecord[] | undefined> {
+    const all = await this.cmd.hgetall(this.key('room', room));
+    const peers: PeerRecord[] = [];
+    for (const v of Object.values(all)) {
+      try {
+        peers.push(JSON.parse(v) as PeerRecord);
+      } catch {
+        // skip
+      }
+    }
+    peers.sort((a, b) => a.joinedAt - b.joinedAt || a.peerId.localeCompare(b.peerId));
+    return peers.length > 0 ? peers : undefined;
+  }
+
+  stats(): BusStats {
+    return { ...this.counters };
+  }
+
+  /** Withdraw this instance (its peers have left already) and disconnect. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearInterval(this.reaper);
+    try {
+      await this.reapOne(this.instanceId, true);
+      await this.cmd.del(this.key('alive', this.instanceId));
+      await this.cmd.srem(this.key('instances'), this.instanceId);
+      await Promise.all([this.cmd.quit(), this.sub.quit()]);
+    } catch {
+      this.cmd.disconnect();
+      this.sub.disconnect();
+    }
+  }
+}

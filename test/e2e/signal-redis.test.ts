@@ -1,0 +1,134 @@
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { describeWith } from '../helpers/system.js';
+import { SignalClient } from '../../src/core/signal/client.js';
+import { RedisBus } from '../../src/core/signal/redis-bus.js';
+import { SignalRelay } from '../../src/core/signal/server.js';
+import { startRedis } from './signal-helpers.js';
+
+describeWith({ commands: ['redis-server'] }, 'signal relay: two instances over Redis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const relays: SignalRelay[] = [];
+  const clients: SignalClient[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    await Promise.all(relays.splice(0).map((r) => r.close()));
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  async function relay(instanceId: string, limits = {}, prefix = 'test1:') {
+    const r = new SignalRelay({
+      host: '127.0.0.1',
+      port: 0,
+      instanceId,
+      limits,
+      bus: new RedisBus({ url: redis.url, instanceId, presenceTtlMs: 2000, prefix }),
+    });
+    relays.push(r);
+    await r.listen();
+    return r;
+  }
+
+  function client(r: SignalRelay, room: string, peerId: string, meta?: Record<string, unknown>) {
+    const c = new SignalClient({ url: r.addresses!.ws, room, peerId, reconnect: false, ...(meta ? { meta } : {}) });
+    clients.push(c);
+    return c;
+  }
+
+  it('a peer on instance A and a peer on instance B share a room, signal and broadcast across', async () => {
+    const a = await relay('inst-a');
+    const b = await relay('inst-b');
+    const alice = client(a, 'shared', 'alice', { side: 'a' });
+    await alice.connect();
+    const bob = client(b, 'shared', 'bob');
+    const seen = alice.next('peer-joined');
+    const jb = await bob.connect();
+    expect(jb.peers).toEqual([{ peerId: 'alice', meta: { side: 'a' } }]);
+    expect(await seen).toMatchObject({ peerId: 'bob' });
+
+    const toBob = bob.next('signal');
+    alice.signal('bob', { sdp: 'offer from A' });
+    expect(await toBob).toEqual({ type: 'signal', from: 'alice', data: { sdp: 'offer from A' } });
+    const toAlice = alice.next('signal');
+    bob.signal('alice', { sdp: 'answer from B' });
+    expect(await toAlice).toEqual({ type: 'signal', from: 'bob', data: { sdp: 'answer from B' } });
+
+    const carol = client(a, 'shared', 'carol');
+    const bobSeesCarol = bob.next('peer-joined', (m) => m.peerId === 'carol');
+    await carol.connect();
+    await bobSeesCarol;
+    const b1 = bob.next('broadcast');
+    const b2 = alice.next('broadcast');
+    carol.broadcast('hello everyone');
+    expect(await b1).toEqual({ type: 'broadcast', from: 'carol', data: 'hello everyone' });
+    expect(await b2).toEqual({ type: 'broadcast', from: 'carol', data: 'hello everyone' });
+
+    // The session servers of both instances show the same room.
+    for (const r of [a, b]) {
+      const room = (await (await fetch(new URL('/rooms/shared', r.addresses!.http))).json()) as { peers: { peerId: string; instance: string }[] };
+      expect(room.peers.map((p) => `${p.peerId}@${p.instance}`).sort()).toEqual(['alice@inst-a', 'bob@inst-b', 'carol@inst-a']);
+      const rooms = (await (await fetch(new URL('/rooms', r.addresses!.http))).json()) as { rooms: unknown[] };
+      expect(rooms.rooms).toEqual([{ id: 'shared', peers: 3 }]);
+    }
+    const metrics = await (await fetch(new URL('/metrics', b.addresses!.http))).text();
+    expect(metrics).toMatch(/rtcprobe_signal_bus_received_total\{instance_id="inst-b"\} [1-9]/);
+
+    const left = alice.next('peer-left');
+    await bob.close();
+    expect(await left).toEqual({ type: 'peer-left', room: 'shared', peerId: 'bob' });
+  });
+
+  it('enforces room limits and unique peer ids across instances', async () => {
+    const a = await relay('lim-a', { maxPeersPerRoom: 2 }, 'test2:');
+    const b = await relay('lim-b', { maxPeersPerRoom: 2 }, 'test2:');
+    await client(a, 'small', 'p1').connect();
+    await expect(client(b, 'small', 'p1').connect()).rejects.toMatchObject({ code: 'SIGNAL_REJECTED', wireCode: 'PEER_ID_TAKEN' });
+    await client(b, 'small', 'p2').connect();
+    await expect(client(a, 'small', 'p3').connect()).rejects.toMatchObject({ wireCode: 'ROOM_FULL' });
+    const signalTo = client(b, 'other', 'p4');
+    await signalTo.connect();
+    const err = signalTo.next('error');
+    signalTo.signal('p1', 'not in my room');
+    expect(await err).toMatchObject({ code: 'UNKNOWN_PEER' });
+  });
+
+  it('peers of an instance that closes gracefully leave the rooms at once', async () => {
+    const a = await relay('gr-a', {}, 'test3:');
+    const b = await relay('gr-b', {}, 'test3:');
+    const x = client(a, 'g', 'x');
+    await x.connect();
+    await client(b, 'g', 'y').connect();
+    const left = x.next('peer-left');
+    await b.close();
+    expect(await left).toMatchObject({ peerId: 'y' });
+    const room = (await (await fetch(new URL('/rooms/g', a.addresses!.http))).json()) as { peers: { peerId: string }[] };
+    expect(room.peers.map((p) => p.peerId)).toEqual(['x']);
+  });
+
+  it('the reaper removes the peers of an instance whose heartbeat expired', async () => {
+    const a = await relay('reap-a', {}, 'test4:');
+    // A "crashed" instance: its presence is in Redis but it never refreshes it.
+    const ghost = new RedisBus({ url: redis.url, instanceId: 'reap-ghost', presenceTtlMs: 600, prefix: 'test4:' });
+    await ghost.start();
+    const rec = { peerId: 'ghost-peer', instance: 'reap-ghost', joinedAt: Date.now() };
+    expect((await ghost.join('haunted', rec, { maxPeersPerRoom: 10, maxRooms: 10 })).ok).toBe(true);
+    // Stop its timers and connections without withdrawing presence, as a crash would.
+    const g = ghost as unknown as { heartbeat: NodeJS.Timeout; reaper: NodeJS.Timeout; cmd: { disconnect(): void }; sub: { disconnect(): void } };
+    clearInterval(g.heartbeat);
+    clearInterval(g.reaper);
+    g.cmd.disconnect();
+    g.sub.disconnect();
+    const w = client(a, 'haunted', 'watcher');
+    const j = await w.connect();
+    expect(j.peers).toEqual([{ peerId: 'ghost-peer' }]);
+    const left = await w.next('peer-left', undefined, 15_000);
+    expect(left).toMatchObject({ peerId: 'ghost-peer' });
+    const room = (await (await fetch(new URL('/rooms/haunted', a.addresses!.http))).json()) as { peers: { peerId: string }[] };
+    expect(room.peers.map((p) => p.peerId)).toEqual(['watcher']);
+  });
+});

@@ -1,8 +1,10 @@
 import type { CommandSpec } from './options.js';
+import { natCommand } from './nat.js';
+import { signalCommand } from './signal.js';
 import { stunCommand } from './stun.js';
 
 /**
  * Every command, in the order `rtcprobe --help` lists them. Command modules
  * must stay cheap to import: heavy dependencies (werift) load inside `run`.
  */
-export const COMMANDS: CommandSpec[] = [stunCommand];
+export const COMMANDS: CommandSpec[] = [stunCommand, natCommand, signalCommand];

@@ -1,0 +1,217 @@
+import { RtcprobeError } from '../core/errors.js';
+import type { NatFamilyResult } from '../core/nat/runner.js';
+import type { Addr, BindingObservation, Behaviour, NatType } from '../core/nat/types.js';
+import { formatHostPort, parseServer, type ServerSpec } from '../core/uri.js';
+import type { CommandOutcome, Style } from '../output.js';
+import { collect, intOption, type CommandSpec } from './options.js';
+import type { RunContext } from './context.js';
+
+/**
+ * Used when no --server is given. These public servers do not implement
+ * RFC 5780, so without a server of your own the run compares their mappings
+ * and leaves filtering unknown.
+ */
+export const DEFAULT_NAT_SERVERS = ['stun.l.google.com:19302', 'stun.cloudflare.com:3478'];
+
+export interface NatFamilyJson {
+  family: 4 | 6;
+  server: string;
+  elapsedMs: number;
+  mapping: Behaviour;
+  filtering: Behaviour;
+  natType: NatType;
+  rating: 'easy' | 'hard' | 'unknown';
+  forecast: { code: string; text: string };
+  verdictReached: boolean;
+  udpBlocked: boolean;
+  rfc5780: { supported: boolean | null; status: string; detail: string };
+  publicAddress: Addr | null;
+  localAddress: Addr | null;
+  portPreserved: boolean | null;
+  alg: boolean;
+  hairpin: boolean | null;
+  mappingVariesByDestination: boolean | null;
+  lifetime: { lowerSeconds: number | null; upperSeconds: number | null; text: string } | null;
+  warnings: string[];
+  tests: NatFamilyResult['observations'];
+}
+
+export interface NatJson {
+  command: 'nat';
+  ok: boolean;
+  /** The verdict of the first family tested (IPv4 unless --family 6). */
+  mapping: Behaviour;
+  filtering: Behaviour;
+  natType: NatType;
+  rating: 'easy' | 'hard' | 'unknown';
+  forecast: { code: string; text: string };
+  warnings: string[];
+  families: NatFamilyJson[];
+}
+
+const NAT_NAMES: Record<NatType, string> = {
+  'open-internet': 'open internet (no NAT)',
+  'full-cone': 'full cone',
+  'restricted-cone': 'restricted cone',
+  'port-restricted-cone': 'port-restricted cone',
+  symmetric: 'symmetric',
+  'udp-blocked': 'UDP blocked',
+  unknown: 'unknown',
+};
+
+function toFamilyJson(r: NatFamilyResult): NatFamilyJson {
+  const v = r.verdict;
+  return {
+    family: r.family,
+    server: r.observations.server,
+    elapsedMs: r.elapsedMs,
+    mapping: v.mapping,
+    filtering: v.filtering,
+    natType: v.natType,
+    rating: v.rating,
+    forecast: v.forecast,
+    verdictReached: v.verdictReached,
+    udpBlocked: v.udpBlocked,
+    rfc5780: v.rfc5780,
+    publicAddress: v.publicAddress,
+    localAddress: v.localAddress,
+    portPreserved: v.portPreserved,
+    alg: v.alg,
+    hairpin: v.hairpin,
+    mappingVariesByDestination: v.mappingVariesByDestination,
+    lifetime: v.lifetime,
+    warnings: v.warnings,
+    tests: r.observations,
+  };
+}
+
+const addr = (a?: Addr | null) => (a ? formatHostPort(a.address, a.port) : '-');
+
+function testLine(o: BindingObservation): string {
+  const cr = o.changeRequest ? ` CHANGE-REQUEST(${[o.changeRequest.changeIp ? 'ip' : '', o.changeRequest.changePort ? 'port' : ''].filter(Boolean).join('+')})` : '';
+  const what = `${o.test.padEnd(12)} ${o.server} ${addr(o.local)} -> ${addr(o.destination)}${cr}`;
+  let res: string = o.outcome;
+  if (o.outcome === 'answered') res = `mapped ${addr(o.mapped)} from ${addr(o.source)}`;
+  if (o.outcome === 'wrong-source') res = `answer from ${addr(o.source)}, expected ${addr(o.expectedSource)}`;
+  if (o.outcome === 'error-response') res = `error ${o.errorCode?.code} ${o.errorCode?.reason ?? ''}`;
+  if (o.outcome === 'failed') res = `failed: ${o.detail ?? ''}`;
+  return `${what}: ${res} (${o.transmissions} sent${o.elapsedMs !== undefined ? `, ${o.elapsedMs} ms` : ''})`;
+}
+
+function humanFamily(j: NatFamilyJson, st: Style): string[] {
+  const { c } = st;
+  const lines: string[] = [];
+  const mark = j.udpBlocked ? st.fail : j.verdictReached ? (j.rating === 'hard' ? st.warn : st.ok) : st.warn;
+  const rating = j.rating === 'easy' ? c.green('Easy') : j.rating === 'hard' ? c.red('Hard') : 'rating unknown';
+  lines.push(`${mark} ${c.bold(`IPv${j.family}: ${NAT_NAMES[j.natType]}`)}  ${rating} for P2P`);
+  const row = (k: string, v: string) => lines.push(`    ${k.padEnd(10)} ${v}`);
+  row('forecast', j.forecast.text);
+  row('mapping', j.mapping);
+  row('filtering', j.filtering);
+  if (j.publicAddress) {
+    const pp = j.mapping === 'none' ? '' : j.portPreserved ? ', port preserved' : ', port changed';
+    row('public', `${addr(j.publicAddress)} (local ${addr(j.localAddress)}${pp})`);
+  } else if (j.localAddress) row('local', addr(j.localAddress));
+  row('hairpin', j.hairpin === null ? 'not tested / not applicable' : j.hairpin ? 'yes' : 'no');
+  row('ALG', j.alg ? c.yellow('yes: MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS') : 'none seen');
+  row('RFC 5780', `${j.rfc5780.supported === true ? 'yes' : j.rfc5780.supported === false ? c.yellow('no') : 'unknown'}: ${j.rfc5780.detail}`);
+  if (j.mappingVariesByDestination !== null) row('servers', j.mappingVariesByDestination ? 'mapping varies by destination' : 'every server saw the same mapping');
+  if (j.lifetime) row('lifetime', j.lifetime.text);
+  row('time', `${(j.elapsedMs / 1000).toFixed(2)} s against ${j.server}`);
+  for (const w of j.warnings) lines.push(`  ${st.warn} ${w}`);
+  if (st.verbose) {
+    lines.push('    tests:');
+    for (const o of [...j.tests.mapping, ...j.tests.filtering, ...j.tests.compare]) lines.push(`      ${testLine(o)}`);
+    if (j.tests.hairpin) {
+      const h = j.tests.hairpin;
+      lines.push(`      hairpin      -> ${addr(h.target)}: ${h.received ? `arrived from ${addr(h.from)}` : 'did not arrive'} (${h.transmissions} sent)`);
+    }
+    for (const p of j.tests.lifetime?.probes ?? []) lines.push(`      lifetime     after ${p.afterSeconds} s: ${p.alive === null ? p.detail ?? 'unknown' : p.alive ? 'alive' : 'expired'}`);
+    for (const i of j.tests.ignored) lines.push(`      ignored      ${i.socket} from ${addr(i.from)}: ${i.reason}`);
+  } else if (j.tests.ignored.length > 0) {
+    lines.push(`    ${j.tests.ignored.length} unexpected datagram(s) ignored (--verbose lists them)`);
+  }
+  return lines;
+}
+
+export function renderNatHuman(j: NatJson, st: Style): string {
+  const lines: string[] = [];
+  for (const f of j.families) {
+    lines.push(...humanFamily(f, st));
+    lines.push('');
+  }
+  return lines.join('\n').trimEnd();
+}
+
+export const natCommand: CommandSpec = {
+  name: 'nat',
+  summary: 'NAT behaviour discovery (RFC 5780): mapping, filtering, hairpinning, P2P forecast',
+  options: [
+    { flags: '-s, --server <host[:port]>', description: 'STUN server; the first runs the RFC 5780 tests, several are also compared (repeatable)', parse: collect },
+    { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (separate results)', default: '4', choices: ['4', '6', 'both'] },
+    { flags: '-l, --local-address <ip>', description: 'bind every test socket here (default: the address of the route to the server)' },
+    { flags: '-t, --timeout <ms>', description: 'first contact with a server: limit per transaction, retransmissions included', default: 3000, parse: intOption(1, 120000) },
+    { flags: '-w, --wait <ms>', description: 'least time a test whose silence is the answer waits (filtering, hairpin)', default: 1000, parse: intOption(1, 120000) },
+    { flags: '--rto <ms>', description: 'initial UDP retransmission timeout (RFC 8489 RTO)', default: 500, parse: intOption(1, 60000) },
+    { flags: '--min-rto <ms>', description: 'floor of the RTO derived from the measured RTT (3 x RTT)', default: 100, parse: intOption(1, 60000) },
+    { flags: '--rc <n>', description: 'UDP requests per transaction, first one included (RFC 8489 Rc)', default: 7, parse: intOption(1, 20) },
+    { flags: '--rm <n>', description: 'wait Rm*RTO after the last request (RFC 8489 Rm)', default: 16, parse: intOption(1, 64) },
+    { flags: '--no-hairpin', description: 'skip the hairpinning test' },
+    { flags: '--lifetime <seconds>', description: 'also measure how long an idle mapping lives, up to this bound (0: off)', default: 0, parse: intOption(0, 3600) },
+  ],
+  run: runNat,
+};
+
+async function runNat(_args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
+  const inputs = (opts.server as string[] | undefined) ?? DEFAULT_NAT_SERVERS;
+  const specs: ServerSpec[] = inputs.map((s) => parseServer(s, 'stun'));
+  for (const s of specs) {
+    if (s.scheme === 'turn' || s.scheme === 'turns' || s.scheme === 'stuns' || (s.transport && s.transport !== 'udp')) {
+      throw new RtcprobeError('BAD_SERVER', `"${s.input}": NAT behaviour discovery runs over UDP only; give a stun: server or host[:port]`);
+    }
+  }
+  const families: (4 | 6)[] = opts.family === 'both' ? [4, 6] : opts.family === '6' ? [6] : [4];
+  const local = opts.localAddress as string | undefined;
+  if (local !== undefined) {
+    const { isIP } = await import('node:net');
+    const v = isIP(local);
+    if (!v) throw new RtcprobeError('USAGE', `--local-address "${local}" is not an IP address`);
+    if (families.length > 1 || v !== families[0]) throw new RtcprobeError('USAGE', `--local-address ${local} does not match --family ${String(opts.family)}`);
+  }
+  const { runNatFamily } = await import('../core/nat/runner.js');
+  const progress = await ctx.progress(`testing NAT behaviour against ${specs[0]!.input}`);
+  try {
+    const results = await Promise.all(
+      families.map((family) =>
+        runNatFamily({
+          servers: specs,
+          family,
+          ...(local ? { localAddress: local } : {}),
+          retransmit: { rto: opts.rto as number, rc: opts.rc as number, rm: opts.rm as number },
+          timeout: opts.timeout as number,
+          wait: opts.wait as number,
+          minRto: opts.minRto as number,
+          hairpin: opts.hairpin !== false,
+          lifetime: opts.lifetime as number,
+          signal: ctx.signal,
+        }),
+      ),
+    );
+    const fams = results.map(toFamilyJson);
+    const head = fams[0]!;
+    const json: NatJson = {
+      command: 'nat',
+      ok: fams.every((f) => f.verdictReached),
+      mapping: head.mapping,
+      filtering: head.filtering,
+      natType: head.natType,
+      rating: head.rating,
+      forecast: head.forecast,
+      warnings: fams.flatMap((f) => (fams.length > 1 ? f.warnings.map((w) => `IPv${f.family}: ${w}`) : f.warnings)),
+      families: fams,
+    };
+    return { exitCode: json.ok ? 0 : 1, json, human: (st) => renderNatHuman(json, st) };
+  } finally {
+    progress.stop();
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * Node adapter for the NAT tests: one unconnected UDP socket bound to a
+ * concrete local address, shared by several Binding transactions that may go
+ * to different destinations and be answered from different sources. Incoming
+ * datagrams are routed to their transaction by transaction ID only; the source
+ * is checked afterwards by the test that knows what to expect.
+ */
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
+import type { Channel, ChannelEvents, Endpoint } from '../net/channel.js';
+import { sanitizeRemoteText } from '../sanitize.js';
+import { readAddress, readErrorCode, readXorAddress } from '../stun/attributes.js';
+import { Attr, StunClass, StunMethod } from '../stun/constants.js';
+import { decodeMessage, encodeMessage, type AttributeInput } from '../stun/message.js';
+import type { RetransmitOptions } from '../stun/retransmit.js';
+import { StunTransactor } from '../stun/transaction.js';
+import type { Addr, BindingObservation } from './types.js';
+
+const same = (a?: Addr | null, b?: Addr | null): boolean => !!a && !!b && a.address === b.address && a.port === b.port;
+
+/** A view of the shared socket toward one destination, for one StunTransactor. */
+class DestinationChannel implements Channel {
+  readonly transport = 'udp' as const;
+  readonly reliable = false;
+  readonly events = new EventEmitter();
+  /** Source of the last datagram delivered to this view (the transactor accepts synchronously). */
+  lastFrom: Endpoint | undefined;
+  /** Datagrams sent through this view (first request and retransmissions). */
+  sent = 0;
+  constructor(private readonly sock: NatSocket, readonly local: Endpoint, readonly remote: Endpoint) {}
+  send(data: Buffer): void {
+    this.sent++;
+    this.sock.sendTo(data, this.remote);
+  }
+  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
+    this.events.on(event, listener);
+  }
+  deliver(data: Buffer, from: Endpoint): void {
+    this.lastFrom = from;
+    // Every source is handed over as a candidate answer; the test checks the source.
+    this.events.emit('message', data, from, false);
+  }
+  close(): void {}
+}
+
+export interface BindingRequest {
+  test: string;
+  server: string;
+  destination: Addr;
+  expectedSource: Addr | null;
+  changeRequest?: { changeIp: boolean; changePort: boolean };
+  /** RFC 5780 RESPONSE-PORT. */
+  responsePort?: number;
+  /** Use this transaction ID (12 bytes) instead of a random one. */
+  transactionId?: Buffer;
+  retransmit: RetransmitOptions;
+  signal?: AbortSignal;
+  /** Ends the transaction early without an error (outcome `timeout`): its answer is no longer needed. */
+  endEarly?: AbortSignal;
+}
+
+export class NatSocket {
+  private readonly views = new Map<string, DestinationChannel>();
+  private readonly watches = new Map<string, (from: Addr) => void>();
+  private closed = false;
+  readonly ignored: { from: Addr; socket: string; reason: string }[] = [];
+
+  private constructor(private readonly sock: dgram.Socket, readonly name: string, readonly local: Addr) {
+    sock.on('message', (data, rinfo) => this.onMessage(data, { address: rinfo.address, port: rinfo.port }));
+    // Unconnected UDP sockets see no ICMP errors on Linux; other errors end the views.
+    sock.on('error', (err) => {
+      for (const v of this.views.values()) v.events.emit('error', toRtcprobeError(err, `UDP socket ${name}`));
+    });
+  }
+
+  static async open(name: string, family: 4 | 6, localAddress: string, signal?: AbortSignal): Promise<NatSocket> {
+    signal?.throwIfAborted();
+    const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind({ address: localAddress, port: 0, exclusive: true }, () => {
+          sock.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      sock.close();
+      throw toRtcprobeError(err, `cannot bind a UDP socket to ${localAddress}`);
+    }
+    const a = sock.address();
+    return new NatSocket(sock, name, { address: a.address, port: a.port });
+  }
+
+  sendTo(data: Buffer, to: Addr): void {
+    if (this.closed) throw new RtcprobeError('SOCKET', 'send on a closed socket');
+    this.sock.send(data, to.port, to.address);
+  }
+
+  private onMessage(data: Buffer, from: Endpoint): void {
+    if (data.length < 20) {
+      this.ignored.push({ from, socket: this.name, reason: `${data.length}-byte datagram` });
+      return;
+    }
+    const key = data.subarray(8, 20).toString('hex');
+    const watch = this.watches.get(key);
+    if (watch) {
+      watch(from);
+      return;
+    }
+    const view = this.views.get(key);
+    if (view) {
+      view.deliver(data, from);
+      return;
+    }
+    try {
+      decodeMessage(data);
+      this.ignored.push({ from, socket: this.name, reason: `unknown transaction ${key}` });
+    } catch (err) {
+      this.ignored.push({ from, socket: this.name, reason: `not STUN: ${(err as Error).message}` });
+    }
+  }
+
+  /**
+   * One Binding transaction with RFC 8489 retransmissions (StunTransactor),
+   * reported as an observation. Never throws except on abort.
+   */
+  async binding(r: BindingRequest): Promise<BindingObservation> {
+    const obs: BindingObservation = {
+      test: r.test,
+      server: r.server,
+      destination: r.destination,
+      expectedSource: r.expectedSource,
+      ...(r.changeRequest ? { changeRequest: r.changeRequest } : {}),
+      local: this.local,
+      socket: this.name,
+      outcome: 'timeout',
+      transmissions: 0,
+    };
+    const attributes: AttributeInput[] = [];
+    if (r.changeRequest) {
+      const v = Buffer.alloc(4);
+      v.writeUInt32BE((r.changeRequest.changeIp ? 0x4 : 0) | (r.changeRequest.changePort ? 0x2 : 0));
+      attributes.push({ type: Attr.ChangeRequest, value: v });
+    }
+    if (r.responsePort !== undefined) {
+      const v = Buffer.alloc(4);
+      v.writeUInt16BE(r.responsePort, 0);
+      attributes.push({ type: Attr.ResponsePort, value: v });
+    }
+    const request = encodeMessage({ method: StunMethod.Binding, cls: StunClass.Request, attributes, ...(r.transactionId ? { transactionId: r.transactionId } : {}) });
+    const key = request.subarray(8, 20).toString('hex');
+    const view = new DestinationChannel(this, this.local, r.destination);
+    // The view stays registered: late duplicates are recognised, not reported as unknown.
+    this.views.set(key, view);
+    const transactor = new StunTransactor(view, (m) => {
+      this.ignored.push({ from: m.from, socket: this.name, reason: `${m.reason}: ${m.detail}` });
+    });
+    const started = performance.now();
+    const signals = [r.signal, r.endEarly].filter((x): x is AbortSignal => !!x);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    try {
+      const res = await transactor.transact(request, StunMethod.Binding, {
+        retransmit: r.retransmit,
+        timeout: r.retransmit.timeout ?? 39500,
+        ...(signal ? { signal } : {}),
+      });
+      obs.transmissions = res.transmissions;
+      obs.elapsedMs = Math.round((performance.now() - started) * 100) / 100;
+      if (!res.ambiguous) obs.rtt = Math.round(res.rtt * 100) / 100;
+      const from = view.lastFrom;
+      if (from) obs.source = { address: from.address, port: from.port };
+      const msg = res.response;
+      if (msg.cls === StunClass.ErrorResponse) {
+        const ec = readErrorCode(msg);
+        obs.outcome = 'error-response';
+        obs.errorCode = { code: ec?.code ?? 0, reason: sanitizeRemoteText(ec?.reason ?? '') };
+        return obs;
+      }
+      const xor = readXorAddress(msg, Attr.XorMappedAddress);
+      const legacy = readAddress(msg, Attr.MappedAddress);
+      const strip = (a?: { address: string; port: number }) => (a ? { address: a.address, port: a.port } : undefined);
+      if (xor) obs.xorMapped = strip(xor);
+      if (legacy) obs.legacyMapped = strip(legacy);
+      const mapped = strip(xor ?? legacy);
+      if (mapped) obs.mapped = mapped;
+      const other = strip(readAddress(msg, Attr.OtherAddress));
+      if (other) obs.otherAddress = other;
+      const origin = strip(readAddress(msg, Attr.ResponseOrigin));
+      if (origin) obs.responseOrigin = origin;
+      if (r.expectedSource && !same(obs.source, r.expectedSource)) obs.outcome = 'wrong-source';
+      else if (!mapped) {
+        obs.outcome = 'failed';
+        obs.detail = 'Binding success response without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS';
+      } else obs.outcome = 'answered';
+    } catch (err) {
+      const e = toRtcprobeError(err);
+      if (e.code === 'ABORTED' && !(r.endEarly?.aborted && !r.signal?.aborted)) throw e;
+      obs.transmissions = view.sent;
+      obs.outcome = e.code === 'TIMEOUT' ? 'timeout' : 'failed';
+      if (obs.outcome === 'failed') obs.detail = `${e.code}: ${e.message}`;
+    }
+    return obs;
+  }
+
+  /**
+   * Wait for any datagram carrying this transaction ID (a response another
+   * socket asked for with RESPONSE-PORT, or a hairpinned request).
+   * Resolves with its source, or null after `timeoutMs`.
+   */
+  awaitTransaction(transactionId: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Addr | null> {
+    const key = transactionId.toString('hex');
+    return new Promise<Addr | null>((resolve, reject) => {
+      const done = (v: Addr | null) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.watches.delete(key);
+        resolve(v);
+      };
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.watches.delete(key);
+        reject(new RtcprobeError('ABORTED', 'aborted', { cause: signal?.reason }));
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.watches.set(key, (from) => done({ address: from.address, port: from.port }));
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.close();
+  }
+}
+
+/** The local address the kernel would use toward `remote`: a concrete interface address. */
+export async function routeSource(remote: Addr, family: 4 | 6): Promise<string> {
+  const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.connect(remote.port, remote.address, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    return sock.address().address;
+  } catch (err) {
+    throw toRtcprobeError(err, `no IPv${family} route to ${remote.address}`);
+  } finally {
+    sock.close();
+  }
+}

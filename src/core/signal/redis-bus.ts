@@ -123,6 +123,7 @@ export class RedisBus implements Bus {
   private reaper?: NodeJS.Timeout;
   private readonly watched = new Set<string>();
   private closed = false;
+  private lastError?: Error;
   private readonly opts: RedisBusOptions;
 
   constructor(opts: RedisBusOptions) {
@@ -138,8 +139,8 @@ export class RedisBus implements Bus {
     };
     this.cmd = new Redis(opts.url, { ...common, enableAutoPipelining: true });
     this.sub = new Redis(opts.url, common);
-    this.cmd.on('error', () => {});
-    this.sub.on('error', () => {});
+    this.cmd.on('error', (e: Error) => { this.lastError = e; });
+    this.sub.on('error', (e: Error) => { this.lastError = e; });
     this.cmd.defineCommand('sigJoin', { numberOfKeys: 3, lua: JOIN });
     this.cmd.defineCommand('sigLeave', { numberOfKeys: 3, lua: LEAVE });
     this.cmd.defineCommand('sigReap', { numberOfKeys: 4, lua: REAP });
@@ -156,7 +157,8 @@ export class RedisBus implements Bus {
     } catch (err) {
       this.cmd.disconnect();
       this.sub.disconnect();
-      throw new RtcprobeError('REDIS', `cannot connect to ${maskRedisUrl(this.opts.url)}: ${(err as Error).message}`, { cause: err });
+      const why = this.lastError ?? (err as Error);
+      throw new RtcprobeError('REDIS', `cannot connect to ${maskRedisUrl(this.opts.url)}: ${why.message}`, { cause: why });
     }
     try {
       // A restart under the same id: peers of the previous run are gone.

@@ -1,0 +1,213 @@
+import { describe, expect, it } from 'vitest';
+import { classify, compareMappings, DIRECT_PAIRS, forecastOf, natTypeOf } from '../../src/core/nat/classify.js';
+import type { Addr, BindingObservation, NatObservations } from '../../src/core/nat/types.js';
+
+const SERVER: Addr = { address: '203.0.113.1', port: 3478 };
+const OTHER: Addr = { address: '203.0.113.2', port: 3479 };
+const LOCAL = (port: number): Addr => ({ address: '192.0.2.2', port });
+const PUB = (port: number): Addr => ({ address: '198.51.100.2', port });
+
+type Res = 'timeout' | 'wrong-source' | Addr | { error: number };
+
+function o(test: string, local: Addr, destination: Addr, expectedSource: Addr, res: Res, extra: Partial<BindingObservation> = {}): BindingObservation {
+  const base: BindingObservation = { test, server: '203.0.113.1', destination, expectedSource, local, socket: test, outcome: 'timeout', transmissions: 4, ...extra };
+  if (res === 'timeout') return base;
+  if (res === 'wrong-source') return { ...base, outcome: 'wrong-source', transmissions: 1, source: SERVER, mapped: PUB(local.port) };
+  if ('error' in res) return { ...base, outcome: 'error-response', transmissions: 1, source: SERVER, errorCode: { code: res.error, reason: 'Unknown Attribute' } };
+  return { ...base, outcome: 'answered', transmissions: 1, source: expectedSource, mapped: res, xorMapped: res, ...extra };
+}
+
+interface Case {
+  m1: Res | null;
+  other?: Addr | null;
+  m2?: Res;
+  m3?: Res;
+  f2?: Res;
+  f3?: Res;
+  local?: number;
+}
+
+/** Observations for one RFC 5780 run; `local` is the mapping socket's port. */
+function run(c: Case): NatObservations {
+  const lm = LOCAL(c.local ?? 40000);
+  const alt1 = { address: OTHER.address, port: SERVER.port };
+  const mapping: BindingObservation[] = [];
+  const filtering: BindingObservation[] = [];
+  if (c.m1 !== null) {
+    const other = c.other === undefined ? OTHER : c.other;
+    mapping.push(o('mapping-1', lm, SERVER, SERVER, c.m1, other ? { otherAddress: other } : {}));
+    if (c.m1 !== 'timeout' && other) {
+      if (c.m2) mapping.push(o('mapping-2', lm, alt1, alt1, c.m2));
+      if (c.m3) mapping.push(o('mapping-3', lm, OTHER, OTHER, c.m3));
+      if (c.f2) filtering.push(o('filtering-2', LOCAL(40002), SERVER, OTHER, c.f2, { changeRequest: { changeIp: true, changePort: true } }));
+      if (c.f3) filtering.push(o('filtering-3', LOCAL(40003), SERVER, { address: SERVER.address, port: OTHER.port }, c.f3, { changeRequest: { changeIp: false, changePort: true } }));
+    }
+  }
+  return { family: 4, server: '203.0.113.1', serverAddress: SERVER, localAddress: lm.address, mapping, filtering, compare: [], hairpin: null, lifetime: null, ignored: [] };
+}
+
+const L = 40000;
+const P = PUB(L);
+
+describe('classify: RFC 5780 verdicts', () => {
+  it.each([
+    ['no NAT, no filtering', { m1: LOCAL(L), m2: LOCAL(L), m3: LOCAL(L), f2: LOCAL(40002), f3: LOCAL(40003) }, ['none', 'none', 'open-internet', 'easy', 'direct-likely']],
+    ['no NAT behind a port-filtering firewall', { m1: LOCAL(L), m2: LOCAL(L), m3: LOCAL(L), f2: 'timeout', f3: 'timeout' }, ['none', 'address-and-port-dependent', 'port-restricted-cone', 'easy', 'some-peers']],
+    ['EIM + EIF', { m1: P, m2: P, m3: P, f2: PUB(40002), f3: PUB(40003) }, ['endpoint-independent', 'endpoint-independent', 'full-cone', 'easy', 'direct-likely']],
+    ['EIM + ADF', { m1: P, m2: P, m3: P, f2: 'timeout', f3: PUB(40003) }, ['endpoint-independent', 'address-dependent', 'restricted-cone', 'easy', 'direct-likely']],
+    ['EIM + APDF', { m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' }, ['endpoint-independent', 'address-and-port-dependent', 'port-restricted-cone', 'easy', 'some-peers']],
+    ['ADM', { m1: P, m2: PUB(50001), m3: PUB(50001), f2: 'timeout', f3: 'timeout' }, ['address-dependent', 'address-and-port-dependent', 'symmetric', 'hard', 'some-peers']],
+    ['APDM', { m1: P, m2: PUB(50001), m3: PUB(50002), f2: 'timeout', f3: 'timeout' }, ['address-and-port-dependent', 'address-and-port-dependent', 'symmetric', 'hard', 'some-peers']],
+    ['APDM with EIF still symmetric', { m1: P, m2: PUB(50001), m3: PUB(50002), f2: PUB(40002), f3: PUB(40003) }, ['address-and-port-dependent', 'endpoint-independent', 'symmetric', 'hard', 'some-peers']],
+    ['UDP blocked', { m1: 'timeout' }, ['unknown', 'unknown', 'udp-blocked', 'hard', 'needs-turn']],
+    ['server without OTHER-ADDRESS', { m1: P, other: null }, ['unknown', 'unknown', 'unknown', 'unknown', 'unknown']],
+    ['CHANGE-REQUEST ignored: never a filtering verdict', { m1: P, m2: P, m3: P, f2: 'wrong-source', f3: 'wrong-source' }, ['endpoint-independent', 'unknown', 'unknown', 'easy', 'unknown']],
+    ['CHANGE-REQUEST rejected with 420', { m1: P, m2: P, m3: P, f2: { error: 420 }, f3: { error: 420 } }, ['endpoint-independent', 'unknown', 'unknown', 'easy', 'unknown']],
+    ['alternate address silent: mapping unknown', { m1: P, m2: 'timeout', m3: 'timeout', f2: 'timeout', f3: 'timeout' }, ['unknown', 'address-and-port-dependent', 'unknown', 'unknown', 'unknown']],
+  ] as [string, Case, string[]][])('%s', (_name, c, [mapping, filtering, natType, rating, forecast]) => {
+    const v = classify(run(c));
+    expect([v.mapping, v.filtering, v.natType, v.rating, v.forecast.code]).toEqual([mapping, filtering, natType, rating, forecast]);
+    expect(v.verdictReached).toBe(natType !== 'unknown' && natType !== 'udp-blocked');
+  });
+
+  it('explains why the server cannot support the test', () => {
+    expect(classify(run({ m1: P, other: null })).rfc5780.status).toBe('no-other-address');
+    expect(classify(run({ m1: P, other: { address: SERVER.address, port: 3479 } })).rfc5780.status).toBe('other-address-unusable');
+    const ignored = classify(run({ m1: P, m2: P, m3: P, f2: 'wrong-source', f3: 'timeout' }));
+    expect(ignored.rfc5780).toMatchObject({ supported: false, status: 'change-request-ignored' });
+    expect(ignored.rfc5780.detail).toMatch(/does not honour CHANGE-REQUEST.*answered from 203\.0\.113\.1:3478, expected 203\.0\.113\.2:3479/);
+    expect(classify(run({ m1: P, m2: P, m3: P, f2: { error: 420 }, f3: 'timeout' })).rfc5780.status).toBe('change-request-rejected');
+    expect(classify(run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' })).rfc5780).toMatchObject({ supported: true, status: 'supported' });
+  });
+
+  it('reports port preservation and the public address', () => {
+    const kept = classify(run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' }));
+    expect(kept.portPreserved).toBe(true);
+    expect(kept.publicAddress).toEqual(P);
+    expect(kept.localAddress).toEqual(LOCAL(L));
+    const moved = classify(run({ m1: PUB(61000), m2: PUB(61000), m3: PUB(61000), f2: 'timeout', f3: 'timeout' }));
+    expect(moved.portPreserved).toBe(false);
+  });
+
+  it('a public address equal to the local IP with another port is NAT, not "none"', () => {
+    const v = classify(run({ m1: LOCAL(50000), m2: LOCAL(50000), m3: LOCAL(50000), f2: 'timeout', f3: 'timeout' }));
+    expect(v.mapping).toBe('endpoint-independent');
+    expect(v.warnings.join()).toMatch(/port differs/);
+  });
+
+  it('detects an ALG from MAPPED-ADDRESS differing from XOR-MAPPED-ADDRESS', () => {
+    const obs = run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' });
+    obs.mapping[0]!.legacyMapped = { address: '192.0.2.2', port: L };
+    const v = classify(obs);
+    expect(v.alg).toBe(true);
+    expect(v.warnings.join()).toMatch(/ALG/);
+    obs.mapping[0]!.legacyMapped = P;
+    expect(classify(obs).alg).toBe(false);
+  });
+
+  it('a mapping test answered from the wrong source is not used', () => {
+    const obs = run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' });
+    obs.mapping[1] = { ...obs.mapping[1]!, outcome: 'wrong-source', source: SERVER };
+    const v = classify(obs);
+    expect(v.mapping).toBe('unknown');
+    expect(v.warnings.join('\n')).toMatch(/mapping-2 was answered from 203\.0\.113\.1:3478/);
+  });
+
+  it('hairpinning: reported behind a NAT, not applicable without one', () => {
+    const obs = run({ m1: P, m2: P, m3: P, f2: PUB(40002), f3: PUB(40003) });
+    obs.hairpin = { target: P, received: true, from: PUB(40010), senderMapped: PUB(40010), transmissions: 1 };
+    expect(classify(obs).hairpin).toBe(true);
+    obs.hairpin = { target: P, received: false, transmissions: 4 };
+    expect(classify(obs).hairpin).toBe(false);
+    const open = run({ m1: LOCAL(L), m2: LOCAL(L), m3: LOCAL(L), f2: LOCAL(40002), f3: LOCAL(40003) });
+    open.hairpin = { target: LOCAL(L), received: true, transmissions: 1 };
+    expect(classify(open).hairpin).toBeNull();
+  });
+
+  it('an error before any test is unknown, not UDP blocked', () => {
+    const obs = run({ m1: null });
+    obs.error = { code: 'DNS', message: 'cannot resolve' };
+    const v = classify(obs);
+    expect([v.natType, v.udpBlocked]).toEqual(['unknown', false]);
+    expect(v.warnings[0]).toMatch(/DNS/);
+  });
+
+  it('mapping lifetime: bracketed by the last live and first expired probe', () => {
+    const obs = run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' });
+    obs.lifetime = { boundSeconds: 8, probes: [1, 2].map((s) => ({ afterSeconds: s, alive: true })).concat([4, 8].map((s) => ({ afterSeconds: s, alive: false }))) };
+    expect(classify(obs).lifetime).toEqual({ lowerSeconds: 2, upperSeconds: 4, text: 'between 2 and 4 s' });
+    obs.lifetime = { boundSeconds: 8, probes: [1, 2, 4, 8].map((s) => ({ afterSeconds: s, alive: true })) };
+    expect(classify(obs).lifetime?.text).toMatch(/more than 8 s/);
+    obs.lifetime = { boundSeconds: 8, probes: [], unsupported: 'the server rejects RESPONSE-PORT (error 420)' };
+    expect(classify(obs).lifetime?.text).toMatch(/not measured/);
+  });
+});
+
+describe('classify: comparing servers without RFC 5780', () => {
+  const cmp = (dest: Addr, mapped: Addr | 'timeout'): BindingObservation => o('compare', LOCAL(L), dest, dest, mapped);
+  const A1 = { address: '203.0.113.3', port: 3478 };
+  const A2 = { address: '203.0.113.3', port: 3479 };
+  const B = { address: '203.0.113.4', port: 3478 };
+
+  it.each([
+    ['same mapping everywhere', [[A1, P], [B, P]], 'endpoint-independent', false],
+    ['varies with the IP only (two IPs)', [[A1, P], [B, PUB(50001)]], 'unknown', true],
+    ['varies with the port on one IP', [[A1, P], [A2, PUB(50001)], [B, PUB(50002)]], 'address-and-port-dependent', true],
+    ['same on one IP, varies across IPs', [[A1, P], [A2, P], [B, PUB(50001)]], 'address-dependent', true],
+    ['only one server answered', [[A1, P], [B, 'timeout']], 'unknown', null],
+  ] as [string, [Addr, Addr | 'timeout'][], string, boolean | null][])('%s', (_n, rows, behaviour, varies) => {
+    const r = compareMappings(rows.map(([d, m]) => cmp(d, m)));
+    expect([r.behaviour, r.varies]).toEqual([behaviour, varies]);
+  });
+
+  it('a varying mapping makes the NAT symmetric even when AD vs APD cannot be told; filtering stays unknown', () => {
+    const obs = run({ m1: P, other: null });
+    obs.compare = [cmp(A1, P), cmp(B, PUB(50001))];
+    const v = classify(obs);
+    expect([v.mapping, v.filtering, v.natType, v.mappingVariesByDestination, v.verdictReached]).toEqual(['unknown', 'unknown', 'symmetric', true, true]);
+  });
+
+  it('a stable mapping gives endpoint-independent mapping, but no NAT type without filtering', () => {
+    const obs = run({ m1: P, other: null });
+    obs.compare = [cmp(A1, P), cmp(B, P)];
+    const v = classify(obs);
+    expect([v.mapping, v.filtering, v.natType, v.rating, v.verdictReached]).toEqual(['endpoint-independent', 'unknown', 'unknown', 'easy', false]);
+  });
+
+  it('warns when the comparison contradicts the RFC 5780 tests', () => {
+    const obs = run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' });
+    obs.compare = [cmp(A1, P), cmp(B, PUB(50001))];
+    const v = classify(obs);
+    expect(v.mapping).toBe('endpoint-independent');
+    expect(v.warnings.join()).toMatch(/servers disagree/);
+  });
+});
+
+describe('NAT type table', () => {
+  it.each([
+    ['none', 'none', 'open-internet'],
+    ['none', 'address-dependent', 'restricted-cone'],
+    ['endpoint-independent', 'endpoint-independent', 'full-cone'],
+    ['endpoint-independent', 'address-dependent', 'restricted-cone'],
+    ['endpoint-independent', 'address-and-port-dependent', 'port-restricted-cone'],
+    ['endpoint-independent', 'unknown', 'unknown'],
+    ['address-dependent', 'unknown', 'symmetric'],
+    ['address-and-port-dependent', 'endpoint-independent', 'symmetric'],
+    ['unknown', 'endpoint-independent', 'unknown'],
+  ] as const)('%s mapping + %s filtering = %s', (m, f, t) => {
+    expect(natTypeOf(m, f)).toBe(t);
+  });
+
+  it('the direct-connection table is symmetric, and the forecasts follow it', () => {
+    for (const [a, peers] of Object.entries(DIRECT_PAIRS)) {
+      for (const b of peers) expect(DIRECT_PAIRS[b]).toContain(a);
+    }
+    expect(DIRECT_PAIRS.symmetric).not.toContain('port-restricted-cone');
+    expect(DIRECT_PAIRS.symmetric).not.toContain('symmetric');
+    for (const t of ['open-internet', 'full-cone', 'restricted-cone'] as const) {
+      expect(forecastOf(t, 'endpoint-independent').code).toBe('direct-likely');
+      expect(DIRECT_PAIRS[t]).toHaveLength(5);
+    }
+    expect(forecastOf('udp-blocked', 'unknown').code).toBe('needs-turn');
+  });
+});

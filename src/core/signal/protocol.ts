@@ -163,7 +163,12 @@ export function parseClientFrame(text: string): ParseResult<ClientMessage> {
   } catch {
     return fail('BAD_JSON', 'the frame is not valid JSON');
   }
-  return validateClientMessage(value);
+  try {
+    return validateClientMessage(value);
+  } catch {
+    // JSON.stringify (meta size) overflows the stack on absurdly deep nesting.
+    return fail('BAD_FIELD', 'the message is nested too deeply');
+  }
 }
 
 /** Validate a message from the relay (the client side of the protocol). */

@@ -309,7 +309,13 @@ export class SignalRelay {
       return;
     }
     ws.on('pong', () => { conn.alive = true; });
-    ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onFrame(conn, data, isBinary);
+      } catch (err) {
+        this.reject(conn, 'INTERNAL', toRtcprobeError(err).message.slice(0, 100), undefined, false);
+      }
+    });
     this.armJoinTimer(conn);
   }
 
@@ -384,7 +390,9 @@ export class SignalRelay {
     try {
       this.dispatch(conn, msg);
     } catch (err) {
-      this.reject(conn, 'INTERNAL', toRtcprobeError(err).message.slice(0, 100), msg.type, false);
+      // Relaying re-serialises `data`: absurd nesting overflows the stack there.
+      if (err instanceof RangeError) this.reject(conn, 'BAD_FIELD', '"data" is nested too deeply', msg.type);
+      else this.reject(conn, 'INTERNAL', toRtcprobeError(err).message.slice(0, 100), msg.type, false);
     }
   }
 

@@ -151,7 +151,7 @@ export const natCommand: CommandSpec = {
     { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (separate results)', default: '4', choices: ['4', '6', 'both'] },
     { flags: '-l, --local-address <ip>', description: 'bind every test socket here (default: the address of the route to the server)' },
     { flags: '-t, --timeout <ms>', description: 'first contact with a server: limit per transaction, retransmissions included', default: 3000, parse: intOption(1, 120000) },
-    { flags: '-w, --wait <ms>', description: 'least time a test whose silence is the answer waits (filtering, hairpin)', default: 1000, parse: intOption(1, 120000) },
+    { flags: '-w, --wait <ms>', description: 'least time a test whose silence is the answer waits (filtering, hairpin); it also waits at least 7 RTOs', default: 500, parse: intOption(1, 120000) },
     { flags: '--rto <ms>', description: 'initial UDP retransmission timeout (RFC 8489 RTO)', default: 500, parse: intOption(1, 60000) },
     { flags: '--min-rto <ms>', description: 'floor of the RTO derived from the measured RTT (3 x RTT)', default: 100, parse: intOption(1, 60000) },
     { flags: '--rc <n>', description: 'UDP requests per transaction, first one included (RFC 8489 Rc)', default: 7, parse: intOption(1, 20) },

@@ -5,6 +5,7 @@ import { LAB, labLeftovers, natLab } from '../helpers/netns-lab.js';
 import { describeWith } from '../helpers/system.js';
 
 const T = 90000;
+const WAIT = ['--wait', '2000'];
 
 describeWith({ commands: ['ip', 'nft', 'turnserver'], root: true }, 'rtcprobe nat on real NATs (namespaces + nftables)', () => {
   const lab = natLab('nat');
@@ -12,7 +13,8 @@ describeWith({ commands: ['ip', 'nft', 'turnserver'], root: true }, 'rtcprobe na
 
   const nat = async (topology: string, args: string[] = ['-s', LAB.rfc5780Server], env?: Record<string, string>) => {
     await lab.up(topology, env);
-    const r = await runJson<NatJson>(['nat', ...args], { netns: lab.clientNs, timeout: 60000 });
+    // A generous --wait: a slow answer on a loaded machine must not read as filtering.
+    const r = await runJson<NatJson>(['nat', ...args, ...WAIT], { netns: lab.clientNs, timeout: 60000 });
     expect(r.stderr).toBe('');
     return { code: r.code, j: r.json, f: r.json.families[0]! };
   };
@@ -63,7 +65,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver'], root: true }, 'rtcprobe na
     expect(new Set(mapped).size).toBe(3);
 
     // The same NAT, seen only through two servers without RFC 5780.
-    const r = await runJson<NatJson>(['nat', '-s', LAB.plainServers[0], '-s', LAB.plainServers[1]], { netns: lab.clientNs, timeout: 60000 });
+    const r = await runJson<NatJson>(['nat', '-s', LAB.plainServers[0], '-s', LAB.plainServers[1], ...WAIT], { netns: lab.clientNs, timeout: 60000 });
     expect(r.code).toBe(0);
     const g = r.json.families[0]!;
     expect(g.rfc5780.status).toBe('no-other-address');
@@ -98,7 +100,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver'], root: true }, 'rtcprobe na
     expect(j.warnings.join('\n')).toMatch(/does not support RFC 5780/);
 
     // Two such servers: the mapping is compared across destinations.
-    const r = await runJson<NatJson>(['nat', '-s', LAB.plainServers[0], '-s', LAB.plainServers[1]], { netns: lab.clientNs, timeout: 60000 });
+    const r = await runJson<NatJson>(['nat', '-s', LAB.plainServers[0], '-s', LAB.plainServers[1], ...WAIT], { netns: lab.clientNs, timeout: 60000 });
     expect(r.code).toBe(1);
     expect([r.json.mapping, r.json.filtering, r.json.natType, r.json.rating]).toEqual(['endpoint-independent', 'unknown', 'unknown', 'easy']);
     expect(r.json.families[0]!.mappingVariesByDestination).toBe(false);

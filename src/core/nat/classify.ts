@@ -198,6 +198,7 @@ export function classify(obs: NatObservations): NatVerdict {
 
   if (obs.error) {
     warnings.push(`the tests could not run: ${obs.error.code}: ${obs.error.message}`);
+    verdict.rfc5780 = { supported: null, status: 'no-answer', detail: 'not tested' };
     return finish();
   }
 

@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { RtcprobeError } from '../core/errors.js';
+import type { CheckRow, TurnReport, TurnTarget } from '../core/turn/checks.js';
+import type { TurnCredentials } from '../core/turn/protocol.js';
+import { parseServer, type ServerSpec } from '../core/uri.js';
+import type { CommandOutcome, Style } from '../output.js';
+import { intOption, type CommandSpec } from './options.js';
+import type { RunContext } from './context.js';
+
+export interface TurnJson extends TurnReport {
+  command: 'turn';
+  summary: { pass: number; warn: number; fail: number; skip: number };
+}
+
+function statusIcon(r: CheckRow, st: Style): string {
+  switch (r.status) {
+    case 'pass': return st.ok;
+    case 'warn': return st.warn;
+    case 'fail': return st.fail;
+    default: return st.c.dim('-');
+  }
+}
+
+export function renderTurnHuman(j: TurnJson, st: Style): string {
+  const { c } = st;
+  const s = j.summary;
+  const lines: string[] = [];
+  const counts = `${s.pass} passed, ${s.warn} warning(s), ${s.fail} failed, ${s.skip} skipped`;
+  if (s.fail > 0) {
+    const first = j.checks.find((r) => r.status === 'fail')!;
+    lines.push(`${st.fail} ${c.bold(`TURN check failed: ${first.detail}`)}`);
+    if (first.hint) lines.push(`  ${c.yellow('hint:')} ${first.hint}`);
+  } else if (s.warn > 0) {
+    lines.push(`${st.warn} ${c.bold('TURN server works, with warnings')}`);
+  } else {
+    lines.push(`${st.ok} ${c.bold('TURN server works')}`);
+  }
+  lines.push(`  ${counts}`);
+  if (j.relay?.rtt) {
+    const r = j.relay;
+    lines.push(`  relayed path via ${r.address} (${r.mode}): RTT median ${r.rtt!.median} ms, p99 ${r.rtt!.p99} ms, loss ${(r.loss * 100).toFixed(1)}%, jitter ${r.jitter ?? '-'} ms`);
+  }
+  lines.push('');
+  const width = Math.min(32, Math.max(...j.checks.map((r) => r.id.length)));
+  let lastServer: string | undefined;
+  for (const r of j.checks) {
+    if (r.server && r.server !== lastServer) {
+      lines.push(c.bold(r.server));
+      lastServer = r.server;
+    }
+    lines.push(`${statusIcon(r, st)} ${r.id.padEnd(width)} ${r.detail}`);
+    if (r.hint && (r.status === 'fail' || r.status === 'warn' || st.verbose)) lines.push(`  ${' '.repeat(width)} ${c.yellow('→')} ${r.hint}`);
+  }
+  return lines.join('\n');
+}
+
+function readFileOption(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new RtcprobeError('USAGE', `cannot read ${flag} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function parseTurnUri(input: string): ServerSpec {
+  const spec = parseServer(input, 'turn');
+  if (spec.scheme !== 'turn' && spec.scheme !== 'turns') {
+    throw new RtcprobeError('BAD_SERVER', `"${input}" is a STUN URI; give turn: or turns: URIs (use "rtcprobe stun" for STUN)`);
+  }
+  return spec;
+}
+
+export const turnCommand: CommandSpec = {
+  name: 'turn',
+  summary: 'verify a TURN server end to end: auth, allocation, relayed path, refresh, deallocation, peer restrictions',
+  args: '[uri...]',
+  options: [
+    { flags: '-u, --user <name>', description: 'long-term credential user (with --secret: the user part of the REST username, optional)' },
+    { flags: '-p, --password <password>', description: 'long-term credential password (or env RTCPROBE_TURN_PASSWORD)' },
+    { flags: '--secret <secret>', description: 'coturn REST API shared secret (static-auth-secret; or env RTCPROBE_TURN_SECRET): credentials are derived from it' },
+    { flags: '--ttl <seconds>', description: 'lifetime of REST credentials made from --secret', default: 3600, parse: intOption(1, 10 * 365 * 86400) },
+    { flags: '--ice-servers <file>', description: 'iceServers JSON (array of RTCIceServer, or {"iceServers": [...]}): its turn:/turns: URLs and credentials are checked' },
+    { flags: '--insecure', description: 'TLS: continue when the certificate does not verify (reported as a warning)' },
+    { flags: '--ca <file>', description: 'TLS: trust this PEM CA bundle in addition to the system store' },
+    { flags: '-c, --count <n>', description: 'relayed messages per data path test', default: 50, parse: intOption(1, 1_000_000) },
+    { flags: '-s, --size <bytes>', description: 'relayed message payload size', default: 100, parse: intOption(12, 65000) },
+    { flags: '-r, --rate <n>', description: 'relayed messages per second', default: 50, parse: intOption(1, 1_000_000) },
+    { flags: '--security', description: 'ask for permissions toward loopback, private, CGNAT, link-local, unspecified, multicast and IPv6 special addresses (no traffic is sent to them); each one granted is a failure' },
+    { flags: '--quota <n>', description: 'try up to n extra simultaneous allocations to find the allocation quota (0 = off)', default: 0, parse: intOption(0, 1000) },
+    { flags: '--tcp-relay', description: 'also try an RFC 6062 TCP allocation (turn:...?transport=tcp and turns: URIs)' },
+    { flags: '-t, --timeout <ms>', description: 'limit per operation (DNS, connect, one transaction with its retransmissions)', default: 3000, parse: intOption(100, 120000) },
+    { flags: '-f, --family <n>', description: 'IP family: 4 or 6', default: '4', choices: ['4', '6'] },
+  ],
+  run: runTurn,
+};
+
+async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
+  const env = ctx.io.env;
+  const user = opts.user as string | undefined;
+  const password = (opts.password as string | undefined) ?? env.RTCPROBE_TURN_PASSWORD;
+  const secret = (opts.secret as string | undefined) ?? env.RTCPROBE_TURN_SECRET;
+  const ttl = opts.ttl as number;
+  const now = Date.now();
+  if (secret !== undefined && opts.password !== undefined) throw new RtcprobeError('USAGE', '--secret and --password exclude each other');
+  if (password !== undefined && user === undefined && secret === undefined) throw new RtcprobeError('USAGE', '--password needs --user');
+  if (user !== undefined && password === undefined && secret === undefined) throw new RtcprobeError('USAGE', '--user needs --password (or --secret for REST credentials)');
+
+  const { restCredentials, restPassword, parseIceServers } = await import('../core/turn/credentials.js');
+  let credentials: TurnCredentials | undefined;
+  let source: TurnTarget['source'];
+  let resign: TurnTarget['resign'];
+  if (secret !== undefined) {
+    if (secret === '') throw new RtcprobeError('USAGE', '--secret is empty');
+    credentials = restCredentials(secret, { ...(user ? { user } : {}), ttl, now });
+    source = 'rest-secret';
+    resign = (expiry) => {
+      const username = user ? `${expiry}:${user}` : String(expiry);
+      return { username, password: restPassword(secret, username) };
+    };
+  } else if (user !== undefined && password !== undefined) {
+    credentials = { username: user, password };
+    source = 'user';
+  }
+
+  const targets: TurnTarget[] = args.map((a) => ({
+    spec: parseTurnUri(a),
+    ...(credentials ? { credentials, source } : {}),
+    ...(resign ? { resign } : {}),
+  }));
+  if (typeof opts.iceServers === 'string') {
+    const entries = parseIceServers(readFileOption(opts.iceServers, '--ice-servers').toString('utf8'));
+    if (entries.length === 0) throw new RtcprobeError('USAGE', `${opts.iceServers} lists no turn: or turns: URL`);
+    for (const e of entries) {
+      const c = e.username !== undefined && e.credential !== undefined ? { username: e.username, password: e.credential } : credentials;
+      for (const u of e.urls) {
+        targets.push({
+          spec: parseTurnUri(u),
+          ...(c ? { credentials: c, source: c === credentials ? source : 'ice-servers' } : {}),
+          ...(c === credentials && resign ? { resign } : {}),
+        });
+      }
+    }
+  }
+  if (targets.length === 0) throw new RtcprobeError('USAGE', 'give at least one turn: or turns: URI, or --ice-servers FILE');
+  const ca = typeof opts.ca === 'string' ? readFileOption(opts.ca, '--ca') : undefined;
+
+  const { runTurnChecks } = await import('../core/turn/checks.js');
+  const progress = await ctx.progress(`checking ${targets.length} TURN URI(s)`);
+  try {
+    const report = await runTurnChecks(targets, {
+      family: Number(opts.family) === 6 ? 6 : 4,
+      timeout: opts.timeout as number,
+      count: opts.count as number,
+      size: opts.size as number,
+      rate: opts.rate as number,
+      security: !!opts.security,
+      quota: opts.quota as number,
+      tcpRelay: !!opts.tcpRelay,
+      insecure: !!opts.insecure,
+      ...(ca ? { ca } : {}),
+      now,
+      ttl,
+      signal: ctx.signal,
+      progress: (t) => progress.update(t),
+    });
+    const summary = { pass: 0, warn: 0, fail: 0, skip: 0 };
+    for (const r of report.checks) summary[r.status]++;
+    const json: TurnJson = { command: 'turn', ...report, summary };
+    return { exitCode: report.ok ? 0 : 1, json, human: (st) => renderTurnHuman(json, st) };
+  } finally {
+    progress.stop();
+  }
+}

@@ -1,0 +1,659 @@
+/**
+ * The checks of `rtcprobe turn`: each step of a TURN deployment's life, from
+ * DNS to Deallocate, as a row with a status, a detail and (when something is
+ * wrong) a hint naming the likely misconfiguration.
+ */
+import { toRtcprobeError } from '../errors.js';
+import type { Channel } from '../net/channel.js';
+import type { TlsInfo } from '../net/stream.js';
+import { resolveHost } from '../resolve.js';
+import type { RttSummary } from '../stats.js';
+import type { TransportAddress } from '../stun/attributes.js';
+import { Attr, ErrorCodes } from '../stun/constants.js';
+import { readString } from '../stun/attributes.js';
+import { formatHostPort, type ServerSpec, type Transport } from '../uri.js';
+import { classifyAddress, FORBIDDEN_PEERS, isNonPublic, type AddressClass } from './addresses.js';
+import { openTurnTransport, TurnClient, TurnErrorResponse } from './client.js';
+import { mask, redact, restExpiryOf } from './credentials.js';
+import { measurePath, type PathMode, type PathResult } from './datapath.js';
+import { MIN_CHANNEL, type TurnCredentials } from './protocol.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+export interface CheckRow {
+  id: string;
+  status: CheckStatus;
+  detail: string;
+  hint: string;
+  /** The server URI the row is about (absent for global rows). */
+  server?: string;
+}
+
+export type CredentialSource = 'user' | 'rest-secret' | 'ice-servers';
+
+export interface TurnTarget {
+  spec: ServerSpec;
+  credentials?: TurnCredentials;
+  source?: CredentialSource;
+  /** For REST credentials made here: regenerate with another expiry (clock-skew probe). */
+  resign?: (expiry: number) => TurnCredentials;
+}
+
+export interface TurnCheckOptions {
+  family: 4 | 6;
+  /** Per-operation cap, ms. */
+  timeout: number;
+  count: number;
+  size: number;
+  rate: number;
+  security: boolean;
+  /** Try up to this many allocations to find the quota; 0 = off. */
+  quota: number;
+  /** Also try an RFC 6062 TCP allocation. */
+  tcpRelay: boolean;
+  insecure: boolean;
+  ca?: Buffer;
+  /** Current time, ms since the epoch (injected: the REST checks compare against it). */
+  now: number;
+  /** REST TTL the credentials were generated with, seconds (for messages). */
+  ttl?: number;
+  signal?: AbortSignal;
+  progress?: (text: string) => void;
+}
+
+export interface RelaySummary {
+  server: string;
+  transport: Transport;
+  address: string;
+  rtt?: Pick<RttSummary, 'min' | 'median' | 'p95' | 'p99' | 'max'>;
+  loss: number;
+  jitter?: number;
+  throughput: PathResult['throughput'];
+  mode: PathMode;
+}
+
+export interface TurnReport {
+  ok: boolean;
+  checks: CheckRow[];
+  relay?: RelaySummary;
+  paths: (PathResult & { server: string; transport: Transport; relayA: string; relayB: string })[];
+  servers: {
+    server: string;
+    transport: Transport;
+    resolved?: string;
+    relayed?: string;
+    mapped?: string;
+    lifetime?: number;
+    realm?: string;
+    software?: string;
+    tls?: TlsInfo;
+  }[];
+}
+
+const addr = (a: { address: string; port: number }) => formatHostPort(a.address, a.port);
+
+/** The transport a TURN URI means (RFC 7065): turns: is TLS, ?transport= picks UDP or TCP. */
+export function uriTransport(spec: ServerSpec): Transport {
+  if (spec.scheme === 'turns') return 'tls';
+  return spec.transport ?? 'udp';
+}
+
+class Rows {
+  readonly rows: CheckRow[] = [];
+  constructor(private readonly secrets: (string | undefined)[]) {}
+  add(id: string, status: CheckStatus, detail: string, hint = '', server?: string): CheckRow {
+    const row: CheckRow = {
+      id,
+      status,
+      detail: redact(detail, this.secrets),
+      hint: redact(hint, this.secrets),
+      ...(server ? { server } : {}),
+    };
+    this.rows.push(row);
+    return row;
+  }
+}
+
+function errText(err: unknown): string {
+  const e = toRtcprobeError(err);
+  return `${e.code}: ${e.message}`;
+}
+
+const isCode = (err: unknown, code: number) => err instanceof TurnErrorResponse && err.errorCode === code;
+
+/** Run every check against every target. Never throws for network trouble. */
+export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions): Promise<TurnReport> {
+  const secrets = targets.flatMap((t) => [t.credentials?.password, t.credentials?.username]);
+  const rows = new Rows(secrets);
+  const report: TurnReport = { ok: false, checks: rows.rows, paths: [], servers: [] };
+
+  credentialRows(targets, o, rows);
+
+  const usedIds = new Map<string, number>();
+  let securityDone = false;
+  let quotaDone = false;
+  for (const t of targets) {
+    const transport = uriTransport(t.spec);
+    const n = (usedIds.get(transport) ?? 0) + 1;
+    usedIds.set(transport, n);
+    const prefix = n === 1 ? transport : `${transport}${n}`;
+    const ctx: ServerCtx = {
+      t,
+      o,
+      rows,
+      report,
+      prefix,
+      transport,
+      label: t.spec.input,
+      wantSecurity: o.security && !securityDone,
+      wantQuota: o.quota > 0 && !quotaDone,
+    };
+    await checkServer(ctx);
+    securityDone ||= ctx.securityRan === true;
+    quotaDone ||= ctx.quotaRan === true;
+  }
+  if (o.security && !securityDone) rows.add('security', 'skip', 'no allocation succeeded, so no permission could be probed', 'fix the failures above first');
+  const first = report.paths.find((p) => p.mode === 'channel' && p.received > 0) ?? report.paths.find((p) => p.received > 0) ?? report.paths[0];
+  if (first) {
+    report.relay = {
+      server: first.server,
+      transport: first.transport,
+      address: first.relayA,
+      ...(first.rtt ? { rtt: { min: first.rtt.min, median: first.rtt.median, p95: first.rtt.p95, p99: first.rtt.p99, max: first.rtt.max } } : {}),
+      loss: first.loss,
+      ...(first.jitter !== undefined ? { jitter: first.jitter } : {}),
+      throughput: first.throughput,
+      mode: first.mode,
+    };
+  }
+  report.ok = !rows.rows.some((r) => r.status === 'fail');
+  return report;
+}
+
+/** Credential rows that need no network: REST expiry against the local clock. */
+function credentialRows(targets: TurnTarget[], o: TurnCheckOptions, rows: Rows): void {
+  const seen = new Set<string>();
+  for (const t of targets) {
+    const c = t.credentials;
+    if (!c || seen.has(c.username)) continue;
+    seen.add(c.username);
+    const expiry = restExpiryOf(c.username);
+    if (expiry === undefined) continue;
+    const nowS = Math.floor(o.now / 1000);
+    const left = expiry - nowS;
+    const when = new Date(expiry * 1000).toISOString();
+    const id = seen.size === 1 ? 'credentials.expiry' : `credentials.expiry${seen.size}`;
+    if (t.source === 'rest-secret') {
+      rows.add(id, 'pass', `REST credentials made here with --ttl ${o.ttl ?? left} s: valid until ${when} by the local clock`);
+    } else if (left <= 0) {
+      rows.add(id, 'fail', `the REST username ${mask(c.username)} expired at ${when}, ${-left} s ago by the local clock`,
+        'these time-limited credentials are stale: fetch fresh ones from the issuing service. If they were just issued, the issuer\'s clock is behind this machine\'s (or its TTL is too short): check NTP on both', t.spec.input);
+    } else if (left < 60) {
+      rows.add(id, 'warn', `the REST username expires in ${left} s (at ${when})`, 'calls that start later will fail authentication: issue credentials with a longer TTL', t.spec.input);
+    } else {
+      rows.add(id, 'pass', `the REST username is valid for ${left} s more (until ${when}) by the local clock`);
+    }
+  }
+}
+
+interface ServerCtx {
+  t: TurnTarget;
+  o: TurnCheckOptions;
+  rows: Rows;
+  report: TurnReport;
+  prefix: string;
+  transport: Transport;
+  label: string;
+  wantSecurity: boolean;
+  wantQuota: boolean;
+  securityRan?: boolean;
+  quotaRan?: boolean;
+}
+
+async function checkServer(x: ServerCtx): Promise<void> {
+  const { t, o, rows, prefix, transport, label } = x;
+  const id = (name: string) => `${prefix}.${name}`;
+  const add = (name: string, status: CheckStatus, detail: string, hint = '') => rows.add(id(name), status, detail, hint, label);
+  const info: TurnReport['servers'][number] = { server: label, transport };
+  x.report.servers.push(info);
+  const port = t.spec.port;
+  const signal = o.signal ? { signal: o.signal } : {};
+  o.progress?.(`${label}: resolving`);
+
+  // DNS
+  let address: string;
+  try {
+    const r = await resolveHost(t.spec.host, o.family, { timeout: o.timeout, ...signal });
+    address = r.address;
+    info.resolved = address;
+    add('dns', 'pass', t.spec.host === address ? `${address} (IP literal)` : `${t.spec.host} is ${address}`);
+  } catch (err) {
+    add('dns', 'fail', errText(err), `check the host name in the TURN URI and its A/AAAA record (IPv${o.family} was asked for)`);
+    return;
+  }
+  const remote = { address, port };
+  const serverClass = classifyAddress(address);
+  const clients: TurnClient[] = [];
+  const open = async (credentials: TurnCredentials | undefined): Promise<TurnClient> => {
+    const isLiteral = t.spec.host === address;
+    // TLS is always opened permissively here; the tls row decides what an untrusted certificate means.
+    const ch: Channel & { tlsInfo?: TlsInfo } = await openTurnTransport({
+      remote,
+      family: o.family,
+      transport,
+      ...(isLiteral ? {} : { servername: t.spec.host }),
+      insecure: true,
+      ...(o.ca ? { ca: o.ca } : {}),
+      timeout: o.timeout,
+      ...signal,
+    });
+    const c = new TurnClient(ch, { ...(credentials ? { credentials } : {}), timeout: o.timeout, ...signal });
+    clients.push(c);
+    (c as TurnClient & { tlsInfo?: TlsInfo }).tlsInfo = ch.tlsInfo;
+    return c;
+  };
+
+  try {
+    // Reachability (connection for TCP/TLS; for UDP the first Allocate answers it).
+    let a: TurnClient;
+    o.progress?.(`${label}: connecting`);
+    const t0 = performance.now();
+    try {
+      a = await open(t.credentials);
+    } catch (err) {
+      const e = toRtcprobeError(err);
+      add('reach', 'fail', `${transport.toUpperCase()} ${addr(remote)}: ${e.message}`,
+        e.code === 'UNREACHABLE'
+          ? `nothing accepts connections on ${addr(remote)}: is turnserver running, listening on this port (listening-port / tls-listening-port) and allowed through the firewall?`
+          : e.code === 'TIMEOUT'
+            ? `the connection attempt got no answer: a firewall drops ${transport.toUpperCase()} to port ${port}, or the host is down`
+            : 'check that the server is up and that the port is right');
+      if (transport === 'tls') add('tls', 'skip', 'no connection, no TLS handshake');
+      return;
+    }
+    if (transport !== 'udp') add('reach', 'pass', `${transport.toUpperCase()} connection to ${addr(remote)} in ${(performance.now() - t0).toFixed(1)} ms`);
+    const tls = (a as TurnClient & { tlsInfo?: TlsInfo }).tlsInfo;
+    if (transport === 'tls' && tls) {
+      info.tls = tls;
+      const what = `${tls.protocol ?? 'TLS'} ${tls.cipher ?? ''}, certificate CN=${tls.peerSubject ?? '?'} issued by ${tls.peerIssuer ?? '?'}${tls.validTo ? `, valid to ${tls.validTo}` : ''}`;
+      if (tls.authorized) {
+        add('tls', 'pass', `${what}: chain and name verified`);
+      } else if (o.insecure) {
+        add('tls', 'warn', `${what}: NOT trusted (${tls.authorizationError}); continuing because of --insecure`,
+          'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host (cert= / pkey= in turnserver.conf), with the full chain');
+      } else {
+        add('tls', 'fail', `${what}: NOT trusted (${tls.authorizationError})`,
+          'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host (cert= / pkey=, full chain). --insecure continues anyway');
+        return;
+      }
+    }
+
+    // Allocate: challenge, authentication, relayed address.
+    o.progress?.(`${label}: allocating`);
+    let relayA: TransportAddress | undefined;
+    try {
+      const al = await a.allocate();
+      relayA = al.relayed;
+      if (transport === 'udp') add('reach', 'pass', `UDP ${addr(remote)} answers`);
+      if (a.auth.realm !== undefined) {
+        add('auth-challenge', 'pass', `unauthenticated Allocate challenged with 401, REALM "${a.auth.realm}" and a NONCE`);
+        add('auth', al.answer.integrity === 'mismatch' ? 'warn' : 'pass',
+          `authenticated as ${mask(t.credentials?.username)} in realm "${a.auth.realm}"${al.answer.integrity === 'mismatch' ? ', but the response MESSAGE-INTEGRITY does not verify' : ''}`);
+        info.realm = a.auth.realm;
+      } else {
+        add('auth-challenge', 'fail', 'the server allocated a relay without asking for credentials: anyone can use it as an open relay',
+          'enable authentication: lt-cred-mech with user= entries, or use-auth-secret with static-auth-secret; remove no-auth');
+        add('auth', 'skip', 'the server does not authenticate');
+      }
+    } catch (err) {
+      await allocateFailure(x, a, err, remote);
+      return;
+    }
+    const al = a.allocation!;
+    info.relayed = addr(al.relayed);
+    if (al.mapped) info.mapped = addr(al.mapped);
+    if (al.lifetime !== undefined) info.lifetime = al.lifetime;
+    if (al.software) info.software = al.software;
+    relayRow(x, al.relayed, address, serverClass, al.mapped, al.lifetime);
+
+    // A second allocation, for the relayed data path.
+    let b: TurnClient | undefined;
+    let relayB: TransportAddress | undefined;
+    try {
+      b = await open(t.credentials);
+      relayB = (await b.allocate()).relayed;
+    } catch (err) {
+      add('permission', 'skip', `a second allocation for the data path failed: ${errText(err)}`);
+    }
+    if (b && relayB) await dataPath(x, a, b, relayA!, relayB);
+
+    // Refresh.
+    try {
+      const life = await a.refresh(600);
+      add('refresh', 'pass', `Refresh accepted, lifetime ${life ?? '?'} s`);
+    } catch (err) {
+      add('refresh', 'fail', `Refresh failed: ${errText(err)}`, 'allocations will expire after their first lifetime and calls will drop: check the server logs');
+    }
+
+    if (x.wantSecurity) {
+      x.securityRan = true;
+      o.progress?.(`${label}: probing forbidden peers`);
+      await securityProbes(x, a, open);
+    }
+    if (x.wantQuota) {
+      x.quotaRan = true;
+      o.progress?.(`${label}: looking for the allocation quota`);
+      await quotaProbe(x, open);
+    }
+    if (o.tcpRelay) await tcpRelayProbe(x, open);
+
+    // Deallocate: LIFETIME=0, then a fresh Allocate on the same 5-tuple must succeed.
+    o.progress?.(`${label}: deallocating`);
+    await deallocateCheck(x, a);
+    if (b?.allocation) await b.deallocate().catch(() => {});
+  } finally {
+    for (const c of clients) {
+      if (c.allocation) await c.deallocate().catch(() => {});
+      c.close();
+    }
+  }
+}
+
+async function allocateFailure(x: ServerCtx, a: TurnClient, err: unknown, remote: { address: string; port: number }): Promise<void> {
+  const { t, o, transport } = x;
+  const add = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
+  const e = toRtcprobeError(err);
+  if (!(err instanceof TurnErrorResponse)) {
+    if (transport === 'udp') {
+      add('reach', 'fail', `UDP ${addr(remote)}: ${e.message}`,
+        e.code === 'UNREACHABLE'
+          ? `ICMP port unreachable: nothing listens on UDP ${remote.port}; is turnserver running with this listening-port?`
+          : `no answer: the server is down, the port is wrong, or a firewall drops UDP ${remote.port}`);
+    } else {
+      add('allocate', 'fail', `Allocate failed: ${e.code}: ${e.message}`, 'the server accepted the connection but did not answer TURN: is this port really coturn?');
+    }
+    return;
+  }
+  if (transport === 'udp') add('reach', 'pass', `UDP ${addr(remote)} answers`);
+  const realm = a.auth.realm ?? (err.response ? readString(err.response, Attr.Realm) : undefined);
+  const nonce = err.response ? readString(err.response, Attr.Nonce) : a.auth.nonce;
+  const challenged = a.auth.realm !== undefined || (err.errorCode === ErrorCodes.Unauthorized && realm !== undefined);
+  if (challenged) {
+    add('auth-challenge', realm !== undefined && (nonce !== undefined || a.auth.nonce !== undefined) ? 'pass' : 'warn',
+      `unauthenticated Allocate challenged with 401, REALM "${realm ?? '(none)'}"${nonce !== undefined || a.auth.nonce ? ' and a NONCE' : ', no NONCE'}`);
+  } else if (err.errorCode === ErrorCodes.Unauthorized) {
+    add('auth-challenge', 'fail', `401 without REALM/NONCE: ${err.message}`, 'a TURN server must send REALM and NONCE with 401 (RFC 8656 §7.2)');
+  } else {
+    add('auth-challenge', 'warn', `unauthenticated Allocate answered ${err.errorCode} ${err.reason}`, '');
+  }
+  if (!t.credentials) {
+    if (err.errorCode === ErrorCodes.Unauthorized) add('auth', 'skip', 'no credentials given (--user/--password, --secret or --ice-servers)', 'give credentials to test allocations and the relayed path');
+    else add('allocate', 'fail', err.message, '');
+    return;
+  }
+  if (err.rejected) {
+    let hint: string;
+    const expiry = restExpiryOf(t.credentials.username);
+    if (t.source === 'rest-secret' && t.resign && expiry !== undefined) {
+      // Clock-skew probe: a username that expires far in the future passes a server whose clock is ahead.
+      hint = await skewHint(x, remote, expiry);
+    } else if (expiry !== undefined) {
+      const left = expiry - Math.floor(o.now / 1000);
+      hint = left <= 0
+        ? `the REST username expired ${-left} s ago: fetch fresh credentials`
+        : `the REST username is valid for ${left} s by our clock; if the server still rejects it, either the credential was signed with a different secret than the server's static-auth-secret, or the server's clock is more than ${left} s ahead of ours (check NTP)`;
+    } else {
+      hint = `wrong user name or password, or the user is not defined for realm "${realm ?? '?'}" (user= with lt-cred-mech). If the server uses use-auth-secret, pass --secret instead`;
+    }
+    add('auth', 'fail', `the server rejected these credentials (user ${mask(t.credentials.username)}, realm "${realm ?? '?'}"): 401 again after a signed request`, hint);
+    return;
+  }
+  if (err.errorCode === ErrorCodes.WrongCredentials) {
+    add('auth', 'fail', `the server rejected these credentials: ${err.message}`, 'the user name or password is wrong');
+    return;
+  }
+  add('auth', 'pass', `credentials accepted (the Allocate failed later, with ${err.errorCode})`);
+  const hints: Record<number, string> = {
+    486: 'the user or the server is at its allocation quota (user-quota / total-quota): close stale sessions or raise the quota',
+    508: 'the server has no free relay port: widen min-port..max-port or add relay-ip addresses',
+    442: 'the server does not relay UDP: check no-udp-relay',
+    403: 'the server forbids this user or client address: check allowed-peer-ip / denied-peer-ip and user restrictions',
+    440: 'the server has no relay address of the requested family: set relay-ip for it',
+  };
+  add('allocate', 'fail', err.message, hints[err.errorCode] ?? 'see the server log');
+}
+
+async function skewHint(x: ServerCtx, remote: { address: string; port: number }, expiry: number): Promise<string> {
+  const { t, o } = x;
+  const probeExpiry = expiry + 7 * 24 * 3600;
+  let c: TurnClient | undefined;
+  try {
+    const ch = await openTurnTransport({ remote, family: o.family, transport: x.transport, insecure: true, timeout: o.timeout, ...(o.signal ? { signal: o.signal } : {}) });
+    c = new TurnClient(ch, { credentials: t.resign!(probeExpiry), timeout: o.timeout, ...(o.signal ? { signal: o.signal } : {}) });
+    await c.allocate();
+    await c.deallocate().catch(() => {});
+    return `credentials signed with the same secret but expiring a week later ARE accepted: the server's clock is ahead of ours by more than the TTL (${o.ttl ?? '?'} s). Fix NTP on the server or this machine, or raise --ttl`;
+  } catch (err) {
+    if (err instanceof TurnErrorResponse && err.rejected) {
+      return '--secret is not the server\'s static-auth-secret (even a username valid for a week is refused), or the server does not use use-auth-secret';
+    }
+    return `the secret or the server clock is wrong (a clock probe failed: ${errText(err)})`;
+  } finally {
+    c?.close();
+  }
+}
+
+function relayRow(x: ServerCtx, relayed: TransportAddress, serverAddress: string, serverClass: AddressClass, mapped: TransportAddress | undefined, lifetime?: number): void {
+  const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.allocate`, status, detail, hint, x.label);
+  const rc = classifyAddress(relayed.address);
+  const base = `relayed address ${addr(relayed)}${mapped ? `, our address as the server sees it ${addr(mapped)}` : ''}${lifetime !== undefined ? `, lifetime ${lifetime} s` : ''}`;
+  const externalHint = `peers cannot send to ${relayed.address}: if coturn is behind NAT, set external-ip=<public IP>/<private IP>; otherwise set relay-ip to a public address`;
+  if (rc === 'loopback') {
+    if (serverClass === 'loopback') {
+      add('pass', `${base} (loopback, like the server address: a test on this host; in production this address would be unusable)`);
+    } else {
+      add('warn', `${base}: a loopback relayed address, although the server was reached on ${serverAddress}`, externalHint);
+    }
+    return;
+  }
+  if (isNonPublic(rc)) {
+    if (isNonPublic(serverClass) && serverClass !== 'loopback') {
+      add('pass', `${base} (${rc}, like the server address ${serverAddress}: reachable only inside that network)`);
+    } else {
+      add('warn', `${base}: a ${rc} address, although the server was reached on ${serverAddress}`, externalHint);
+    }
+    return;
+  }
+  if (relayed.address !== serverAddress && serverClass !== 'loopback') {
+    add('warn', `${base}: differs from the address the server was reached on (${serverAddress})`,
+      `fine when relay-ip deliberately names another public interface; if ${serverAddress} is a NAT in front of coturn, external-ip is missing or wrong`);
+    return;
+  }
+  add('pass', base);
+}
+
+async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: TransportAddress, relayB: TransportAddress): Promise<void> {
+  const { o } = x;
+  const add = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
+  const both = `${addr(relayA)} <-> ${addr(relayB)}`;
+  try {
+    await a.createPermission([relayB]);
+    await b.createPermission([relayA]);
+    add('permission', 'pass', `permissions between our two relayed addresses ${both}`);
+  } catch (err) {
+    if (isCode(err, ErrorCodes.Forbidden) && classifyAddress(relayA.address) === 'loopback') {
+      add('permission', 'skip',
+        `the server refuses loopback peers (403), which is the safe setting; both relayed addresses are loopback (${both}), so the relayed path cannot be exercised on this host`,
+        'to measure the relayed path on a loopback test server, start it with allow-loopback-peers (never in production)');
+      add('relay-indication', 'skip', 'no permission');
+      add('relay-channel', 'skip', 'no permission');
+      return;
+    }
+    add('permission', 'fail', `CreatePermission toward our own relayed address failed: ${errText(err)}`,
+      isCode(err, ErrorCodes.Forbidden) ? `the server forbids its own relay range as peers: denied-peer-ip covers ${relayB.address}` : 'see the server log');
+    return;
+  }
+  const common = { count: o.count, size: o.size, rate: o.rate, drain: Math.max(1000, Math.min(o.timeout, 3000)), ...(o.signal ? { signal: o.signal } : {}) };
+  const ends = { a, b, relayA, relayB };
+  o.progress?.(`${x.label}: relaying over Send/Data indications`);
+  const ind = await measurePath(ends, 'indication', common);
+  pathRow(x, 'relay-indication', 'Send/Data indications', ind, relayA);
+  x.report.paths.push({ ...ind, server: x.label, transport: x.transport, relayA: addr(relayA), relayB: addr(relayB) });
+
+  let chan: PathResult | undefined;
+  try {
+    await a.channelBind(MIN_CHANNEL, relayB);
+    await b.channelBind(MIN_CHANNEL, relayA);
+    add('channel-bind', 'pass', `channel 0x${MIN_CHANNEL.toString(16)} bound on both allocations`);
+    o.progress?.(`${x.label}: relaying over channels`);
+    chan = await measurePath({ ...ends, channelA: MIN_CHANNEL, channelB: MIN_CHANNEL }, 'channel', common);
+    pathRow(x, 'relay-channel', 'ChannelData', chan, relayA);
+    x.report.paths.push({ ...chan, server: x.label, transport: x.transport, relayA: addr(relayA), relayB: addr(relayB) });
+  } catch (err) {
+    add('channel-bind', 'fail', `ChannelBind failed: ${errText(err)}`, 'browsers use channels for media: check the server log');
+    add('relay-channel', 'skip', 'no channel');
+  }
+  if (ind.received === 0 && (!chan || chan.received === 0)) {
+    add('relay-path', 'fail',
+      'allocations and permissions succeed, but not one relayed message arrived, neither through Send indications nor through channels',
+      'the relay port range is most likely blocked by a firewall: open UDP min-port..max-port (coturn default 49152-65535) on the TURN host and in any cloud security group, for traffic between relayed addresses too');
+  }
+
+  // Rebinding the peer to another channel must fail with 400 (RFC 8656 §11.2).
+  if (chan) {
+    try {
+      await a.channelBind(MIN_CHANNEL + 1, relayB);
+      add('channel-rebind', 'warn', `binding ${addr(relayB)} to a second channel 0x${(MIN_CHANNEL + 1).toString(16)} was accepted`, 'RFC 8656 §12 requires 400 (Bad Request) when a peer is already bound to another channel');
+    } catch (err) {
+      if (isCode(err, ErrorCodes.BadRequest)) add('channel-rebind', 'pass', `rebinding the peer to channel 0x${(MIN_CHANNEL + 1).toString(16)} refused with 400, as RFC 8656 requires`);
+      else add('channel-rebind', 'warn', `rebinding the peer to another channel failed, but not with 400: ${errText(err)}`, '');
+    }
+  }
+}
+
+function pathRow(x: ServerCtx, name: string, what: string, r: PathResult, relay: TransportAddress): void {
+  const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
+  if (r.received === 0) {
+    add('fail', `${what}: 0/${r.sent} messages came back through ${addr(relay)}`,
+      'the relay port range is most likely blocked by a firewall (coturn min-port..max-port, default 49152-65535)');
+    return;
+  }
+  const rtt = r.rtt!;
+  const detail = `${what}: ${r.received}/${r.sent} echoed, loss ${(r.loss * 100).toFixed(1)}%, RTT min ${rtt.min} / median ${rtt.median} / p95 ${rtt.p95} / p99 ${rtt.p99} / max ${rtt.max} ms, jitter ${rtt.jitter} ms, ${r.throughput.messagesPerSecond} msg/s, ${(r.throughput.bitsPerSecond / 1000).toFixed(1)} kbit/s`;
+  if (r.loss > 0.2) add('fail', detail, 'heavy loss on the relayed path: the relay host or its uplink is overloaded, or a rate limit (max-bps / bps-capacity) applies');
+  else if (r.loss > 0) add('warn', detail, 'some relayed messages were lost: check the server load and its max-bps / bps-capacity settings');
+  else add('pass', detail);
+}
+
+async function securityProbes(x: ServerCtx, a: TurnClient, open: (c: TurnCredentials | undefined) => Promise<TurnClient>): Promise<void> {
+  const add = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`security.${name}`, status, detail, hint, x.label);
+  const v4 = a.allocation!.relayed.family === 4;
+  // An allocation of the other family, when the server has one, for the peers of that family.
+  let other: TurnClient | undefined;
+  let otherErr: string | undefined;
+  try {
+    other = await open(x.t.credentials);
+    await other.allocate({ family: v4 ? 6 : 4 });
+  } catch (err) {
+    otherErr = err instanceof TurnErrorResponse ? `${err.errorCode} ${err.reason}` : errText(err);
+    other = undefined;
+  }
+  for (const p of FORBIDDEN_PEERS) {
+    const name = p.address;
+    const isV6 = p.address.includes(':');
+    const client = isV6 === !v4 ? a : other;
+    try {
+      if (!client) {
+        add(name, 'pass', `${p.label} ${p.address}: unreachable: the server gave no IPv${isV6 ? 6 : 4} relayed address (${otherErr})`);
+        continue;
+      }
+      await client.createPermission([{ address: p.address }]);
+      add(name, 'fail', `the server granted a permission toward ${p.label} ${p.address}: clients could use the relay to reach that address`, p.fix);
+    } catch (err) {
+      if (isCode(err, ErrorCodes.Forbidden)) add(name, 'pass', `${p.label} ${p.address}: refused with 403`);
+      else if (err instanceof TurnErrorResponse) add(name, 'pass', `${p.label} ${p.address}: refused with ${err.errorCode} ${err.reason}`);
+      else add(name, 'warn', `${p.label} ${p.address}: no answer (${errText(err)})`, '');
+    }
+  }
+  if (other?.allocation) await other.deallocate().catch(() => {});
+}
+
+async function quotaProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) => Promise<TurnClient>): Promise<void> {
+  const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add('quota', status, detail, hint, x.label);
+  const extra: TurnClient[] = [];
+  // The two allocations of the checks so far (A, B) are still held.
+  const held = 2;
+  try {
+    for (let i = 0; i < x.o.quota; i++) {
+      const c = await open(x.t.credentials);
+      extra.push(c);
+      try {
+        await c.allocate();
+      } catch (err) {
+        if (isCode(err, ErrorCodes.AllocationQuotaReached)) {
+          add('pass', `allocation quota reached after ${held + i} simultaneous allocations (486)`, '');
+          return;
+        }
+        add('warn', `allocation ${held + i + 1} failed before any quota answer: ${errText(err)}`, '');
+        return;
+      }
+    }
+    add('warn', `no quota: ${held + x.o.quota} simultaneous allocations succeeded for one user`, 'one leaked credential can exhaust the relay: set user-quota and total-quota');
+  } finally {
+    for (const c of extra) {
+      if (c.allocation) await c.deallocate().catch(() => {});
+      c.close();
+    }
+  }
+}
+
+async function tcpRelayProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) => Promise<TurnClient>): Promise<void> {
+  const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.tcp-allocate`, status, detail, hint, x.label);
+  if (x.transport === 'udp') {
+    add('skip', 'RFC 6062 TCP allocations need a TCP or TLS connection to the server');
+    return;
+  }
+  let c: TurnClient | undefined;
+  try {
+    c = await open(x.t.credentials);
+    const r = await c.allocate({ relayTransport: 'tcp' });
+    add('pass', `RFC 6062 TCP allocation: relayed address ${addr(r.relayed)}`);
+    await c.deallocate().catch(() => {});
+  } catch (err) {
+    add('warn', `RFC 6062 TCP allocation refused: ${errText(err)}`, isCode(err, 442) ? 'TCP relaying is off (no-tcp-relay)' : '');
+  } finally {
+    c?.close();
+  }
+}
+
+async function deallocateCheck(x: ServerCtx, a: TurnClient): Promise<void> {
+  const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.deallocate`, status, detail, hint, x.label);
+  try {
+    await a.deallocate();
+  } catch (err) {
+    add('fail', `Refresh with LIFETIME=0 failed: ${errText(err)}`, 'allocations will linger until they expire, holding relay ports');
+    return;
+  }
+  // coturn frees the allocation on its next timer tick, so poll (bounded).
+  const t0 = performance.now();
+  const limit = Math.max(3000, x.o.timeout);
+  for (;;) {
+    try {
+      await a.allocate();
+      add('pass', `LIFETIME=0 accepted and the allocation freed: a new Allocate on the same 5-tuple succeeded after ${Math.round(performance.now() - t0)} ms`);
+      await a.deallocate().catch(() => {});
+      return;
+    } catch (err) {
+      if (!isCode(err, ErrorCodes.AllocationMismatch)) {
+        add('warn', `LIFETIME=0 accepted; re-allocating on the same 5-tuple then failed: ${errText(err)}`, '');
+        return;
+      }
+    }
+    if (performance.now() - t0 > limit) {
+      add('fail', `LIFETIME=0 accepted, but the allocation still exists after ${limit} ms (437 to a new Allocate)`, 'the server does not free allocations on request');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+

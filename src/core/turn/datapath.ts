@@ -1,0 +1,167 @@
+/**
+ * Relayed data path measurement between two allocations of ours: A sends a
+ * numbered message to B's relayed address, B echoes it back through its own
+ * relay, A records the round trip. Messages are paced at a fixed rate.
+ */
+import { RtcprobeError } from '../errors.js';
+import { summarize, type RttSummary } from '../stats.js';
+import type { TransportAddress } from '../stun/attributes.js';
+import type { TurnClient } from './client.js';
+import { encodeChannelData } from './protocol.js';
+
+export type PathMode = 'channel' | 'indication';
+
+export interface PathOptions {
+  count: number;
+  /** Payload bytes per message (at least 12). */
+  size: number;
+  /** Messages per second. */
+  rate: number;
+  /** How long to wait for echoes after the last send, ms. */
+  drain: number;
+  signal?: AbortSignal;
+}
+
+export interface PathResult {
+  mode: PathMode;
+  sent: number;
+  received: number;
+  /** Fraction of messages whose echo never came back. */
+  loss: number;
+  duplicates: number;
+  /** Echoes that arrived after an echo of a later message. */
+  reordered: number;
+  rtt?: RttSummary;
+  /** Mean absolute difference of consecutive RTTs, ms. */
+  jitter?: number;
+  /** Achieved send rate, messages per second. */
+  sendRate: number;
+  /** Echoed messages per second over the run, and payload bits per second each way. */
+  throughput: { messagesPerSecond: number; bitsPerSecond: number };
+  durationMs: number;
+}
+
+export interface PathEnds {
+  a: TurnClient;
+  b: TurnClient;
+  relayA: TransportAddress;
+  relayB: TransportAddress;
+  /** Channels bound (A toward B's relay, B toward A's relay) for channel mode. */
+  channelA?: number;
+  channelB?: number;
+}
+
+const MAGIC = 0x52504233; // "RPB3"
+const HEADER = 12;
+
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions): Promise<PathResult> {
+  if (o.size < HEADER) throw new RtcprobeError('USAGE', `message size must be at least ${HEADER} bytes`);
+  if (mode === 'channel' && (ends.channelA === undefined || ends.channelB === undefined)) {
+    throw new RtcprobeError('INTERNAL', 'channel mode without bound channels');
+  }
+  const runId = (Math.random() * 0xffffffff) >>> 0;
+  const sentAt = new Float64Array(o.count);
+  const seen = new Uint8Array(o.count);
+  const samples: number[] = [];
+  let received = 0;
+  let duplicates = 0;
+  let reordered = 0;
+  let highest = -1;
+  let lastRecv = 0;
+  let allIn: (() => void) | undefined;
+
+  // A's frames are prepared in place: one buffer, the sequence number rewritten each time.
+  const payload = Buffer.alloc(o.size);
+  payload.writeUInt32BE(MAGIC, 0);
+  payload.writeUInt32BE(runId, 4);
+  const stream = ends.a.stream;
+  const sendA =
+    mode === 'channel'
+      ? (seq: number) => {
+          payload.writeUInt32BE(seq, 8);
+          ends.a.sendRaw(encodeChannelData(ends.channelA!, payload, stream));
+        }
+      : (seq: number) => {
+          payload.writeUInt32BE(seq, 8);
+          ends.a.sendIndication(ends.relayB, payload);
+        };
+  const echoB =
+    mode === 'channel'
+      ? (data: Buffer) => ends.b.sendRaw(encodeChannelData(ends.channelB!, data, ends.b.stream))
+      : (data: Buffer) => ends.b.sendIndication(ends.relayA, data);
+
+  const ours = (data: Buffer) => data.length >= HEADER && data.readUInt32BE(0) === MAGIC && data.readUInt32BE(4) === runId;
+  ends.b.onRelayedData((data) => {
+    if (!ours(data)) return;
+    try {
+      echoB(data);
+    } catch {
+      /* the transport failed; the loss shows it */
+    }
+  });
+  ends.a.onRelayedData((data) => {
+    if (!ours(data)) return;
+    const now = performance.now();
+    const seq = data.readUInt32BE(8);
+    if (seq >= o.count) return;
+    if (seen[seq]) { duplicates++; return; }
+    seen[seq] = 1;
+    received++;
+    if (seq < highest) reordered++;
+    else highest = seq;
+    lastRecv = now;
+    samples.push(now - sentAt[seq]!);
+    if (received === o.count) allIn?.();
+  });
+
+  const start = performance.now();
+  let sent = 0;
+  try {
+    while (sent < o.count) {
+      o.signal?.throwIfAborted();
+      const elapsed = performance.now() - start;
+      const due = Math.min(o.count, Math.floor((elapsed * o.rate) / 1000) + 1);
+      while (sent < due) {
+        sentAt[sent] = performance.now();
+        sendA(sent);
+        sent++;
+      }
+      if (sent < o.count) {
+        const nextAt = (sent * 1000) / o.rate;
+        await new Promise((r) => setTimeout(r, Math.max(0, nextAt - (performance.now() - start))));
+      }
+    }
+    const lastSend = performance.now();
+    if (received < o.count) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, o.drain);
+        const onAbort = () => { clearTimeout(t); resolve(); };
+        o.signal?.addEventListener('abort', onAbort, { once: true });
+        allIn = () => { clearTimeout(t); o.signal?.removeEventListener('abort', onAbort); resolve(); };
+      });
+    }
+    const sendSpan = Math.max(lastSend - start, 1e-3);
+    const span = received > 0 ? Math.max(lastRecv - start, 1e-3) : sendSpan;
+    const rtt = summarize(samples);
+    return {
+      mode,
+      sent,
+      received,
+      loss: sent === 0 ? 1 : round((sent - received) / sent, 4),
+      duplicates,
+      reordered,
+      ...(rtt ? { rtt, jitter: rtt.jitter } : {}),
+      sendRate: round(sent > 1 ? ((sent - 1) * 1000) / sendSpan : o.rate, 1),
+      throughput: {
+        messagesPerSecond: round((received * 1000) / span, 1),
+        bitsPerSecond: Math.round((received * o.size * 8 * 1000) / span),
+      },
+      durationMs: round(performance.now() - start, 1),
+    };
+  } finally {
+    ends.a.onRelayedData(() => {});
+    ends.b.onRelayedData(() => {});
+  }
+}

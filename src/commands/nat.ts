@@ -153,7 +153,7 @@ export const natCommand: CommandSpec = {
     { flags: '-t, --timeout <ms>', description: 'first contact with a server: limit per transaction, retransmissions included', default: 3000, parse: intOption(1, 120000) },
     { flags: '-w, --wait <ms>', description: 'least time a test whose silence is the answer waits (filtering, hairpin); it also waits at least 7 RTOs', default: 500, parse: intOption(1, 120000) },
     { flags: '--rto <ms>', description: 'initial UDP retransmission timeout (RFC 8489 RTO)', default: 500, parse: intOption(1, 60000) },
-    { flags: '--min-rto <ms>', description: 'floor of the RTO derived from the measured RTT (3 x RTT)', default: 100, parse: intOption(1, 60000) },
+    { flags: '--min-rto <ms>', description: 'floor of the RTO derived from the measured RTT (3 x RTT)', default: 50, parse: intOption(1, 60000) },
     { flags: '--rc <n>', description: 'UDP requests per transaction, first one included (RFC 8489 Rc)', default: 7, parse: intOption(1, 20) },
     { flags: '--rm <n>', description: 'wait Rm*RTO after the last request (RFC 8489 Rm)', default: 16, parse: intOption(1, 64) },
     { flags: '--no-hairpin', description: 'skip the hairpinning test' },

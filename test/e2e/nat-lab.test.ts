@@ -1,10 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
 import { runJson } from '../helpers/cli.js';
-import { LAB, labLeftovers, natLab } from '../helpers/netns-lab.js';
+import { LAB, labLeftovers, labPids, natLab } from '../helpers/netns-lab.js';
 import { describeWith } from '../helpers/system.js';
 
 const T = 90000;
+/** A process that still runs; a zombie waiting for init to reap it has exited. */
+const alive = (pid: number) => {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 const WAIT = ['--wait', '2000'];
 
 describeWith({ commands: ['ip', 'nft', 'turnserver'], root: true }, 'rtcprobe nat on real NATs (namespaces + nftables)', () => {
@@ -121,7 +130,10 @@ describeWith({ commands: ['ip', 'nft', 'turnserver'], root: true }, 'rtcprobe na
   it('down removes every namespace and process of the lab', async () => {
     await lab.up('eim-apdf');
     expect(labLeftovers(lab.id)).toHaveLength(3);
+    const pids = labPids(lab.id);
+    expect(pids).toHaveLength(3);
     lab.down();
     expect(labLeftovers(lab.id)).toEqual([]);
+    expect(pids.filter(alive)).toEqual([]);
   }, T);
 });

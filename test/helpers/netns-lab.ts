@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const LAB_SCRIPT = fileURLToPath(new URL('../../lab/nat-lab.sh', import.meta.url));
@@ -58,4 +58,14 @@ export function natLab(prefix = 'e'): NatLab {
 /** True when any namespace of this lab still exists. */
 export function labLeftovers(id: string): string[] {
   return ['cli', 'nat', 'pub'].map((n) => `rpn-${id}-${n}`).filter((ns) => existsSync(`/run/netns/${ns}`));
+}
+
+/** Process ids of the coturn servers a lab started (from its pid files). */
+export function labPids(id: string): number[] {
+  const dir = `/run/rtcprobe-nat-lab/${id}`;
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => /^[a-z0-9]+\.pid$/.test(f))
+    .map((f) => Number(readFileSync(`${dir}/${f}`, 'utf8').trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
 }

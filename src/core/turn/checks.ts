@@ -644,6 +644,11 @@ async function deallocateCheck(x: ServerCtx, a: TurnClient): Promise<void> {
       await a.deallocate().catch(() => {});
       return;
     } catch (err) {
+      if (x.transport !== 'udp' && toRtcprobeError(err).code === 'CONNECTION') {
+        // Over TCP/TLS the connection is the 5-tuple: coturn closes it along with the allocation.
+        add('pass', `LIFETIME=0 accepted and the allocation freed: the server closed the ${x.transport.toUpperCase()} connection that carried it after ${Math.round(performance.now() - t0)} ms`);
+        return;
+      }
       if (!isCode(err, ErrorCodes.AllocationMismatch)) {
         add('warn', `LIFETIME=0 accepted; re-allocating on the same 5-tuple then failed: ${errText(err)}`, '');
         return;

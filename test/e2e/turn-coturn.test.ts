@@ -1,0 +1,271 @@
+import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runJson } from '../helpers/cli.js';
+import { startCoturn, type Coturn } from '../helpers/coturn.js';
+import { findFreePortRange } from '../helpers/ports.js';
+import { describeWith } from '../helpers/system.js';
+
+interface Row { id: string; status: 'pass' | 'warn' | 'fail' | 'skip'; detail: string; hint: string; server?: string }
+interface TurnJson {
+  ok: boolean;
+  checks: Row[];
+  relay?: { address: string; rtt?: { min: number; median: number; p95: number; p99: number; max: number }; loss: number; jitter?: number };
+  paths: { mode: string; sent: number; received: number; loss: number }[];
+  summary: { pass: number; warn: number; fail: number; skip: number };
+}
+
+const USER = 'operator';
+const PASSWORD = 'correct-horse-battery';
+const SECRET = 'rest-shared-secret-42';
+
+function row(j: TurnJson, id: string): Row {
+  const r = j.checks.find((c) => c.id === id);
+  if (!r) throw new Error(`no check "${id}" in ${j.checks.map((c) => c.id).join(', ')}`);
+  return r;
+}
+
+function expectNoSecrets(stdout: string, ...secrets: string[]): void {
+  for (const s of secrets) expect(stdout).not.toContain(s);
+}
+
+const HARDENED = [
+  '--denied-peer-ip', '10.0.0.0-10.255.255.255',
+  '--denied-peer-ip', '172.16.0.0-172.31.255.255',
+  '--denied-peer-ip', '192.168.0.0-192.168.255.255',
+  '--denied-peer-ip', '100.64.0.0-100.127.255.255',
+  '--denied-peer-ip', '169.254.0.0-169.254.255.255',
+  '--denied-peer-ip', '0.0.0.0-0.255.255.255',
+];
+
+describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with long-term users', () => {
+  let loose: Coturn; // loopback peers allowed: the relayed path can be measured, and --security must flag it
+  let hardened: Coturn; // coturn defaults plus denied-peer-ip for every special range
+
+  beforeAll(async () => {
+    loose = await startCoturn({ users: [{ user: USER, password: PASSWORD }], realm: 'probe.test', args: ['--allow-loopback-peers'] });
+    hardened = await startCoturn({ users: [{ user: USER, password: PASSWORD }], realm: 'probe.test', args: HARDENED });
+  });
+  afterAll(async () => {
+    await loose?.stop();
+    await hardened?.stop();
+  });
+
+  it('UDP and TCP: challenge, auth, allocation, relayed path over indications and channels, refresh, rebind 400, deallocate', async () => {
+    const r = await runJson<TurnJson>([
+      'turn', `turn:127.0.0.1:${loose.port}`, `turn:127.0.0.1:${loose.port}?transport=tcp`,
+      '--user', USER, '--password', PASSWORD, '--count', '40', '--rate', '200',
+    ], { timeout: 90000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.ok).toBe(true);
+    expect(r.json.summary.fail).toBe(0);
+    for (const t of ['udp', 'tcp']) {
+      for (const id of ['dns', 'reach', 'auth-challenge', 'auth', 'allocate', 'permission', 'relay-indication', 'channel-bind', 'relay-channel', 'channel-rebind', 'refresh', 'deallocate']) {
+        expect(row(r.json, `${t}.${id}`).status, `${t}.${id}: ${row(r.json, `${t}.${id}`).detail}`).toBe('pass');
+      }
+    }
+    expect(row(r.json, 'udp.auth-challenge').detail).toContain('REALM "probe.test"');
+    expect(row(r.json, 'udp.allocate').detail).toMatch(/relayed address 127\.0\.0\.1:\d+/);
+    expect(row(r.json, 'udp.channel-rebind').detail).toContain('400');
+    const relay = r.json.relay!;
+    expect(relay.address).toMatch(/^127\.0\.0\.1:(\d+)$/);
+    const port = Number(relay.address.split(':')[1]);
+    expect(port).toBeGreaterThanOrEqual(loose.relayMin);
+    expect(port).toBeLessThanOrEqual(loose.relayMax);
+    expect(relay.loss).toBe(0);
+    expect(relay.rtt!.min).toBeGreaterThan(0);
+    expect(relay.rtt!.min).toBeLessThanOrEqual(relay.rtt!.median);
+    expect(relay.rtt!.median).toBeLessThanOrEqual(relay.rtt!.p95);
+    expect(relay.rtt!.p95).toBeLessThanOrEqual(relay.rtt!.p99);
+    expect(relay.rtt!.p99).toBeLessThanOrEqual(relay.rtt!.max);
+    expect(typeof relay.jitter).toBe('number');
+    // Four measured paths: indications and channels over UDP and TCP, every message echoed.
+    expect(r.json.paths.map((p) => p.mode).sort()).toEqual(['channel', 'channel', 'indication', 'indication']);
+    for (const p of r.json.paths) expect([p.sent, p.received]).toEqual([40, 40]);
+    expectNoSecrets(r.stdout, PASSWORD, USER);
+    expect(r.stderr).toBe('');
+  });
+
+  it('--security flags a server that allows loopback (and private) peers, naming the coturn option', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', PASSWORD, '--security', '--count', '5'], { timeout: 90000 });
+    expect(r.code).toBe(1);
+    expect(r.json.ok).toBe(false);
+    const lo = row(r.json, 'security.127.0.0.1');
+    expect(lo.status).toBe('fail');
+    expect(lo.hint).toContain('allow-loopback-peers');
+    expect(row(r.json, 'security.10.0.0.1').status).toBe('fail');
+    expect(row(r.json, 'security.10.0.0.1').hint).toContain('denied-peer-ip');
+    expect(row(r.json, 'security.169.254.169.254').status).toBe('fail');
+    // The test harness passes no-multicast-peers: multicast and the unspecified address are refused.
+    expect(row(r.json, 'security.224.0.0.1').detail).toContain('403');
+    expect(row(r.json, 'security.224.0.0.1').status).toBe('pass');
+    expect(row(r.json, 'security.0.0.0.0').status).toBe('pass');
+    // The relay is IPv4 only: IPv6 peers (ULA, ::ffff: forms) cannot be reached at all.
+    for (const v6 of ['::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1']) expect(row(r.json, `security.${v6}`).status).toBe('pass');
+    expectNoSecrets(r.stdout, PASSWORD);
+  });
+
+  it('--security passes a hardened server; the loopback relay path is skipped with the reason', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${hardened.port}`, '--user', USER, '--password', PASSWORD, '--security'], { timeout: 90000 });
+    expect(r.code, r.stdout).toBe(0);
+    const security = r.json.checks.filter((c) => c.id.startsWith('security.'));
+    expect(security.length).toBeGreaterThanOrEqual(15);
+    for (const s of security) expect(s.status, `${s.id}: ${s.detail}`).toBe('pass');
+    expect(row(r.json, 'security.127.0.0.1').detail).toContain('403');
+    expect(row(r.json, 'security.10.0.0.1').detail).toContain('403');
+    const perm = row(r.json, 'udp.permission');
+    expect(perm.status).toBe('skip');
+    expect(perm.detail).toMatch(/refuses loopback peers \(403\).*safe/);
+    expect(row(r.json, 'udp.deallocate').status).toBe('pass');
+  });
+
+  it('a wrong password is reported as rejected credentials, with exit 1', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', 'not-the-password'], { timeout: 60000 });
+    expect(r.code).toBe(1);
+    expect(row(r.json, 'udp.auth-challenge').status).toBe('pass');
+    const auth = row(r.json, 'udp.auth');
+    expect(auth.status).toBe('fail');
+    expect(auth.detail).toContain('the server rejected these credentials');
+    expect(auth.hint).toMatch(/wrong user name or password/);
+    expectNoSecrets(r.stdout, 'not-the-password', USER);
+  });
+
+  it('without credentials: the 401 challenge is checked and authentication is skipped', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`], { timeout: 60000 });
+    expect(r.code).toBe(0);
+    expect(row(r.json, 'udp.auth-challenge').status).toBe('pass');
+    expect(row(r.json, 'udp.auth').status).toBe('skip');
+  });
+
+  it('--ice-servers: every turn: URL of the file is checked with its own credentials', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-ice-'));
+    try {
+      const file = join(dir, 'ice.json');
+      writeFileSync(file, JSON.stringify({
+        iceServers: [
+          { urls: 'stun:127.0.0.1:3478' },
+          { urls: [`turn:127.0.0.1:${loose.port}?transport=udp`, `turn:127.0.0.1:${loose.port}?transport=tcp`], username: USER, credential: PASSWORD },
+        ],
+      }));
+      const r = await runJson<TurnJson>(['turn', '--ice-servers', file, '--count', '5'], { timeout: 90000 });
+      expect(r.code, r.stdout).toBe(0);
+      expect(row(r.json, 'udp.auth').status).toBe('pass');
+      expect(row(r.json, 'tcp.auth').status).toBe('pass');
+      expect(r.json.checks.some((c) => c.server?.startsWith('stun:'))).toBe(false);
+      expectNoSecrets(r.stdout, PASSWORD);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with a REST API secret', () => {
+  let coturn: Coturn;
+  beforeAll(async () => {
+    coturn = await startCoturn({ secret: SECRET, realm: 'rest.test', args: ['--allow-loopback-peers'] });
+  });
+  afterAll(async () => {
+    await coturn?.stop();
+  });
+
+  it('--secret derives credentials that the server accepts; nothing secret is printed', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${coturn.port}`, '--secret', SECRET, '--user', 'webapp', '--ttl', '600', '--count', '10'], { timeout: 60000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(row(r.json, 'credentials.expiry').status).toBe('pass');
+    expect(row(r.json, 'udp.auth').status).toBe('pass');
+    expect(row(r.json, 'udp.relay-channel').status).toBe('pass');
+    expectNoSecrets(r.stdout, SECRET, 'webapp');
+  });
+
+  it('expired REST credentials are called out before and by the server', async () => {
+    const username = `${Math.floor(Date.now() / 1000) - 120}:webapp`;
+    const password = createHmac('sha1', SECRET).update(username).digest('base64');
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${coturn.port}`, '--user', username, '--password', password], { timeout: 60000 });
+    expect(r.code).toBe(1);
+    const exp = row(r.json, 'credentials.expiry');
+    expect(exp.status).toBe('fail');
+    expect(exp.detail).toMatch(/expired at .* 1[12]\d s ago/);
+    const auth = row(r.json, 'udp.auth');
+    expect(auth.status).toBe('fail');
+    expect(auth.detail).toContain('the server rejected these credentials');
+    expect(auth.hint).toContain('expired');
+    expectNoSecrets(r.stdout, password, username);
+  });
+
+  it('a wrong --secret is told apart from clock skew', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${coturn.port}`, '--secret', 'some-other-secret'], { timeout: 60000 });
+    expect(r.code).toBe(1);
+    const auth = row(r.json, 'udp.auth');
+    expect(auth.status).toBe('fail');
+    expect(auth.hint).toContain('is not the server\'s static-auth-secret');
+    expectNoSecrets(r.stdout, 'some-other-secret');
+  });
+});
+
+describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe turn over TLS (turns:)', () => {
+  let coturn: Coturn;
+  let dir: string;
+  let cert: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rtcprobe-turns-'));
+    cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+    ], { stdio: 'ignore' });
+    coturn = await startCoturn({ users: [{ user: USER, password: PASSWORD }], tls: { cert, key }, args: ['--allow-loopback-peers'] });
+  });
+  afterAll(async () => {
+    await coturn?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a certificate trusted through --ca with a matching name passes, and the relay works over TLS', async () => {
+    const r = await runJson<TurnJson>(['turn', `turns:localhost:${coturn.tlsPort}`, '--ca', cert, '--user', USER, '--password', PASSWORD, '--count', '10'], { timeout: 60000 });
+    expect(r.code, r.stdout).toBe(0);
+    const tls = row(r.json, 'tls.tls');
+    expect(tls.status).toBe('pass');
+    expect(tls.detail).toContain('CN=localhost');
+    expect(row(r.json, 'tls.relay-channel').status).toBe('pass');
+    expect(row(r.json, 'tls.deallocate').status).toBe('pass');
+  });
+
+  it('an untrusted certificate fails; --insecure lowers it to a warning and goes on', async () => {
+    const bad = await runJson<TurnJson>(['turn', `turns:localhost:${coturn.tlsPort}`, '--user', USER, '--password', PASSWORD], { timeout: 60000 });
+    expect(bad.code).toBe(1);
+    expect(row(bad.json, 'tls.tls').status).toBe('fail');
+    expect(row(bad.json, 'tls.tls').detail).toMatch(/NOT trusted/);
+    expect(bad.json.checks.some((c) => c.id === 'tls.allocate')).toBe(false);
+
+    const ok = await runJson<TurnJson>(['turn', `turns:localhost:${coturn.tlsPort}`, '--user', USER, '--password', PASSWORD, '--insecure', '--count', '5'], { timeout: 60000 });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(row(ok.json, 'tls.tls').status).toBe('warn');
+    expect(row(ok.json, 'tls.auth').status).toBe('pass');
+  });
+
+  it('a certificate for another name fails the name check', async () => {
+    const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${coturn.tlsPort}`, '--ca', cert, '--user', USER, '--password', PASSWORD], { timeout: 60000 });
+    expect(r.code).toBe(1);
+    // An IP literal is checked against the certificate's IP SANs; this one has none.
+    expect(row(r.json, 'tls.tls').status).toBe('fail');
+  });
+});
+
+describe('rtcprobe turn against a dead server', () => {
+  it('UDP: no answer is a reachability failure; TCP: connection refused', async () => {
+    const port = await findFreePortRange(1);
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${port}`, `turn:127.0.0.1:${port}?transport=tcp`, '--user', USER, '--password', PASSWORD, '--timeout', '1500'], { timeout: 60000 });
+    expect(r.code).toBe(1);
+    const udp = row(r.json, 'udp.reach');
+    expect(udp.status).toBe('fail');
+    expect(udp.hint).toMatch(/turnserver running|no answer|port unreachable/i);
+    const tcp = row(r.json, 'tcp.reach');
+    expect(tcp.status).toBe('fail');
+    expect(tcp.detail).toMatch(/refused|ECONNREFUSED/i);
+    expect(r.json.checks.some((c) => c.id === 'udp.allocate')).toBe(false);
+  });
+});

@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
@@ -95,6 +95,26 @@ describe('command line', () => {
       expect(loaded).not.toMatch(/node_modules\/stun\//);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('SIGINT aborts a probe in flight: results so far, exit 130, no stack trace', async () => {
+    const silent = await startResponder(() => []);
+    try {
+      const child = spawn(process.execPath, [BIN, 'stun', `127.0.0.1:${silent.port}`, '--timeout', '60000', '--json'], { cwd: ROOT });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => { stdout += d; });
+      child.stderr.on('data', (d) => { stderr += d; });
+      // Interrupt once the first request has reached the server.
+      await vi.waitFor(() => expect(silent.received.length).toBeGreaterThan(0), { timeout: 10000, interval: 20 });
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code).toBe(130);
+      expect(JSON.parse(stdout).servers[0].error.code).toBe('ABORTED');
+      expect(stderr).not.toMatch(STACK);
+    } finally {
+      await silent.close();
     }
   });
 

@@ -28,6 +28,12 @@ class DestinationChannel implements Channel {
   lastFrom: Endpoint | undefined;
   /** Datagrams sent through this view (first request and retransmissions). */
   sent = 0;
+  /** The transaction has ended: later copies of its answer are duplicates. */
+  done = false;
+  /** It ended without an answer: a copy arriving now is a late answer, worth reporting. */
+  timedOut = false;
+  duplicates = 0;
+  test = '';
   constructor(private readonly sock: NatSocket, readonly local: Endpoint, readonly remote: Endpoint) {}
   send(data: Buffer): void {
     this.sent++;
@@ -37,6 +43,11 @@ class DestinationChannel implements Channel {
     this.events.on(event, listener);
   }
   deliver(data: Buffer, from: Endpoint): void {
+    if (this.done) {
+      if (this.timedOut) this.sock.ignored.push({ from, socket: this.sock.name, reason: `late answer to ${this.test}, after it had ended (raise --wait?)` });
+      else this.duplicates++;
+      return;
+    }
     this.lastFrom = from;
     // Every source is handed over as a candidate answer; the test checks the source.
     this.events.emit('message', data, from, false);
@@ -152,6 +163,7 @@ export class NatSocket {
     const request = encodeMessage({ method: StunMethod.Binding, cls: StunClass.Request, attributes, ...(r.transactionId ? { transactionId: r.transactionId } : {}) });
     const key = request.subarray(8, 20).toString('hex');
     const view = new DestinationChannel(this, this.local, r.destination);
+    view.test = r.test;
     // The view stays registered: late duplicates are recognised, not reported as unknown.
     this.views.set(key, view);
     const transactor = new StunTransactor(view, (m) => {
@@ -166,6 +178,7 @@ export class NatSocket {
         timeout: r.retransmit.timeout ?? 39500,
         ...(signal ? { signal } : {}),
       });
+      view.done = true;
       obs.transmissions = res.transmissions;
       obs.elapsedMs = Math.round((performance.now() - started) * 100) / 100;
       if (!res.ambiguous) obs.rtt = Math.round(res.rtt * 100) / 100;
@@ -195,6 +208,8 @@ export class NatSocket {
         obs.detail = 'Binding success response without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS';
       } else obs.outcome = 'answered';
     } catch (err) {
+      view.done = true;
+      view.timedOut = true;
       const e = toRtcprobeError(err);
       if (e.code === 'ABORTED' && !(r.endEarly?.aborted && !r.signal?.aborted)) throw e;
       obs.transmissions = view.sent;

@@ -33,6 +33,29 @@ describe('rtcprobe nat: a server that claims RFC 5780 but ignores CHANGE-REQUEST
   }, 60000);
 });
 
+describe('rtcprobe nat: an answer whose MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS', () => {
+  let alg: Responder;
+  beforeAll(async () => {
+    // What a payload-rewriting ALG leaves behind: the plain address was changed, the XOR one not.
+    alg = await startResponder((req, from) => [
+      { data: successFor(req, from.port, from.address, [{ type: Attr.MappedAddress, value: encodeAddress({ address: '192.0.2.77', port: from.port }) }]) },
+    ]);
+  });
+  afterAll(async () => {
+    await alg.close();
+  });
+
+  it('reports an ALG', async () => {
+    const r = await runJson<NatJson>(['nat', '-s', `127.0.0.1:${alg.port}`, '--no-hairpin']);
+    const f = r.json.families[0]!;
+    expect(f.alg).toBe(true);
+    expect(r.json.warnings.join('\n')).toMatch(/ALG rewrites addresses/);
+    expect(f.tests.mapping[0]!.legacyMapped).toEqual({ address: '192.0.2.77', port: f.localAddress!.port });
+    // The XOR-MAPPED-ADDRESS, which an ALG does not recognise, is the one used.
+    expect(f.publicAddress).toEqual(f.localAddress);
+  }, 60000);
+});
+
 describeWith({ commands: ['turnserver'] }, 'rtcprobe nat against coturn on loopback', () => {
   let v4: Coturn;
   let v6: Coturn;

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 
 /**
- * One network namespace for TURN tests: a dummy interface with an address
- * from 203.0.113.0/24, where coturn listens and relays, and where the CLI
- * runs too. nftables rules inside it stand in for a firewall in front of
+ * One network namespace for TURN tests: an address from 203.0.113.0/24 on
+ * its own loopback device, where coturn listens and relays, and where the
+ * CLI runs too. Neither end sees a loopback address. nftables rules inside it stand in for a firewall in front of
  * the relay ports.
  */
 export interface TurnLab {
@@ -36,9 +36,7 @@ export function turnLab(tag: string): TurnLab {
   labs.add(ns);
   try {
     inNs('ip', 'link', 'set', 'lo', 'up');
-    inNs('ip', 'link', 'add', 'turn0', 'type', 'dummy');
-    inNs('ip', 'addr', 'add', `${address}/24`, 'dev', 'turn0');
-    inNs('ip', 'link', 'set', 'turn0', 'up');
+    inNs('ip', 'addr', 'add', `${address}/32`, 'dev', 'lo');
   } catch (err) {
     deleteNs(ns);
     throw err;

@@ -1,0 +1,205 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { RtcprobeError } from '../../src/core/errors.js';
+import { encodeErrorCode, encodeXorAddress, readUint32, readXorAddress, stringAttr } from '../../src/core/stun/attributes.js';
+import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
+import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
+import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
+import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
+import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../src/core/turn/credentials.js';
+import {
+  allocateAttributes, channelBindAttributes, decodeChannelData, decodeDataIndication, encodeChannelData,
+  encodeSendIndication, isChannelData, isDataIndication, readAllocateSuccess, TurnAuth,
+} from '../../src/core/turn/protocol.js';
+
+function errorResponse(method: number, tid: Buffer, code: number, extra: { realm?: string; nonce?: string } = {}): ReturnType<typeof decodeMessage> {
+  const attrs = [{ type: Attr.ErrorCode, value: encodeErrorCode(code, 'x') }];
+  if (extra.realm !== undefined) attrs.push(stringAttr(Attr.Realm, extra.realm));
+  if (extra.nonce !== undefined) attrs.push(stringAttr(Attr.Nonce, extra.nonce));
+  return decodeMessage(encodeMessage({ method, cls: StunClass.ErrorResponse, transactionId: tid, attributes: attrs }));
+}
+
+describe('ChannelData framing (RFC 8656 §12.4)', () => {
+  it('frames without padding over UDP and with padding to 4 bytes over streams', () => {
+    const data = Buffer.from('hello');
+    const udp = encodeChannelData(0x4000, data, false);
+    expect(udp.toString('hex')).toBe('40000005' + data.toString('hex'));
+    const tcp = encodeChannelData(0x4001, data, true);
+    expect(tcp.length).toBe(12);
+    expect(tcp.readUInt16BE(2)).toBe(5);
+    expect(decodeChannelData(tcp)).toEqual({ channel: 0x4001, data });
+    expect(isChannelData(udp)).toBe(true);
+  });
+
+  it('refuses channel numbers outside 0x4000-0x4FFF and rejects truncated frames', () => {
+    expect(() => encodeChannelData(0x3fff, Buffer.alloc(1), false)).toThrow(RangeError);
+    expect(() => encodeChannelData(0x5000, Buffer.alloc(1), false)).toThrow(RangeError);
+    expect(decodeChannelData(Buffer.from('4000000a0102', 'hex'))).toBeUndefined();
+    expect(decodeChannelData(Buffer.from('0001000000', 'hex'))).toBeUndefined();
+  });
+});
+
+describe('Send and Data indications', () => {
+  it('a Send indication carries XOR-PEER-ADDRESS and DATA', () => {
+    const buf = encodeSendIndication({ address: '192.0.2.7', port: 50000 }, Buffer.from('abc'));
+    const msg = decodeMessage(buf);
+    expect(msg.method).toBe(StunMethod.Send);
+    expect(msg.cls).toBe(StunClass.Indication);
+    expect(readXorAddress(msg, Attr.XorPeerAddress)).toEqual({ family: 4, address: '192.0.2.7', port: 50000 });
+    expect(getAttribute(msg, Attr.Data)!.value.toString()).toBe('abc');
+  });
+
+  it('a Data indication is recognised by its type and decoded', () => {
+    const tid = Buffer.alloc(12, 7);
+    const buf = encodeMessage({
+      method: StunMethod.Data, cls: StunClass.Indication, transactionId: tid,
+      attributes: [{ type: Attr.XorPeerAddress, value: encodeXorAddress({ address: '2001:db8::1', port: 9 }, tid) }, { type: Attr.Data, value: Buffer.from([1, 2, 3]) }],
+    });
+    expect(isDataIndication(buf)).toBe(true);
+    expect(decodeDataIndication(buf)).toEqual({ peer: { family: 6, address: '2001:db8::1', port: 9 }, data: Buffer.from([1, 2, 3]) });
+    // A Send indication is not a Data indication.
+    expect(isDataIndication(encodeSendIndication({ address: '192.0.2.1', port: 1 }, Buffer.alloc(0)))).toBe(false);
+  });
+});
+
+describe('TurnAuth: the long-term credential state machine', () => {
+  const creds = { username: 'alice', password: 'pw-one' };
+
+  it('first request is unsigned; a 401 with REALM and NONCE leads to a signed retry', () => {
+    const auth = new TurnAuth(creds);
+    const first = decodeMessage(auth.build(StunMethod.Allocate, allocateAttributes()));
+    expect(getAttribute(first, Attr.MessageIntegrity)).toBeUndefined();
+    expect(verifyFingerprint(first)).toBe('ok');
+    expect(auth.interpret(errorResponse(StunMethod.Allocate, first.transactionId, 401, { realm: 'r.test', nonce: 'n1' }))).toEqual({ kind: 'retry', reason: 'challenge' });
+    const second = decodeMessage(auth.build(StunMethod.Allocate, allocateAttributes({ lifetime: 300 })));
+    expect(second.attributes.map((a) => a.type)).toEqual([
+      Attr.RequestedTransport, Attr.Lifetime, Attr.Username, Attr.Realm, Attr.Nonce, Attr.MessageIntegrity, Attr.Fingerprint,
+    ]);
+    expect(readUint32(second, Attr.Lifetime)).toBe(300);
+    expect(verifyIntegrity(second, longTermKey('alice', 'r.test', 'pw-one'))).toBe('ok');
+  });
+
+  it('a 401 after a signed request means the credentials were rejected', () => {
+    const auth = new TurnAuth(creds);
+    const tid = Buffer.alloc(12, 1);
+    auth.build(StunMethod.Allocate, []);
+    auth.interpret(errorResponse(StunMethod.Allocate, tid, 401, { realm: 'r', nonce: 'n' }));
+    auth.build(StunMethod.Allocate, []);
+    const v = auth.interpret(errorResponse(StunMethod.Allocate, tid, 401, { realm: 'r', nonce: 'n2' }));
+    expect(v).toMatchObject({ kind: 'error', code: 401, rejected: true });
+  });
+
+  it('438 Stale Nonce takes the new nonce, a bounded number of times', () => {
+    const auth = new TurnAuth(creds, 2);
+    const tid = Buffer.alloc(12, 2);
+    auth.build(StunMethod.Refresh, []);
+    auth.interpret(errorResponse(StunMethod.Refresh, tid, 401, { realm: 'r', nonce: 'n1' }));
+    for (const n of ['n2', 'n3']) {
+      auth.build(StunMethod.Refresh, []);
+      expect(auth.interpret(errorResponse(StunMethod.Refresh, tid, 438, { nonce: n }))).toEqual({ kind: 'retry', reason: 'stale-nonce' });
+      expect(auth.nonce).toBe(n);
+    }
+    auth.build(StunMethod.Refresh, []);
+    expect(auth.interpret(errorResponse(StunMethod.Refresh, tid, 438, { nonce: 'n4' }))).toMatchObject({ kind: 'error', code: 438 });
+  });
+
+  it('without credentials a 401 is final and not "rejected"', () => {
+    const auth = new TurnAuth();
+    auth.build(StunMethod.Allocate, []);
+    expect(auth.interpret(errorResponse(StunMethod.Allocate, Buffer.alloc(12), 401, { realm: 'r', nonce: 'n' }))).toMatchObject({ kind: 'error', code: 401, rejected: false });
+  });
+
+  it('checks MESSAGE-INTEGRITY of success responses once a key exists', () => {
+    const auth = new TurnAuth(creds);
+    const tid = Buffer.alloc(12, 3);
+    auth.build(StunMethod.Allocate, []);
+    auth.interpret(errorResponse(StunMethod.Allocate, tid, 401, { realm: 'r', nonce: 'n' }));
+    auth.build(StunMethod.Allocate, []);
+    const body = encodeMessage({
+      method: StunMethod.Allocate, cls: StunClass.SuccessResponse, transactionId: tid,
+      attributes: [{ type: Attr.XorRelayedAddress, value: encodeXorAddress({ address: '198.51.100.9', port: 49200 }, tid) }],
+    });
+    const good = decodeMessage(appendFingerprint(appendIntegrity(body, longTermKey('alice', 'r', 'pw-one'))));
+    expect(auth.interpret(good)).toMatchObject({ kind: 'success', integrity: 'ok' });
+    expect(readAllocateSuccess(good)!.relayed).toEqual({ family: 4, address: '198.51.100.9', port: 49200 });
+    const forged = decodeMessage(appendIntegrity(body, longTermKey('alice', 'r', 'other')));
+    expect(auth.interpret(forged)).toMatchObject({ kind: 'success', integrity: 'mismatch' });
+  });
+
+  it('ChannelBind carries CHANNEL-NUMBER and an XOR-PEER-ADDRESS bound to the transaction ID', () => {
+    const auth = new TurnAuth();
+    const msg = decodeMessage(auth.build(StunMethod.ChannelBind, (tid) => channelBindAttributes(0x4abc, { address: '203.0.113.5', port: 3478 }, tid)));
+    expect(getAttribute(msg, Attr.ChannelNumber)!.value.readUInt16BE(0)).toBe(0x4abc);
+    expect(readXorAddress(msg, Attr.XorPeerAddress)).toEqual({ family: 4, address: '203.0.113.5', port: 3478 });
+  });
+});
+
+describe('coturn REST API credentials', () => {
+  it('username is expiry:user and the password base64(HMAC-SHA1(secret, username))', () => {
+    const c = restCredentials('s3cret', { user: 'bob', ttl: 600, now: 1_700_000_000_000 });
+    expect(c.username).toBe('1700000600:bob');
+    expect(c.expiry).toBe(1700000600);
+    expect(c.password).toBe(createHmac('sha1', 's3cret').update('1700000600:bob').digest('base64'));
+    expect(restPassword('s3cret', c.username)).toBe(c.password);
+    expect(restCredentials('s3cret', { ttl: 1, now: 1_700_000_000_000 }).username).toBe('1700000001');
+  });
+
+  it('reads the expiry back from REST usernames only', () => {
+    expect(restExpiryOf('1700000600:bob')).toBe(1700000600);
+    expect(restExpiryOf('1700000600')).toBe(1700000600);
+    expect(restExpiryOf('alice')).toBeUndefined();
+    expect(restExpiryOf('12:bob')).toBeUndefined();
+  });
+
+  it('masks secrets and redacts long ones from text', () => {
+    expect(mask('correct-horse')).toBe('co***');
+    expect(mask('abc')).toBe('***');
+    expect(mask(undefined)).toBe('');
+    expect(redact('user correct-horse failed', ['correct-horse'])).toBe('user co*** failed');
+    // Short secrets are not redacted: the words they match would be mangled.
+    expect(redact('wrong password', ['wrong'])).toBe('wrong password');
+  });
+});
+
+describe('iceServers JSON', () => {
+  it('accepts an array or {iceServers}, string or array urls, and keeps only turn:/turns:', () => {
+    const list = parseIceServers(JSON.stringify({
+      iceServers: [
+        { urls: 'stun:stun.example.org' },
+        { urls: ['turn:turn.example.org?transport=udp', 'turns:turn.example.org:443?transport=tcp', 'stun:x'], username: 'u', credential: 'c' },
+        { url: 'turn:legacy.example.org' },
+      ],
+    }));
+    expect(list).toEqual([
+      { urls: ['turn:turn.example.org?transport=udp', 'turns:turn.example.org:443?transport=tcp'], username: 'u', credential: 'c' },
+      { urls: ['turn:legacy.example.org'] },
+    ]);
+    expect(parseIceServers('[{"urls":"turn:a"}]')).toEqual([{ urls: ['turn:a'] }]);
+  });
+
+  it('rejects malformed documents with a USAGE error', () => {
+    for (const bad of ['not json', '{"x":1}', '[1]', '[{"urls":5}]', '[{"urls":"turn:a","username":3}]']) {
+      expect(() => parseIceServers(bad)).toThrow(RtcprobeError);
+    }
+  });
+});
+
+describe('address classes', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'], ['10.1.2.3', 'private'], ['172.31.255.255', 'private'], ['172.32.0.1', 'public'],
+    ['192.168.1.1', 'private'], ['100.64.0.1', 'cgnat'], ['100.128.0.1', 'public'], ['169.254.169.254', 'link-local'],
+    ['0.0.0.0', 'unspecified'], ['224.0.0.1', 'multicast'], ['255.255.255.255', 'broadcast'], ['203.0.113.9', 'documentation'],
+    ['8.8.8.8', 'public'], ['::1', 'loopback'], ['::', 'unspecified'], ['fd12::1', 'ula'], ['fe80::1', 'link-local'],
+    ['ff02::1', 'multicast'], ['::ffff:127.0.0.1', 'loopback'], ['::ffff:10.0.0.1', 'private'], ['2001:db8::1', 'documentation'],
+    ['2a00:1450::1', 'public'],
+  ])('%s is %s', (ip, cls) => {
+    expect(classifyAddress(ip)).toBe(cls);
+  });
+
+  it('every forbidden peer probe is in the class it claims, and none is public', () => {
+    for (const p of FORBIDDEN_PEERS) {
+      expect(classifyAddress(p.address)).toBe(p.cls);
+      expect(p.fix).toMatch(/denied-peer-ip|allow-loopback-peers|no-multicast-peers/);
+    }
+  });
+});

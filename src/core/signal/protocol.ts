@@ -138,10 +138,13 @@ export function validateClientMessage(value: unknown): ParseResult<ClientMessage
       if (value.meta !== undefined) msg.meta = value.meta as PeerMeta;
       return { ok: true, msg };
     }
-    case 'signal':
+    case 'signal': {
       if (!validPeerId(value.to)) return fail('BAD_FIELD', '"to" must be a peerId', ref);
       if (value.data === undefined) return fail('BAD_FIELD', '"data" is required', ref);
-      return { ok: true, msg: { type: 'signal', to: value.to, data: value.data, ...v } };
+      const msg: SignalMessage = { type: 'signal', to: value.to, data: value.data };
+      if (value.v !== undefined) msg.v = PROTOCOL_VERSION;
+      return { ok: true, msg };
+    }
     case 'broadcast':
       if (value.data === undefined) return fail('BAD_FIELD', '"data" is required', ref);
       return { ok: true, msg: { type: 'broadcast', data: value.data, ...v } };

@@ -103,6 +103,10 @@ interface Conn {
   ws: WebSocket;
   room?: string;
   peerId?: string;
+  /** Messages waiting for the end of the event-loop turn. */
+  outbox?: string[];
+  /** '{"type":"signal","from":"<peerId>","data":' (peerIds never need JSON escaping). */
+  signalPrefix?: string;
   joining: boolean;
   queue: string[];
   tokens: number;
@@ -165,6 +169,8 @@ export class SignalRelay {
   private readonly rooms = new Map<string, Room>();
   private heartbeat?: NodeJS.Timeout;
   private nextId = 1;
+  private dirty: Conn[] = [];
+  private flushScheduled = false;
   private draining = false;
   private closed?: Promise<ShutdownReport>;
   private startedAt = Date.now();
@@ -228,15 +234,45 @@ export class SignalRelay {
     map[key] = (map[key] ?? 0) + n;
   }
 
+  /**
+   * Queue a message; queues are written at the end of the current event-loop
+   * turn. Writing after all ready sockets were read lets the kernel hand the
+   * peers their data in bursts instead of waking them once per message.
+   */
   private send(conn: Conn, msg: ServerMessage | string): void {
+    if (conn.ws.readyState !== 1) return;
+    const text = typeof msg === 'string' ? msg : JSON.stringify(msg);
+    if (conn.outbox) {
+      conn.outbox.push(text);
+      return;
+    }
+    conn.outbox = [text];
+    this.dirty.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const conn of dirty) this.flushConn(conn);
+  };
+
+  private flushConn(conn: Conn): void {
+    const out = conn.outbox;
+    conn.outbox = undefined;
     const ws = conn.ws;
-    if (ws.readyState !== 1) return;
+    if (!out || ws.readyState !== 1) return;
     if (ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.closeConn(conn, CLOSE.TRY_AGAIN_LATER, 'client too slow');
       return;
     }
-    ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+    for (const text of out) ws.send(text);
   }
+
 
   /** Answer a bad input with an error; close the connection after too many. */
   private reject(conn: Conn, code: WireErrorCode, message?: string, ref?: string, strike = true): void {
@@ -247,6 +283,7 @@ export class SignalRelay {
 
   private closeConn(conn: Conn, code: number, reason: string): void {
     if (conn.closing) return;
+    this.flushConn(conn);
     conn.closing = true;
     this.count(this.counters.closes, String(code));
     try {
@@ -359,7 +396,7 @@ export class SignalRelay {
       return;
     }
     conn.tokens -= 1;
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    const size = Buffer.isBuffer(data) ? data.length : Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (size > this.limits.maxMessageBytes) {
       this.reject(conn, 'TOO_LARGE', `frames are limited to ${this.limits.maxMessageBytes} bytes`, undefined, false);
       this.closeConn(conn, CLOSE.TOO_BIG, 'message too big');
@@ -369,7 +406,7 @@ export class SignalRelay {
       this.reject(conn, 'BAD_FRAME');
       return;
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
     if (conn.joining) {
       // Messages sent right after join wait for the join to complete.
       if (conn.queue.length >= 64) this.reject(conn, 'RATE_LIMITED', 'too many messages while joining');
@@ -432,8 +469,8 @@ export class SignalRelay {
           return;
         }
         if (target.conn) {
-          this.count(this.counters.relayed, 'signal');
-          this.send(target.conn, JSON.stringify({ type: 'signal', from: conn.peerId, data: msg.data }));
+          this.counters.relayed.signal = (this.counters.relayed.signal ?? 0) + 1;
+          this.send(target.conn, `${conn.signalPrefix}${JSON.stringify(msg.data)}}`);
         } else {
           this.bus.sendTo(target.instance, { kind: 'signal', room: room.id, from: conn.peerId, to: msg.to, data: msg.data, src: this.instanceId });
         }
@@ -538,6 +575,7 @@ export class SignalRelay {
     room.peers.set(peerId, { ...record, conn });
     conn.room = room.id;
     conn.peerId = peerId;
+    conn.signalPrefix = `{"type":"signal","from":"${peerId}","data":`;
     clearTimeout(conn.joinTimer);
     const ice = this.iceServersFor(peerId);
     this.send(conn, {

@@ -7,6 +7,14 @@ import { WebSocketServer } from 'ws';
 const server = http.createServer((_req, res) => res.end('bare forwarder\n'));
 const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false });
 const waiting = new Map();
+// --batch: write at the end of the event-loop turn, the way the relay does.
+const BATCH = process.argv.includes('--batch');
+let pending = [];
+const flush = () => {
+  const p = pending;
+  pending = [];
+  for (let i = 0; i < p.length; i += 2) if (p[i].readyState === 1) p[i].send(p[i + 1], { binary: false });
+};
 
 wss.on('connection', (ws, req) => {
   const key = req.url ?? '/';
@@ -22,7 +30,12 @@ wss.on('connection', (ws, req) => {
   }
   ws.on('message', (data, isBinary) => {
     const p = ws.partner;
-    if (p && p.readyState === 1) p.send(data, { binary: isBinary });
+    if (!p || p.readyState !== 1) return;
+    if (!BATCH) p.send(data, { binary: isBinary });
+    else {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push(p, data);
+    }
   });
   ws.on('close', () => {
     if (waiting.get(key) === ws) waiting.delete(key);

@@ -1,6 +1,7 @@
 // Benchmark of the signaling relay against a bare `ws` forwarder, on loopback.
 //
-//   npm run bench:signal -- [--clients 2000] [--duration 5] [--warmup 1] [--runs 3] [--window 1] [--json]
+//   npm run bench:signal -- [--clients 2000] [--duration 5] [--warmup 1] [--runs 3] [--window 1]
+//                           [--scenarios bare,relay,redis] [--json]
 //
 // Each run starts the servers as child processes, opens --clients WebSocket
 // clients in pairs (one room per pair), and lets every pair bounce signal
@@ -10,6 +11,8 @@
 //   relay  rtcprobe signal serve (one instance, memory bus)
 //   redis  two rtcprobe signal serve instances behind a local redis-server;
 //          the two peers of every pair sit on different instances
+//   bare-batched (only with --scenarios) the bare forwarder writing at the end of
+//          the event-loop turn, as the relay does: separates I/O strategy from protocol cost
 // Reported per scenario (medians over runs): relayed messages per second,
 // p50 and p99 one-way latency (send to receive, same clock), server memory per
 // connection (RSS growth of the server processes once all clients joined,
@@ -126,8 +129,8 @@ const RELAY_LIMITS = ['--rate', '1000000', '--burst', '1000000', '--max-connecti
 const CANDIDATE = 'candidate:842163049 1 udp 1677729535 203.0.113.7 47563 typ srflx raddr 192.0.2.10 rport 47563 generation 0 ufrag sXb2 network-id 1 network-cost 10';
 
 async function startServers(kind, redisUrl, run) {
-  if (kind === 'bare') {
-    const p = await start(process.execPath, [...NODE_ARGS, BARE]);
+  if (kind === 'bare' || kind === 'bare-batched') {
+    const p = await start(process.execPath, [...NODE_ARGS, BARE, ...(kind === 'bare-batched' ? ['--batch'] : [])]);
     return { procs: [p], urls: [`ws://127.0.0.1:${p.ready.port}`] };
   }
   if (kind === 'relay') {
@@ -144,12 +147,13 @@ async function startServers(kind, redisUrl, run) {
 /** Open a client; for the relay protocol join its pair's room. Resolves when ready to send. */
 function openClient(kind, url, pair, side) {
   return new Promise((resolve, reject) => {
-    const target = kind === 'bare' ? `${url}/p/${pair}` : url;
+    const bare = kind.startsWith('bare');
+    const target = bare ? `${url}/p/${pair}` : url;
     const ws = new WebSocket(target, { perMessageDeflate: false });
     const t = setTimeout(() => reject(new Error(`client ${pair}${side} not ready`)), 60000);
     ws.on('error', (e) => { clearTimeout(t); reject(e); });
     ws.once('open', () => {
-      if (kind === 'bare') { clearTimeout(t); resolve(ws); return; }
+      if (bare) { clearTimeout(t); resolve(ws); return; }
       ws.send(JSON.stringify({ type: 'join', room: `bench-${pair}`, peerId: side }));
       ws.once('message', (d) => {
         clearTimeout(t);
@@ -173,9 +177,11 @@ async function openAll(kind, urls, pairs) {
       opened.forEach((ws, k) => { arr[i + k] = ws; });
     }
   }
-  if (kind === 'bare') await sleep(200); // the "paired" notes
+  if (kind.startsWith('bare')) await sleep(200); // the "paired" notes
   return { a, b };
 }
+
+let redisPid;
 
 async function scenario(kind, redisUrl, run) {
   const pairs = opts.clients / 2;
@@ -226,6 +232,7 @@ async function scenario(kind, redisUrl, run) {
   for (let w = 0; w < opts.window; w++) for (let i = 0; i < pairs; i++) a[i].send(toB(t0));
   await sleep(opts.warmup * 1000);
   const cpu0 = servers.procs.reduce((x, p) => x + cpuSeconds(p.pid), 0);
+  const redisCpu0 = kind === 'redis' ? cpuSeconds(redisPid) : 0;
   const own0 = process.cpuUsage();
   measuring = true;
   const m0 = performance.now();
@@ -233,6 +240,7 @@ async function scenario(kind, redisUrl, run) {
   measuring = false;
   const elapsed = (performance.now() - m0) / 1000;
   const serverCpu = servers.procs.reduce((x, p) => x + cpuSeconds(p.pid), 0) - cpu0;
+  const redisCpu = kind === 'redis' ? cpuSeconds(redisPid) - redisCpu0 : 0;
   const own = process.cpuUsage(own0);
   stopping = true;
   lat.sort((x, y) => x - y);
@@ -246,6 +254,8 @@ async function scenario(kind, redisUrl, run) {
     serverCpuUsPerMsg: (serverCpu * 1e6) / Math.max(1, delivered),
     serverCpuCores: serverCpu / elapsed,
     loadCpuCores: (own.user + own.system) / 1e6 / elapsed,
+    /** redis-server's share, redis scenario only (not in serverCpuUsPerMsg). */
+    redisCpuCores: redisCpu / elapsed,
     relayErrors,
   };
   for (const ws of [...a, ...b]) ws.terminate();
@@ -261,6 +271,7 @@ async function main() {
     try {
       redis = await start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections');
       redis.url = `redis://127.0.0.1:${port}`;
+      redisPid = redis.pid;
     } catch (e) {
       log(`redis scenario skipped: ${e.message}`);
       scenarios.splice(scenarios.indexOf('redis'), 1);
@@ -273,7 +284,7 @@ async function main() {
     for (const kind of scenarios) {
       row[kind] = await scenario(kind, redis?.url, r);
       const x = row[kind];
-      log(`  run ${r + 1} ${kind.padEnd(5)} ${x.msgsPerSec.toFixed(0).padStart(7)} msg/s  p50 ${x.p50Ms.toFixed(2)} ms  p99 ${x.p99Ms.toFixed(2)} ms  ${(x.memPerConnBytes / 1024).toFixed(1)} KiB/conn  server ${x.serverCpuUsPerMsg.toFixed(1)} µs CPU/msg (${x.serverCpuCores.toFixed(2)} cores, load ${x.loadCpuCores.toFixed(2)})${x.relayErrors ? `  ${x.relayErrors} relay errors` : ''}`);
+      log(`  run ${r + 1} ${kind.padEnd(5)} ${x.msgsPerSec.toFixed(0).padStart(7)} msg/s  p50 ${x.p50Ms.toFixed(2)} ms  p99 ${x.p99Ms.toFixed(2)} ms  ${(x.memPerConnBytes / 1024).toFixed(1)} KiB/conn  server ${x.serverCpuUsPerMsg.toFixed(1)} µs CPU/msg (${x.serverCpuCores.toFixed(2)} cores, load ${x.loadCpuCores.toFixed(2)}${kind === 'redis' ? `, redis-server ${x.redisCpuCores.toFixed(2)}` : ''})${x.relayErrors ? `  ${x.relayErrors} relay errors` : ''}`);
     }
     runs.push(row);
   }
@@ -282,11 +293,11 @@ async function main() {
   const summary = {};
   for (const kind of scenarios) {
     const get = (f) => median(runs.map((row) => row[kind][f]));
-    summary[kind] = { msgsPerSec: get('msgsPerSec'), p50Ms: get('p50Ms'), p99Ms: get('p99Ms'), memPerConnBytes: get('memPerConnBytes') };
+    summary[kind] = { msgsPerSec: get('msgsPerSec'), p50Ms: get('p50Ms'), p99Ms: get('p99Ms'), memPerConnBytes: get('memPerConnBytes'), serverCpuUsPerMsg: get('serverCpuUsPerMsg') };
     if (kind !== 'bare' && runs[0].bare) {
       // Ratios per run, then the median: the baseline of the same run.
       const ratio = (f) => median(runs.map((row) => row[kind][f] / row.bare[f]));
-      summary[kind].vsBare = { throughput: ratio('msgsPerSec'), p50: ratio('p50Ms'), p99: ratio('p99Ms'), memPerConn: ratio('memPerConnBytes') };
+      summary[kind].vsBare = { throughput: ratio('msgsPerSec'), p50: ratio('p50Ms'), p99: ratio('p99Ms'), memPerConn: ratio('memPerConnBytes'), serverCpuPerMsg: ratio('serverCpuUsPerMsg') };
     }
   }
   const doc = { bench: 'signal', clients: opts.clients, window: opts.window, durationS: opts.duration, runs: opts.runs, node: process.version, summary, perRun: runs };
@@ -294,10 +305,14 @@ async function main() {
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     return;
   }
-  const lines = [`medians over ${opts.runs} run(s), ${opts.clients} clients:`, `  scenario      msg/s   vs bare   p50 ms   p99 ms   KiB/conn`];
+  const lines = [
+    `medians over ${opts.runs} run(s), ${opts.clients} clients, window ${opts.window}; "x" columns: median of per-run ratios to bare`,
+    `  scenario      msg/s      x   p50 ms      x   p99 ms      x  KiB/conn      x  µs CPU/msg      x`,
+  ];
+  const x = (s, f) => (s.vsBare ? s.vsBare[f].toFixed(2) : '1.00').padStart(6);
   for (const kind of scenarios) {
     const s = summary[kind];
-    lines.push(`  ${kind.padEnd(8)} ${s.msgsPerSec.toFixed(0).padStart(10)}   ${s.vsBare ? s.vsBare.throughput.toFixed(2).padStart(7) : '   1.00'}   ${s.p50Ms.toFixed(2).padStart(6)}   ${s.p99Ms.toFixed(2).padStart(6)}   ${(s.memPerConnBytes / 1024).toFixed(1).padStart(8)}`);
+    lines.push(`  ${kind.padEnd(8)} ${s.msgsPerSec.toFixed(0).padStart(10)} ${x(s, 'throughput')}   ${s.p50Ms.toFixed(2).padStart(6)} ${x(s, 'p50')}   ${s.p99Ms.toFixed(2).padStart(6)} ${x(s, 'p99')}  ${(s.memPerConnBytes / 1024).toFixed(1).padStart(8)} ${x(s, 'memPerConn')}  ${s.serverCpuUsPerMsg.toFixed(1).padStart(10)} ${x(s, 'serverCpuPerMsg')}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

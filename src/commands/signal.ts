@@ -66,7 +66,7 @@ export const signalCommand: CommandSpec = {
     { flags: '--max-connections <n>', description: 'serve: open WebSocket connections on this instance', default: 10_000, parse: intOption(1, 10_000_000) },
     { flags: '--join-timeout <ms>', description: 'serve: a connection must join within this time', default: 10_000, parse: intOption(100, 3_600_000) },
     { flags: '--heartbeat <ms>', description: 'serve: WebSocket ping interval; silent connections are cut after two', default: 30_000, parse: intOption(100, 3_600_000) },
-    { flags: '--max-strikes <n>', description: 'serve: protocol errors tolerated per connection before close 1008', default: 20, parse: intOption(0, 1_000_000) },
+    { flags: '--max-strikes <n>', description: 'serve: protocol errors tolerated per connection (fading at one per second) before close 1008', default: 20, parse: intOption(0, 1_000_000) },
     { flags: '--drain-timeout <ms>', description: 'serve: on shutdown, wait this long for clients to close', default: 5000, parse: intOption(0, 600_000) },
     { flags: '--secret <secret>', description: 'serve: joins need a token signed with it; token: the signing secret (or env RTCPROBE_SIGNAL_SECRET)' },
     { flags: '--origin <origin>', description: 'serve: allowed Origin of WebSocket upgrades (repeatable; others get HTTP 403)', parse: collect },

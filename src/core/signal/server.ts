@@ -45,7 +45,7 @@ export interface RelayLimits {
   joinTimeoutMs: number;
   /** WebSocket ping interval, ms; a connection silent for two intervals is terminated. */
   heartbeatMs: number;
-  /** Protocol errors tolerated on one connection before it is closed (1008). */
+  /** Protocol errors tolerated on one connection before it is closed (1008); they fade at one per second. */
   maxStrikes: number;
   /** Bytes queued towards one slow client before it is dropped (1013). */
   maxBufferedBytes: number;
@@ -112,6 +112,7 @@ interface Conn {
   tokens: number;
   refilledAt: number;
   strikes: number;
+  struckAt: number;
   alive: boolean;
   closing: boolean;
   joinTimer?: NodeJS.Timeout;
@@ -278,7 +279,12 @@ export class SignalRelay {
   private reject(conn: Conn, code: WireErrorCode, message?: string, ref?: string, strike = true): void {
     this.count(this.counters.errors, code);
     this.send(conn, errorMessage(code, message, ref));
-    if (strike && ++conn.strikes > this.limits.maxStrikes) this.closeConn(conn, CLOSE.POLICY, 'too many protocol errors');
+    if (!strike) return;
+    // Strikes fade at one per second: honest races (a signal to a peer that just left) never add up.
+    const now = performance.now();
+    conn.strikes = Math.max(0, conn.strikes - (now - conn.struckAt) / 1000) + 1;
+    conn.struckAt = now;
+    if (conn.strikes > this.limits.maxStrikes) this.closeConn(conn, CLOSE.POLICY, 'too many protocol errors');
   }
 
   private closeConn(conn: Conn, code: number, reason: string): void {
@@ -324,6 +330,7 @@ export class SignalRelay {
       tokens: this.limits.messageBurst,
       refilledAt: performance.now(),
       strikes: 0,
+      struckAt: 0,
       alive: true,
       closing: false,
     };

@@ -23,8 +23,9 @@ export interface PeerRecord {
 export type BusEvent =
   | { kind: 'peer-joined'; room: string; peer: PeerRecord; src: string }
   | { kind: 'peer-left'; room: string; peerId: string; src: string }
-  | { kind: 'signal'; room: string; from: string; to: string; data: unknown; src: string }
-  | { kind: 'broadcast'; room: string; from: string; data: unknown; src: string };
+  /** `frame` is the exact text the receiving peer gets: rendered once, by the sender's instance. */
+  | { kind: 'signal'; room: string; from: string; to: string; frame: string; src: string }
+  | { kind: 'broadcast'; room: string; from: string; frame: string; src: string };
 
 export type JoinOutcome =
   | { ok: true; peers: PeerRecord[] }

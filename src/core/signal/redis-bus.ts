@@ -75,26 +75,40 @@ return gone
 
 type Wire =
   | { k: 'j'; r: string; p: PeerRecord; s: string }
-  | { k: 'l'; r: string; i: string; s: string }
-  | { k: 's'; r: string; f: string; t: string; d: unknown; s: string }
-  | { k: 'b'; r: string; f: string; d: unknown; s: string };
+  | { k: 'l'; r: string; i: string; s: string };
 
-function toWire(e: BusEvent): Wire {
+/**
+ * One line per event. Presence events are JSON; signal and broadcast lines are
+ * tab-separated with the client frame last, so the receiving instance passes
+ * the frame on without parsing it (rooms, peer and instance ids hold no control
+ * characters, and JSON text holds no raw tab or newline).
+ */
+function encodeEvent(e: BusEvent): string {
   switch (e.kind) {
-    case 'peer-joined': return { k: 'j', r: e.room, p: e.peer, s: e.src };
-    case 'peer-left': return { k: 'l', r: e.room, i: e.peerId, s: e.src };
-    case 'signal': return { k: 's', r: e.room, f: e.from, t: e.to, d: e.data, s: e.src };
-    case 'broadcast': return { k: 'b', r: e.room, f: e.from, d: e.data, s: e.src };
+    case 'peer-joined': return JSON.stringify({ k: 'j', r: e.room, p: e.peer, s: e.src } satisfies Wire);
+    case 'peer-left': return JSON.stringify({ k: 'l', r: e.room, i: e.peerId, s: e.src } satisfies Wire);
+    case 'signal': return `s\t${e.src}\t${e.room}\t${e.from}\t${e.to}\t${e.frame}`;
+    case 'broadcast': return `b\t${e.src}\t${e.room}\t${e.from}\t${e.frame}`;
   }
 }
 
-function fromWire(w: Wire): BusEvent | undefined {
+function decodeEvent(line: string): BusEvent | undefined {
+  if (line.startsWith('s\t') || line.startsWith('b\t')) {
+    const f = line.split('\t');
+    if (f[0] === 's' && f.length === 6) return { kind: 'signal', src: f[1]!, room: f[2]!, from: f[3]!, to: f[4]!, frame: f[5]! };
+    if (f[0] === 'b' && f.length === 5) return { kind: 'broadcast', src: f[1]!, room: f[2]!, from: f[3]!, frame: f[4]! };
+    return undefined;
+  }
+  let w: Wire;
+  try {
+    w = JSON.parse(line) as Wire;
+  } catch {
+    return undefined;
+  }
   if (typeof w !== 'object' || w === null || typeof w.r !== 'string' || typeof w.s !== 'string') return undefined;
   switch (w.k) {
     case 'j': return w.p && typeof w.p.peerId === 'string' ? { kind: 'peer-joined', room: w.r, peer: w.p, src: w.s } : undefined;
     case 'l': return typeof w.i === 'string' ? { kind: 'peer-left', room: w.r, peerId: w.i, src: w.s } : undefined;
-    case 's': return typeof w.t === 'string' ? { kind: 'signal', room: w.r, from: w.f, to: w.t, data: w.d, src: w.s } : undefined;
-    case 'b': return { kind: 'broadcast', room: w.r, from: w.f, data: w.d, src: w.s };
     default: return undefined;
   }
 }
@@ -124,6 +138,8 @@ export class RedisBus implements Bus {
   private readonly watched = new Set<string>();
   private closed = false;
   private lastError?: Error;
+  private outq = new Map<string, string[]>();
+  private flushScheduled = false;
   private readonly opts: RedisBusOptions;
 
   constructor(opts: RedisBusOptions) {
@@ -183,23 +199,43 @@ export class RedisBus implements Bus {
     this.handler = handler;
   }
 
+  /** One pub/sub message carries one or more events, one JSON document per line. */
   private onWire(text: string): void {
-    let e: BusEvent | undefined;
-    try {
-      e = fromWire(JSON.parse(text) as Wire);
-    } catch {
-      return;
+    for (const line of text.split('\n')) {
+      const e = decodeEvent(line);
+      // An instance never needs its own events; a dead instance's peer-left carries the dead id.
+      if (!e || e.src === this.instanceId) continue;
+      this.counters.received++;
+      this.handler(e);
     }
-    // An instance never needs its own events; a dead instance's peer-left carries the dead id.
-    if (!e || e.src === this.instanceId) return;
-    this.counters.received++;
-    this.handler(e);
   }
 
+  /**
+   * Events are queued per channel and published at the end of the event-loop
+   * turn, several to a PUBLISH: under load, one Redis round of work carries
+   * many signals. Order within a channel is kept.
+   */
   private publish(channel: string, e: BusEvent): void {
     this.counters.published++;
-    this.cmd.publish(channel, JSON.stringify(toWire(e))).catch(() => {});
+    const text = encodeEvent(e);
+    const q = this.outq.get(channel);
+    if (q) {
+      q.push(text);
+      return;
+    }
+    this.outq.set(channel, [text]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushOut);
+    }
   }
+
+  private readonly flushOut = (): void => {
+    this.flushScheduled = false;
+    const batches = this.outq;
+    this.outq = new Map();
+    for (const [channel, q] of batches) this.cmd.publish(channel, q.join('\n')).catch(() => {});
+  };
 
   async join(room: string, peer: PeerRecord, limits: { maxPeersPerRoom: number; maxRooms: number }): Promise<JoinOutcome> {
     const res = (await (this.cmd as unknown as { sigJoin: (...a: (string | number)[]) => Promise<string[]> }).sigJoin(
@@ -306,6 +342,7 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.flushOut();
     clearInterval(this.heartbeat);
     clearInterval(this.reaper);
     try {

@@ -475,11 +475,12 @@ export class SignalRelay {
           this.reject(conn, 'UNKNOWN_PEER', `no peer "${msg.to}" in the room`, 'signal');
           return;
         }
+        const frame = `${conn.signalPrefix}${JSON.stringify(msg.data)}}`;
         if (target.conn) {
           this.counters.relayed.signal = (this.counters.relayed.signal ?? 0) + 1;
-          this.send(target.conn, `${conn.signalPrefix}${JSON.stringify(msg.data)}}`);
+          this.send(target.conn, frame);
         } else {
-          this.bus.sendTo(target.instance, { kind: 'signal', room: room.id, from: conn.peerId, to: msg.to, data: msg.data, src: this.instanceId });
+          this.bus.sendTo(target.instance, { kind: 'signal', room: room.id, from: conn.peerId, to: msg.to, frame, src: this.instanceId });
         }
         return;
       }
@@ -489,22 +490,21 @@ export class SignalRelay {
           this.reject(conn, 'NOT_JOINED', undefined, 'broadcast');
           return;
         }
-        this.deliverBroadcast(room, conn.peerId, msg.data);
+        const frame = JSON.stringify({ type: 'broadcast', from: conn.peerId, data: msg.data });
+        this.deliverBroadcast(room, conn.peerId, frame);
         if (this.bus.kind !== 'memory' && room.peers.size > room.local) {
-          this.bus.publishRoom({ kind: 'broadcast', room: room.id, from: conn.peerId, data: msg.data, src: this.instanceId });
+          this.bus.publishRoom({ kind: 'broadcast', room: room.id, from: conn.peerId, frame, src: this.instanceId });
         }
         return;
       }
     }
   }
 
-  private deliverBroadcast(room: Room, from: string, data: unknown): void {
-    let text: string | undefined;
+  private deliverBroadcast(room: Room, from: string, frame: string): void {
     for (const m of room.peers.values()) {
       if (!m.conn || m.peerId === from) continue;
-      text ??= JSON.stringify({ type: 'broadcast', from, data });
       this.count(this.counters.relayed, 'broadcast');
-      this.send(m.conn, text);
+      this.send(m.conn, frame);
     }
   }
 
@@ -670,11 +670,11 @@ export class SignalRelay {
         const target = room.peers.get(e.to);
         if (!target?.conn) return;
         this.count(this.counters.relayed, 'signal');
-        this.send(target.conn, JSON.stringify({ type: 'signal', from: e.from, data: e.data }));
+        this.send(target.conn, e.frame);
         return;
       }
       case 'broadcast':
-        this.deliverBroadcast(room, e.from, e.data);
+        this.deliverBroadcast(room, e.from, e.frame);
         return;
     }
   }

@@ -193,6 +193,42 @@ describe('signal relay: bad input gets an error code, abuse gets closed', () => 
     expect(await calm.ping()).toBeGreaterThanOrEqual(0);
   });
 
+  it('lets protocol-error strikes fade at one per second', async () => {
+    const { url } = await startRelay({ limits: { maxStrikes: 2 } });
+    const p = await raw(url);
+    p.send('not json');
+    p.send('not json');
+    expect((await p.next()).code).toBe('BAD_JSON');
+    expect((await p.next()).code).toBe('BAD_JSON');
+    // Two strikes, at the limit but not over it. Once they have faded, two more are tolerated...
+    await new Promise((resolve) => setTimeout(resolve, 2300));
+    p.send('not json');
+    p.send('not json');
+    expect((await p.next()).code).toBe('BAD_JSON');
+    expect((await p.next()).code).toBe('BAD_JSON');
+    expect(p.ws.readyState).toBe(p.ws.OPEN);
+    // ...and a third in a row is one too many.
+    p.send('not json');
+    expect((await p.next()).code).toBe('BAD_JSON');
+    expect((await p.closed).code).toBe(1008);
+  });
+
+  it('drops a peer that does not read its messages with close 1013, others unaffected', async () => {
+    const { url, relay } = await startRelay({ limits: { maxBufferedBytes: 64 * 1024, messagesPerSecond: 100_000, messageBurst: 100_000 } });
+    const slow = await joinRaw(url, 'r', 'slow');
+    slow.ws.pause(); // stops reading: the relay's queue towards it grows
+    const fast = client(url, 'r', 'fast');
+    await fast.connect();
+    const chunk = 'x'.repeat(60 * 1024);
+    for (let i = 0; i < 400 && !relay.counters.closes['1013']; i++) {
+      fast.broadcast(chunk);
+      if (i % 20 === 19) await fast.ping(); // let the relay work through the queue
+    }
+    await until(() => relay.counters.closes['1013'] === 1, 20_000, 'the slow peer to be dropped');
+    expect(await fast.ping()).toBeGreaterThanOrEqual(0);
+    await until(() => relay.connectionCount === 1, 10_000, 'the slow connection to go');
+  });
+
   it('refuses a join to a full room and beyond the room limit', async () => {
     const { url } = await startRelay({ limits: { maxPeersPerRoom: 2, maxRooms: 2 } });
     await joinRaw(url, 'full', 'a');

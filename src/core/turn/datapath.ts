@@ -36,8 +36,11 @@ export interface PathResult {
   jitter?: number;
   /** Achieved send rate, messages per second. */
   sendRate: number;
-  /** Echoed messages per second over the run, and payload bits per second each way. */
-  throughput: { messagesPerSecond: number; bitsPerSecond: number };
+  /**
+   * Echoed messages per second over the run, payload bits per second each way,
+   * and relayed messages per second (both directions: each echo crosses the relay twice).
+   */
+  throughput: { messagesPerSecond: number; bitsPerSecond: number; relayedMessagesPerSecond: number };
   durationMs: number;
 }
 
@@ -66,6 +69,7 @@ export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions
   const seen = new Uint8Array(o.count);
   const samples: number[] = [];
   let received = 0;
+  let receivedB = 0;
   let duplicates = 0;
   let reordered = 0;
   let highest = -1;
@@ -95,6 +99,7 @@ export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions
   const ours = (data: Buffer) => data.length >= HEADER && data.readUInt32BE(0) === MAGIC && data.readUInt32BE(4) === runId;
   ends.b.onRelayedData((data) => {
     if (!ours(data)) return;
+    receivedB++;
     try {
       echoB(data);
     } catch {
@@ -157,6 +162,7 @@ export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions
       throughput: {
         messagesPerSecond: round((received * 1000) / span, 1),
         bitsPerSecond: Math.round((received * o.size * 8 * 1000) / span),
+        relayedMessagesPerSecond: round(((received + receivedB) * 1000) / span, 1),
       },
       durationMs: round(performance.now() - start, 1),
     };

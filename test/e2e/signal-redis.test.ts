@@ -131,4 +131,28 @@ describeWith({ commands: ['redis-server'] }, 'signal relay: two instances over R
     const room = (await (await fetch(new URL('/rooms/haunted', a.addresses!.http))).json()) as { peers: { peerId: string }[] };
     expect(room.peers.map((p) => p.peerId)).toEqual(['watcher']);
   });
+
+  it('keeps local peers talking when Redis goes away, refuses joins with INTERNAL, and still shuts down promptly', async () => {
+    const own = await startRedis();
+    const r = new SignalRelay({ host: '127.0.0.1', port: 0, instanceId: 'lost-a', bus: new RedisBus({ url: own.url, instanceId: 'lost-a', presenceTtlMs: 2000 }) });
+    relays.push(r);
+    const addr = await r.listen();
+    const a = new SignalClient({ url: addr.ws, room: 'x', peerId: 'a', reconnect: false });
+    const b = new SignalClient({ url: addr.ws, room: 'x', peerId: 'b', reconnect: false });
+    clients.push(a, b);
+    await a.connect();
+    await b.connect();
+    await own.stop();
+    const got = b.next('signal');
+    a.signal('b', 'no redis needed');
+    expect(await got).toMatchObject({ from: 'a', data: 'no redis needed' });
+    const c = new SignalClient({ url: addr.ws, room: 'y', peerId: 'c', reconnect: false, timeoutMs: 20_000 });
+    clients.push(c);
+    await expect(c.connect()).rejects.toMatchObject({ code: 'SIGNAL_REJECTED', wireCode: 'INTERNAL' });
+    const t0 = Date.now();
+    const report = await r.close('test');
+    expect(report).toMatchObject({ peersNotified: 2, forced: 0 });
+    // Not held up by Redis retries (it took ~9 s before the bounded withdrawal).
+    expect(Date.now() - t0).toBeLessThan(7000);
+  });
 });

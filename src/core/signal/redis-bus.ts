@@ -345,14 +345,22 @@ export class RedisBus implements Bus {
     this.flushOut();
     clearInterval(this.heartbeat);
     clearInterval(this.reaper);
-    try {
+    const withdraw = async () => {
       await this.reapOne(this.instanceId, true);
       await this.cmd.del(this.key('alive', this.instanceId));
       await this.cmd.srem(this.key('instances'), this.instanceId);
       await Promise.all([this.cmd.quit(), this.sub.quit()]);
+    };
+    // With Redis unreachable, do not wait for retries: the presence TTL cleans up after us.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), 2000); });
+    try {
+      if (this.cmd.status !== 'ready' || (await Promise.race([withdraw(), limit])) === 'timeout') throw new Error('redis unavailable');
     } catch {
       this.cmd.disconnect();
       this.sub.disconnect();
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

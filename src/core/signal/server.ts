@@ -814,10 +814,9 @@ export class SignalRelay {
       leaving.push(this.leave(conn));
       this.closeConn(conn, CLOSE.GOING_AWAY, 'shutting down');
     }
-    await Promise.all(leaving);
     let forced = 0;
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.limits.drainTimeoutMs).unref());
-    if ((await Promise.race([Promise.all(gone).then(() => 'ok' as const), timer])) === 'timeout') {
+    if ((await Promise.race([Promise.all([...gone, ...leaving]).then(() => 'ok' as const), timer])) === 'timeout') {
       for (const conn of this.conns) {
         forced++;
         conn.ws.terminate();

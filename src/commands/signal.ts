@@ -138,7 +138,7 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
   if (instanceId !== undefined && !validInstanceId(instanceId)) throw new RtcprobeError('USAGE', '--instance-id must be 1..64 characters of A-Z a-z 0-9 _ . -');
   const { randomBytes } = await import('node:crypto');
   const id = instanceId ?? `relay-${randomBytes(4).toString('hex')}`;
-  const { maskSecret } = await import('../core/signal/token.js');
+  const { mask: maskSecret } = await import('../core/turn/credentials.js');
   let bus;
   let maskedRedis: string | undefined;
   if (redisUrl) {

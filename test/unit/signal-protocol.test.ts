@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signal/protocol.js';
-import { maskSecret, mintToken, turnCredentials, verifyToken } from '../../src/core/signal/token.js';
+import { mintToken, verifyToken } from '../../src/core/signal/token.js';
 
 const codeOf = (text: string) => {
   const r = parseClientFrame(text);
@@ -95,16 +95,5 @@ describe('join tokens (JWT HS256)', () => {
     expect(verifyToken(`${none}.${forged}.`, secret, now)).toEqual({ ok: false, reason: 'malformed' });
     expect(verifyToken('a.b', secret, now)).toEqual({ ok: false, reason: 'malformed' });
     expect(verifyToken('!!.??.**', secret, now)).toEqual({ ok: false, reason: 'malformed' });
-  });
-});
-
-describe('TURN REST credentials', () => {
-  it('uses expiry:peerId and base64 HMAC-SHA1 of the username', () => {
-    const now = 1_700_000_000_000;
-    const c = turnCredentials('s3cret', 'peer1', 3600, now);
-    expect(c.username).toBe(`${1_700_000_000 + 3600}:peer1`);
-    expect(c.credential).toBe(createHmac('sha1', 's3cret').update(c.username).digest('base64'));
-    expect(maskSecret('s3cret')).toBe('s3***');
-    expect(maskSecret('x')).toBe('***');
   });
 });

@@ -29,7 +29,8 @@ import {
   type ServerMessage,
   type WireErrorCode,
 } from './protocol.js';
-import { turnCredentials, verifyToken } from './token.js';
+import { restCredentials } from '../turn/credentials.js';
+import { verifyToken } from './token.js';
 
 export interface RelayLimits {
   /** Largest accepted frame, bytes. Larger frames get TOO_LARGE and close 1009. */
@@ -538,8 +539,9 @@ export class SignalRelay {
     const list: IceServer[] = [...(this.opts.iceServers ?? [])];
     const turn = this.opts.turn;
     if (turn && turn.uris.length > 0) {
-      const { username, credential } = turnCredentials(turn.secret, peerId, turn.ttlSeconds);
-      list.push({ urls: turn.uris, username, credential });
+      // coturn REST API scheme: username `expiry:peerId`, password base64(HMAC-SHA1(secret, username)).
+      const { username, password } = restCredentials(turn.secret, { user: peerId, ttl: turn.ttlSeconds, now: Date.now() });
+      list.push({ urls: turn.uris, username, credential: password });
     }
     return list.length > 0 ? list : undefined;
   }

@@ -57,20 +57,3 @@ export function verifyToken(token: string, secret: string, now = Date.now()): To
   if (exp * 1000 <= now) return { ok: false, reason: 'expired' };
   return { ok: true, claims: { room, sub, exp, iat: typeof iat === 'number' ? iat : 0 } };
 }
-
-/**
- * Time-limited TURN credentials in the coturn "REST API" scheme
- * (use-auth-secret / static-auth-secret): username `expiry:peerId`,
- * password base64(HMAC-SHA1(secret, username)).
- */
-export function turnCredentials(secret: string, peerId: string, ttlSeconds: number, now = Date.now()): { username: string; credential: string; expiresAt: number } {
-  const expiresAt = Math.floor(now / 1000) + ttlSeconds;
-  const username = `${expiresAt}:${peerId}`;
-  const credential = createHmac('sha1', secret).update(username).digest('base64');
-  return { username, credential, expiresAt };
-}
-
-/** Show a secret without revealing it: the first two characters, then stars. */
-export function maskSecret(s: string): string {
-  return s.length <= 2 ? '***' : `${s.slice(0, 2)}***`;
-}

@@ -1,6 +1,6 @@
 import { RtcprobeError } from '../core/errors.js';
 import { parseServer } from '../core/uri.js';
-import { fmtMs, makeStyle, type CommandOutcome, type Style } from '../output.js';
+import { makeStyle, type CommandOutcome, type Style } from '../output.js';
 import { collect, intOption, type CommandSpec } from './options.js';
 import type { RunContext } from './context.js';
 
@@ -226,7 +226,7 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
 export function renderServeHuman(j: SignalServeJson, st: Style): string {
   const { c } = st;
   const lines = [
-    `${st.ok} ${c.bold(`relay ${j.instance} stopped gracefully`)} (${j.shutdown.reason}) after ${fmtMs(j.uptimeSeconds)} s`,
+    `${st.ok} ${c.bold(`relay ${j.instance} stopped gracefully`)} (${j.shutdown.reason}) after ${j.uptimeSeconds} s`,
     `    connections  ${j.totals.connections} served, ${j.shutdown.peersNotified} peer(s) told at shutdown${j.shutdown.forced ? `, ${j.shutdown.forced} cut` : ''}`,
     `    messages     ${sum(j.totals.received)} received, ${sum(j.totals.relayed)} relayed`,
   ];

@@ -20,4 +20,5 @@ const code = await main(process.argv.slice(2), {
 });
 process.off('SIGINT', onSignal);
 process.off('SIGTERM', onSignal);
-process.exitCode = interrupted ? 130 : code;
+// Interrupted mid-run: 130. A long-running command that stopped cleanly on the signal keeps its 0.
+process.exitCode = interrupted && code !== 0 ? 130 : code;

@@ -39,17 +39,20 @@ export async function main(argv: string[], io: Io): Promise<ExitCode> {
       outputError: () => {},
     });
 
-  for (const spec of COMMANDS) {
-    const cmd = program.command(spec.name).summary(spec.summary).description(spec.summary).exitOverride();
+  const register = (parent: Command, spec: CommandSpec): void => {
+    const cmd = parent.command(spec.name).summary(spec.summary).description(spec.summary).exitOverride();
+    for (const sub of spec.subcommands ?? []) register(cmd, sub);
+    const run = spec.run;
+    if (!run) return;
     if (spec.args) cmd.argument(spec.args);
     addOptions(cmd, spec);
     cmd.action(async (...actionArgs: unknown[]) => {
       const command = actionArgs[actionArgs.length - 1] as Command;
       const opts = command.opts();
       global = { json: !!opts.json, color: useColor(opts.color !== false, io), verbose: !!opts.verbose };
-      const positional = (actionArgs[0] as string[] | string | undefined) ?? [];
+      const positional = spec.args ? ((actionArgs[0] as string[] | string | undefined) ?? []) : [];
       const args = Array.isArray(positional) ? positional : [positional];
-      const outcome = await spec.run(args, opts, {
+      const outcome = await run(args, opts, {
         io,
         global,
         signal,
@@ -58,7 +61,8 @@ export async function main(argv: string[], io: Io): Promise<ExitCode> {
       render(outcome, io, global);
       exitCode = outcome.exitCode;
     });
-  }
+  };
+  for (const spec of COMMANDS) register(program, spec);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -22,6 +22,11 @@ export interface CommandOutcome {
   exitCode: ExitCode;
   json: unknown;
   human: (style: Style) => string;
+  /**
+   * Long-running commands stream JSON Lines under --json (events while they
+   * run, this document last); their final document is then one compact line.
+   */
+  jsonLines?: boolean;
 }
 
 export interface Style {
@@ -61,7 +66,7 @@ export async function startProgress(io: Io, g: GlobalOptions, text: string): Pro
 
 export function render(outcome: CommandOutcome, io: Io, g: GlobalOptions): void {
   if (g.json) {
-    io.stdout.write(`${JSON.stringify(outcome.json, null, 2)}\n`);
+    io.stdout.write(`${outcome.jsonLines ? JSON.stringify(outcome.json) : JSON.stringify(outcome.json, null, 2)}\n`);
     return;
   }
   const text = outcome.human(makeStyle(g.color, g.verbose));

@@ -15,7 +15,9 @@ export interface CommandSpec {
   /** Positional arguments, in commander syntax, e.g. "[server...]". */
   args?: string;
   options: OptionSpec[];
-  run: (args: string[], opts: Record<string, unknown>, ctx: import('./context.js').RunContext) => Promise<import('../output.js').CommandOutcome>;
+  /** A command either runs, or groups subcommands (`signal serve`, `signal token`). */
+  run?: (args: string[], opts: Record<string, unknown>, ctx: import('./context.js').RunContext) => Promise<import('../output.js').CommandOutcome>;
+  subcommands?: CommandSpec[];
 }
 
 export function intOption(min: number, max: number) {

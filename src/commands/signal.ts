@@ -4,12 +4,12 @@ import { makeStyle, type CommandOutcome, type Style } from '../output.js';
 import { collect, intOption, type CommandSpec } from './options.js';
 import type { RunContext } from './context.js';
 
-const ACTIONS = ['serve', 'token'] as const;
-type Action = (typeof ACTIONS)[number];
+type Action = 'serve' | 'token';
 
 export const DEFAULT_SIGNAL_PORT = 7070;
 
 export interface SignalServeJson {
+  event: 'stopped';
   command: 'signal';
   action: 'serve';
   ok: boolean;
@@ -50,44 +50,53 @@ function requireOpt(opts: Record<string, unknown>, key: string, flag: string, ac
   return v;
 }
 
-export const signalCommand: CommandSpec = {
-  name: 'signal',
-  summary: 'signaling relay: "signal serve" runs it (WebSocket + HTTP, Redis scale-out), "signal token" mints a join token',
-  args: '<action>',
+const signalServeCommand: CommandSpec = {
+  name: 'serve',
+  summary: 'run the signaling relay: WebSocket channel server + HTTP session server, Redis scale-out',
   options: [
-    { flags: '-p, --port <n>', description: 'serve: WebSocket port (0 = any free port, printed when ready)', default: DEFAULT_SIGNAL_PORT, parse: intOption(0, 65535) },
-    { flags: '--host <addr>', description: 'serve: address to listen on (0.0.0.0 or :: to serve the network)', default: '127.0.0.1' },
-    { flags: '--http-port <n>', description: 'serve: HTTP session endpoints on their own port (default: the WebSocket port serves both)', parse: intOption(0, 65535) },
-    { flags: '--max-message-bytes <n>', description: 'serve: largest accepted frame (bigger: TOO_LARGE, close 1009)', default: 65536, parse: intOption(256, 16 * 1024 * 1024) },
-    { flags: '--rate <n>', description: 'serve: messages per second per connection (token bucket rate)', default: 50, parse: intOption(1, 1_000_000) },
-    { flags: '--burst <n>', description: 'serve: messages per connection in a burst above the rate', default: 100, parse: intOption(1, 1_000_000) },
-    { flags: '--max-peers-per-room <n>', description: 'serve: peers in one room', default: 50, parse: intOption(1, 1_000_000) },
-    { flags: '--max-rooms <n>', description: 'serve: rooms (across instances with --redis)', default: 10_000, parse: intOption(1, 10_000_000) },
-    { flags: '--max-connections <n>', description: 'serve: open WebSocket connections on this instance', default: 10_000, parse: intOption(1, 10_000_000) },
-    { flags: '--join-timeout <ms>', description: 'serve: a connection must join within this time', default: 10_000, parse: intOption(100, 3_600_000) },
-    { flags: '--heartbeat <ms>', description: 'serve: WebSocket ping interval; silent connections are cut after two', default: 30_000, parse: intOption(100, 3_600_000) },
-    { flags: '--max-strikes <n>', description: 'serve: protocol errors tolerated per connection (fading at one per second) before close 1008', default: 20, parse: intOption(0, 1_000_000) },
-    { flags: '--drain-timeout <ms>', description: 'serve: on shutdown, wait this long for clients to close', default: 5000, parse: intOption(0, 600_000) },
-    { flags: '--secret <secret>', description: 'serve: joins need a token signed with it; token: the signing secret (or env RTCPROBE_SIGNAL_SECRET)' },
-    { flags: '--origin <origin>', description: 'serve: allowed Origin of WebSocket upgrades (repeatable; others get HTTP 403)', parse: collect },
-    { flags: '--turn-uri <uri>', description: 'serve: TURN URI handed out in "joined" with REST credentials (repeatable)', parse: collect },
-    { flags: '--turn-secret <secret>', description: 'serve: coturn static-auth-secret for the TURN credentials (or env RTCPROBE_TURN_SECRET)' },
-    { flags: '--turn-ttl <s>', description: 'serve: lifetime of the TURN credentials', default: 3600, parse: intOption(60, 30 * 86400) },
-    { flags: '--redis <url>', description: 'serve: share rooms with other instances through Redis (redis://[:password@]host:port[/db])' },
-    { flags: '--instance-id <id>', description: 'serve: this instance\'s id in Redis and /metrics (default: random)' },
-    { flags: '--presence-ttl <ms>', description: 'serve: with --redis, peers of a dead instance leave after this', default: 15_000, parse: intOption(300, 3_600_000) },
-    { flags: '--room <room>', description: 'token: the room the token admits to' },
-    { flags: '--identity <id>', description: 'token: the identity (becomes the peerId)' },
-    { flags: '--ttl <s>', description: 'token: lifetime in seconds', default: 3600, parse: intOption(1, 365 * 86400) },
+    { flags: '-p, --port <n>', description: 'WebSocket port (0 = any free port, printed when ready)', default: DEFAULT_SIGNAL_PORT, parse: intOption(0, 65535) },
+    { flags: '--host <addr>', description: 'address to listen on (0.0.0.0 or :: to serve the network)', default: '127.0.0.1' },
+    { flags: '--http-port <n>', description: 'HTTP session endpoints on their own port (default: the WebSocket port serves both)', parse: intOption(0, 65535) },
+    { flags: '--max-message-bytes <n>', description: 'largest accepted frame (bigger: TOO_LARGE, close 1009)', default: 65536, parse: intOption(256, 16 * 1024 * 1024) },
+    { flags: '--rate <n>', description: 'messages per second per connection (token bucket rate)', default: 50, parse: intOption(1, 1_000_000) },
+    { flags: '--burst <n>', description: 'messages per connection in a burst above the rate', default: 100, parse: intOption(1, 1_000_000) },
+    { flags: '--max-peers-per-room <n>', description: 'peers in one room', default: 50, parse: intOption(1, 1_000_000) },
+    { flags: '--max-rooms <n>', description: 'rooms (across instances with --redis)', default: 10_000, parse: intOption(1, 10_000_000) },
+    { flags: '--max-connections <n>', description: 'open WebSocket connections on this instance', default: 10_000, parse: intOption(1, 10_000_000) },
+    { flags: '--join-timeout <ms>', description: 'a connection must join within this time', default: 10_000, parse: intOption(100, 3_600_000) },
+    { flags: '--heartbeat <ms>', description: 'WebSocket ping interval; silent connections are cut after two', default: 30_000, parse: intOption(100, 3_600_000) },
+    { flags: '--max-strikes <n>', description: 'protocol errors tolerated per connection (fading at one per second) before close 1008', default: 20, parse: intOption(0, 1_000_000) },
+    { flags: '--drain-timeout <ms>', description: 'on shutdown, wait this long for clients to close', default: 5000, parse: intOption(0, 600_000) },
+    { flags: '--secret <secret>', description: 'joins need a token (JWT HS256) signed with this secret (or env RTCPROBE_SIGNAL_SECRET)' },
+    { flags: '--origin <origin>', description: 'allowed Origin of WebSocket upgrades (repeatable; others get HTTP 403)', parse: collect },
+    { flags: '--turn-uri <uri>', description: 'TURN URI handed out in "joined" with REST credentials (repeatable)', parse: collect },
+    { flags: '--turn-secret <secret>', description: 'coturn static-auth-secret for the TURN credentials (or env RTCPROBE_TURN_SECRET)' },
+    { flags: '--turn-ttl <s>', description: 'lifetime of the TURN credentials', default: 3600, parse: intOption(60, 30 * 86400) },
+    { flags: '--redis <url>', description: 'share rooms with other instances through Redis (redis://[:password@]host:port[/db])' },
+    { flags: '--instance-id <id>', description: 'this instance\'s id in Redis and /metrics (default: random)' },
+    { flags: '--presence-ttl <ms>', description: 'with --redis, peers of a dead instance leave after this', default: 15_000, parse: intOption(300, 3_600_000) },
   ],
-  run: runSignal,
+  run: (_args, opts, ctx) => runServe(opts, ctx),
 };
 
-async function runSignal(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
-  const action = args[0];
-  if (!ACTIONS.includes(action as Action)) throw new RtcprobeError('USAGE', `unknown action "${action ?? ''}": use "signal serve" or "signal token"`);
-  return action === 'token' ? runToken(opts, ctx) : runServe(opts, ctx);
-}
+const signalTokenCommand: CommandSpec = {
+  name: 'token',
+  summary: 'mint a join token (JWT HS256 with room, identity and expiry)',
+  options: [
+    { flags: '--secret <secret>', description: 'the signing secret (or env RTCPROBE_SIGNAL_SECRET)' },
+    { flags: '--room <room>', description: 'the room the token admits to' },
+    { flags: '--identity <id>', description: 'the identity (becomes the peerId)' },
+    { flags: '--ttl <s>', description: 'lifetime in seconds', default: 3600, parse: intOption(1, 365 * 86400) },
+  ],
+  run: (_args, opts, ctx) => runToken(opts, ctx),
+};
+
+export const signalCommand: CommandSpec = {
+  name: 'signal',
+  summary: 'signaling relay: "signal serve" runs it, "signal token" mints a join token',
+  options: [],
+  subcommands: [signalServeCommand, signalTokenCommand],
+};
 
 async function runToken(opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
   const secret = str(opts, 'secret') ?? ctx.io.env.RTCPROBE_SIGNAL_SECRET;
@@ -210,6 +219,7 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
   const report = await relay.close(reason);
   const snap = relay.snapshot();
   const json: SignalServeJson = {
+    event: 'stopped',
     command: 'signal',
     action: 'serve',
     ok: true,
@@ -220,7 +230,7 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
     totals: { connections: snap.connectionsTotal, received: snap.received, relayed: snap.relayed, errors: snap.errors, closes: snap.closes },
     shutdown: report,
   };
-  return { exitCode: 0, json, human: (st) => renderServeHuman(json, st) };
+  return { exitCode: 0, json, jsonLines: true, human: (st) => renderServeHuman(json, st) };
 }
 
 export function renderServeHuman(j: SignalServeJson, st: Style): string {

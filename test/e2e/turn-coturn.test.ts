@@ -269,3 +269,58 @@ describe('rtcprobe turn against a dead server', () => {
     expect(r.json.checks.some((c) => c.id === 'udp.allocate')).toBe(false);
   });
 });
+
+describeWith({ commands: ['turnserver'] }, 'rtcprobe turn: IPv6 and the allocation quota', () => {
+  let v6: Coturn;
+  let v6default: Coturn;
+  let quota: Coturn;
+  beforeAll(async () => {
+    v6 = await startCoturn({ ips: ['::1'], users: [{ user: USER, password: PASSWORD }], args: ['--allow-loopback-peers'] });
+    v6default = await startCoturn({ ips: ['::1'], users: [{ user: USER, password: PASSWORD }] });
+    quota = await startCoturn({ users: [{ user: USER, password: PASSWORD }], args: ['--user-quota', '3'] });
+  });
+  afterAll(async () => {
+    await v6?.stop();
+    await v6default?.stop();
+    await quota?.stop();
+  });
+
+  it('over IPv6: an IPv6 relay, the relayed path, and --security probes IPv6 peers through it', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:[::1]:${v6.port}`, '-f', '6', '--user', USER, '--password', PASSWORD, '--security', '--count', '10'], { timeout: 90000 });
+    expect(r.code).toBe(1);
+    expect(row(r.json, 'udp.allocate').detail).toMatch(/relayed address \[::1\]:\d+/);
+    // coturn with only an IPv6 relay refuses the default (IPv4) Allocate with 440: a warning, then an IPv6 relay.
+    const fam = row(r.json, 'udp.allocate-family');
+    expect(fam.status).toBe('warn');
+    expect(fam.detail).toContain('440');
+    expect(row(r.json, 'udp.relay-channel').status).toBe('pass');
+    const lo6 = row(r.json, 'security.::1');
+    expect(lo6.status).toBe('fail');
+    expect(lo6.hint).toContain('allow-loopback-peers');
+    // coturn refuses ULA and IPv4-mapped peers on its own? Whatever it does is reported, never skipped.
+    for (const id of ['security.fd00::1', 'security.::ffff:127.0.0.1']) expect(['pass', 'fail']).toContain(row(r.json, id).status);
+    // No IPv4 relay address on this server: IPv4 peers cannot be reached at all.
+    expect(row(r.json, 'security.127.0.0.1').status).toBe('pass');
+    expect(row(r.json, 'security.127.0.0.1').detail).toMatch(/no IPv4 relayed address/);
+  });
+
+  it('coturn defaults on an IPv6 relay: ::1 refused, but the IPv4-mapped loopback form is granted and flagged', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:[::1]:${v6default.port}`, '-f', '6', '--user', USER, '--password', PASSWORD, '--security', '--count', '5'], { timeout: 90000 });
+    expect(r.code).toBe(1);
+    expect(row(r.json, 'security.::1').status).toBe('pass');
+    expect(row(r.json, 'security.::1').detail).toContain('403');
+    expect(row(r.json, 'security.ff02::1').status).toBe('pass');
+    const mapped = row(r.json, 'security.::ffff:127.0.0.1');
+    expect(mapped.status).toBe('fail');
+    expect(mapped.hint).toContain('denied-peer-ip=::ffff:0.0.0.0-::ffff:255.255.255.255');
+    // The relays are loopback and loopback peers are refused: the path is skipped, with the reason.
+    expect(row(r.json, 'udp.permission').status).toBe('skip');
+  });
+
+  it('--quota finds coturn\'s user-quota', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${quota.port}`, '--user', USER, '--password', PASSWORD, '--quota', '6'], { timeout: 90000 });
+    const q = row(r.json, 'quota');
+    expect(q.status).toBe('pass');
+    expect(q.detail).toMatch(/quota reached after 3 simultaneous allocations \(486\)/);
+  });
+});

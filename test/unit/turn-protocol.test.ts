@@ -126,6 +126,18 @@ describe('TurnAuth: the long-term credential state machine', () => {
     expect(auth.interpret(forged)).toMatchObject({ kind: 'success', integrity: 'mismatch' });
   });
 
+  it('skips the empty IPv4 XOR-RELAYED-ADDRESS coturn puts before a granted IPv6 one', () => {
+    const tid = Buffer.alloc(12, 4);
+    const msg = decodeMessage(encodeMessage({
+      method: StunMethod.Allocate, cls: StunClass.SuccessResponse, transactionId: tid,
+      attributes: [
+        { type: Attr.XorRelayedAddress, value: encodeXorAddress({ address: '0.0.0.0', port: 0 }, tid) },
+        { type: Attr.XorRelayedAddress, value: encodeXorAddress({ address: '2001:db8::5', port: 49999 }, tid) },
+      ],
+    }));
+    expect(readAllocateSuccess(msg)!.relayed).toEqual({ family: 6, address: '2001:db8::5', port: 49999 });
+  });
+
   it('ChannelBind carries CHANNEL-NUMBER and an XOR-PEER-ADDRESS bound to the transaction ID', () => {
     const auth = new TurnAuth();
     const msg = decodeMessage(auth.build(StunMethod.ChannelBind, (tid) => channelBindAttributes(0x4abc, { address: '203.0.113.5', port: 3478 }, tid)));

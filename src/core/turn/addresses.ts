@@ -92,7 +92,7 @@ export const FORBIDDEN_PEERS: ForbiddenPeer[] = [
   { address: 'fd00::1', label: 'IPv6 ULA fc00::/7', cls: 'ula', fix: 'set denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff' },
   { address: 'fe80::1', label: 'IPv6 link-local', cls: 'link-local', fix: 'set denied-peer-ip=fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff' },
   { address: 'ff02::1', label: 'IPv6 multicast', cls: 'multicast', fix: 'set no-multicast-peers' },
-  { address: '::ffff:127.0.0.1', label: 'IPv4-mapped loopback', cls: 'loopback', fix: 'remove allow-loopback-peers and set denied-peer-ip=::ffff:0.0.0.0-::ffff:255.255.255.255' },
+  { address: '::ffff:127.0.0.1', label: 'IPv4-mapped loopback', cls: 'loopback', fix: 'set denied-peer-ip=::ffff:0.0.0.0-::ffff:255.255.255.255 (coturn 4.6.1 refuses ::1 and 127.0.0.1 by default, but was seen granting ::ffff:127.0.0.1 on an IPv6 relay)' },
   { address: '::ffff:10.0.0.1', label: 'IPv4-mapped RFC 1918', cls: 'private', fix: 'set denied-peer-ip=::ffff:10.0.0.0-::ffff:10.255.255.255' },
   { address: '::ffff:169.254.169.254', label: 'IPv4-mapped metadata', cls: 'link-local', fix: 'set denied-peer-ip=::ffff:169.254.0.0-::ffff:169.254.255.255' },
 ];

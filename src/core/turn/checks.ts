@@ -75,7 +75,8 @@ export interface RelaySummary {
 export interface TurnReport {
   ok: boolean;
   checks: CheckRow[];
-  relay?: RelaySummary;
+  /** The first measured relayed path (channels preferred); null when none was measured. */
+  relay: RelaySummary | null;
   paths: (PathResult & { server: string; transport: Transport; relayA: string; relayB: string })[];
   servers: {
     server: string;
@@ -125,7 +126,7 @@ const isCode = (err: unknown, code: number) => err instanceof TurnErrorResponse 
 export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions): Promise<TurnReport> {
   const secrets = targets.flatMap((t) => [t.credentials?.password, t.credentials?.username]);
   const rows = new Rows(secrets);
-  const report: TurnReport = { ok: false, checks: rows.rows, paths: [], servers: [] };
+  const report: TurnReport = { ok: false, checks: rows.rows, relay: null, paths: [], servers: [] };
 
   credentialRows(targets, o, rows);
 
@@ -148,7 +149,14 @@ export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions):
       wantSecurity: o.security && !securityDone,
       wantQuota: o.quota > 0 && !quotaDone,
     };
-    await checkServer(ctx);
+    try {
+      await checkServer(ctx);
+    } catch (err) {
+      // Anything checkServer did not turn into a row: an abort, or a bug. The rows so far stand.
+      const e = toRtcprobeError(err);
+      rows.add(`${prefix}.aborted`, 'fail', `${e.code}: ${e.message}`, e.code === 'ABORTED' ? 'the run was interrupted' : 'unexpected error; please report it', t.spec.input);
+      if (e.code === 'ABORTED' || o.signal?.aborted) break;
+    }
     securityDone ||= ctx.securityRan === true;
     quotaDone ||= ctx.quotaRan === true;
   }
@@ -208,6 +216,8 @@ interface ServerCtx {
   wantQuota: boolean;
   securityRan?: boolean;
   quotaRan?: boolean;
+  /** Set when the default (IPv4) relay was refused and an IPv6 one is used instead. */
+  relayFamily?: 4 | 6;
 }
 
 async function checkServer(x: ServerCtx): Promise<void> {
@@ -291,8 +301,19 @@ async function checkServer(x: ServerCtx): Promise<void> {
     // Allocate: challenge, authentication, relayed address.
     o.progress?.(`${label}: allocating`);
     let relayA: TransportAddress | undefined;
+    let familyNote: string | undefined;
     try {
-      const al = await a.allocate();
+      let al;
+      try {
+        al = await a.allocate();
+      } catch (err) {
+        // RFC 8656 §7.1: without REQUESTED-ADDRESS-FAMILY the server must give an IPv4 relay.
+        // A server with only IPv6 relay addresses answers 440: retry asking for IPv6.
+        if (!isCode(err, ErrorCodes.AddressFamilyNotSupported)) throw err;
+        al = await a.allocate({ family: 6 });
+        x.relayFamily = 6;
+        familyNote = 'the server has no IPv4 relay address: an Allocate without REQUESTED-ADDRESS-FAMILY (what most clients send) is refused with 440; this run continues with an IPv6 relay';
+      }
       relayA = al.relayed;
       if (transport === 'udp') add('reach', 'pass', `UDP ${addr(remote)} answers`);
       if (a.auth.realm !== undefined) {
@@ -315,13 +336,14 @@ async function checkServer(x: ServerCtx): Promise<void> {
     if (al.lifetime !== undefined) info.lifetime = al.lifetime;
     if (al.software) info.software = al.software;
     relayRow(x, al.relayed, address, serverClass, al.mapped, al.lifetime);
+    if (familyNote) add('allocate-family', 'warn', familyNote, 'clients on IPv4-only networks cannot be relayed: give coturn an IPv4 relay-ip (and external-ip behind NAT)');
 
     // A second allocation, for the relayed data path.
     let b: TurnClient | undefined;
     let relayB: TransportAddress | undefined;
     try {
       b = await open(t.credentials);
-      relayB = (await b.allocate()).relayed;
+      relayB = (await b.allocate(x.relayFamily ? { family: x.relayFamily } : {})).relayed;
     } catch (err) {
       add('permission', 'skip', `a second allocation for the data path failed: ${errText(err)}`);
     }
@@ -588,7 +610,7 @@ async function quotaProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) =
       const c = await open(x.t.credentials);
       extra.push(c);
       try {
-        await c.allocate();
+        await c.allocate(x.relayFamily ? { family: x.relayFamily } : {});
       } catch (err) {
         if (isCode(err, ErrorCodes.AllocationQuotaReached)) {
           add('pass', `allocation quota reached after ${held + i} simultaneous allocations (486)`, '');
@@ -639,7 +661,7 @@ async function deallocateCheck(x: ServerCtx, a: TurnClient): Promise<void> {
   const limit = Math.max(3000, x.o.timeout);
   for (;;) {
     try {
-      await a.allocate();
+      await a.allocate(x.relayFamily ? { family: x.relayFamily } : {});
       add('pass', `LIFETIME=0 accepted and the allocation freed: a new Allocate on the same 5-tuple succeeded after ${Math.round(performance.now() - t0)} ms`);
       await a.deallocate().catch(() => {});
       return;

@@ -125,7 +125,7 @@ export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions
   let sent = 0;
   try {
     while (sent < o.count) {
-      o.signal?.throwIfAborted();
+      if (o.signal?.aborted) throw new RtcprobeError('ABORTED', 'aborted', { cause: o.signal.reason });
       const elapsed = performance.now() - start;
       const due = Math.min(o.count, Math.floor((elapsed * o.rate) / 1000) + 1);
       while (sent < due) {

@@ -5,6 +5,7 @@
  */
 import {
   channelNumber,
+  decodeXorAddress,
   encodeUint32,
   encodeXorAddress,
   readErrorCode,
@@ -234,9 +235,23 @@ export interface AllocateSuccess {
   software?: string;
 }
 
-/** Read an Allocate success response; undefined when XOR-RELAYED-ADDRESS is missing. */
+/**
+ * Every XOR-RELAYED-ADDRESS before MESSAGE-INTEGRITY. A response may carry two
+ * (RFC 8656 §7.1, dual allocation); coturn 4.6 also puts an empty IPv4 one
+ * (0.0.0.0:0) before the IPv6 address it grants for REQUESTED-ADDRESS-FAMILY=IPv6.
+ */
+export function readRelayedAddresses(msg: StunMessage): TransportAddress[] {
+  const out: TransportAddress[] = [];
+  for (const a of msg.attributes) {
+    if (a.type === Attr.MessageIntegrity) break;
+    if (a.type === Attr.XorRelayedAddress) out.push(decodeXorAddress(a.type, a.value, msg.transactionId));
+  }
+  return out;
+}
+
+/** Read an Allocate success response; undefined when it has no usable XOR-RELAYED-ADDRESS. */
 export function readAllocateSuccess(msg: StunMessage): AllocateSuccess | undefined {
-  const relayed = readXorAddress(msg, Attr.XorRelayedAddress);
+  const relayed = readRelayedAddresses(msg).find((r) => r.port !== 0);
   if (!relayed) return undefined;
   const mapped = readXorAddress(msg, Attr.XorMappedAddress);
   const lifetime = readUint32(msg, Attr.Lifetime);

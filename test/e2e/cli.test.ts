@@ -77,20 +77,22 @@ describe('command line', () => {
     expect(Object.keys(j.servers[0].rtt)).toEqual(expect.arrayContaining(['min', 'median', 'p95', 'max']));
   });
 
-  it('rtcprobe stun never loads werift (and the trace does see what it loads)', async () => {
+  it.each([
+    ['stun', (port: number) => ['stun', `127.0.0.1:${port}`, '--count', '1', '--json'], /dist\/core\/stun-probe\.js/],
+    ['nat', (port: number) => ['nat', '--server', `127.0.0.1:${port}`, '--no-hairpin', '--json'], /dist\/core\/nat\//],
+  ])('rtcprobe %s never loads werift (and the trace does see what it loads)', async (_name, argv, own) => {
     const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-trace-'));
     const trace = join(dir, 'trace');
     try {
       const hook = fileURLToPath(new URL('../helpers/trace-register.mjs', import.meta.url));
-      const code = await new Promise<number>((resolve) => {
-        execFile(process.execPath, ['--import', hook, BIN, 'stun', `127.0.0.1:${responder.port}`, '--count', '1', '--json'], {
+      await new Promise<void>((resolve) => {
+        execFile(process.execPath, ['--import', hook, BIN, ...argv(responder.port)], {
           cwd: ROOT, env: { PATH: process.env.PATH ?? '', RTCPROBE_TRACE_FILE: trace },
-        }, (err) => resolve(err ? 1 : 0));
+        }, () => resolve());
       });
-      expect(code).toBe(0);
       const loaded = readFileSync(trace, 'utf8');
       expect(loaded).toMatch(/node_modules\/commander\//);
-      expect(loaded).toMatch(/dist\/core\/stun-probe\.js/);
+      expect(loaded).toMatch(own);
       expect(loaded).not.toMatch(/node_modules\/werift/);
       expect(loaded).not.toMatch(/node_modules\/stun\//);
     } finally {

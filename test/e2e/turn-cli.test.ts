@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith } from '../helpers/system.js';
@@ -28,11 +28,39 @@ describe('rtcprobe turn: usage errors exit 2 before any network traffic', () => 
 
 describeWith({ commands: ['turnserver'] }, 'rtcprobe turn: human output and module loading', () => {
   let coturn: Coturn;
+  let verbose: Coturn;
   beforeAll(async () => {
     coturn = await startCoturn({ users: [{ user: 'human', password: 'human-readable-pw' }], args: ['--allow-loopback-peers'] });
+    // --verbose: coturn logs every request it processes; the SIGINT test follows the run through it.
+    verbose = await startCoturn({ users: [{ user: 'human', password: 'human-readable-pw' }], args: ['--allow-loopback-peers', '--verbose'] });
   });
   afterAll(async () => {
     await coturn?.stop();
+    await verbose?.stop();
+  });
+
+  it('SIGINT mid-run: partial JSON with an aborted row, exit 130, and both allocations released', async () => {
+    const count = (re: RegExp) => (verbose.logs().match(re) ?? []).length;
+    const child = spawn(process.execPath, [BIN, 'turn', `turn:127.0.0.1:${verbose.port}`, '--user', 'human', '--password', 'human-readable-pw', '--count', '100000', '--rate', '20', '--json'], { cwd: ROOT });
+    let stdout = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // The run is in its (very long) data path once both allocations have their permission.
+      await vi.waitFor(() => expect(count(/CREATE_PERMISSION processed, success/g)).toBe(2), { timeout: 20000, interval: 50 });
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const j = JSON.parse(stdout) as { ok: boolean; checks: { id: string; status: string; detail: string }[] };
+    expect(j.ok).toBe(false);
+    expect(j.checks.find((c) => c.id === 'udp.permission')?.status).toBe('pass');
+    const aborted = j.checks.find((c) => c.id === 'udp.aborted');
+    expect(aborted?.status).toBe('fail');
+    expect(aborted?.detail).toMatch(/^ABORTED/);
+    // Both allocations were released with LIFETIME=0 (coturn's log reaches us through a pipe: poll it, bounded).
+    await vi.waitFor(() => expect(count(/refreshed, realm=<[^>]*>, username=<human>, lifetime=0/g)).toBe(2), { timeout: 5000, interval: 50 });
   });
 
   it('puts the verdict first, lists every check and masks credentials', async () => {

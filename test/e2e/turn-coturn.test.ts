@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJson } from '../helpers/cli.js';
@@ -267,6 +268,23 @@ describe('rtcprobe turn against a dead server', () => {
     expect(tcp.status).toBe('fail');
     expect(tcp.detail).toMatch(/refused|ECONNREFUSED/i);
     expect(r.json.checks.some((c) => c.id === 'udp.allocate')).toBe(false);
+  });
+
+  it('turns: to a port that does not speak TLS: the TCP connection works, the handshake fails', async () => {
+    const srv = net.createServer((sock) => sock.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${port}`, '--user', USER, '--password', PASSWORD, '--timeout', '2000'], { timeout: 60000 });
+      expect(r.code).toBe(1);
+      expect(row(r.json, 'tls.reach').status).toBe('pass');
+      const tls = row(r.json, 'tls.tls');
+      expect(tls.status).toBe('fail');
+      expect(tls.detail).toMatch(/TLS handshake failed/);
+      expect(tls.hint).toContain('tls-listening-port');
+    } finally {
+      srv.close();
+    }
   });
 });
 

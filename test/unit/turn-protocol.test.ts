@@ -6,6 +6,7 @@ import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
 import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
 import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
+import { judgeRelayAddress } from '../../src/core/turn/checks.js';
 import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../src/core/turn/credentials.js';
 import {
   allocateAttributes, channelBindAttributes, decodeChannelData, decodeDataIndication, encodeChannelData,
@@ -213,5 +214,25 @@ describe('address classes', () => {
       expect(classifyAddress(p.address)).toBe(p.cls);
       expect(p.fix).toMatch(/denied-peer-ip|allow-loopback-peers|no-multicast-peers/);
     }
+  });
+});
+
+describe('relayed address versus the address the server was reached on', () => {
+  it.each([
+    // [relayed, server, status, text in the note or hint]
+    ['203.0.113.7', '203.0.113.7', 'pass', ''],
+    ['10.0.0.5', '203.0.113.7', 'warn', 'external-ip'],
+    ['172.20.1.1', '198.51.100.1', 'warn', 'private address'],
+    ['100.64.3.3', '198.51.100.1', 'warn', 'cgnat'],
+    ['127.0.0.1', '203.0.113.7', 'warn', 'loopback relayed address'],
+    ['127.0.0.1', '127.0.0.1', 'pass', 'a test on this host'],
+    ['::1', '::1', 'pass', 'a test on this host'],
+    ['10.0.0.5', '10.0.0.1', 'pass', 'reachable only inside that network'],
+    ['198.51.100.9', '203.0.113.7', 'warn', 'relay-ip deliberately names another public interface'],
+    ['fd00::5', '2001:db8::1', 'warn', 'ula'],
+  ] as const)('%s reached via %s: %s', (relayed, server, status, text) => {
+    const v = judgeRelayAddress(relayed, server);
+    expect(v.status).toBe(status);
+    expect(v.note + v.hint).toContain(text);
   });
 });

@@ -12,7 +12,7 @@ import type { TransportAddress } from '../stun/attributes.js';
 import { Attr, ErrorCodes } from '../stun/constants.js';
 import { readString } from '../stun/attributes.js';
 import { formatHostPort, type ServerSpec, type Transport } from '../uri.js';
-import { classifyAddress, FORBIDDEN_PEERS, isNonPublic, type AddressClass } from './addresses.js';
+import { classifyAddress, FORBIDDEN_PEERS, isNonPublic } from './addresses.js';
 import { openTurnTransport, TurnClient, TurnErrorResponse } from './client.js';
 import { mask, redact, restExpiryOf } from './credentials.js';
 import { measurePath, type PathMode, type PathResult } from './datapath.js';
@@ -242,7 +242,6 @@ async function checkServer(x: ServerCtx): Promise<void> {
     return;
   }
   const remote = { address, port };
-  const serverClass = classifyAddress(address);
   const clients: TurnClient[] = [];
   const open = async (credentials: TurnCredentials | undefined): Promise<TurnClient> => {
     const isLiteral = t.spec.host === address;
@@ -272,6 +271,12 @@ async function checkServer(x: ServerCtx): Promise<void> {
       a = await open(t.credentials);
     } catch (err) {
       const e = toRtcprobeError(err);
+      if (transport === 'tls' && e.code === 'TLS') {
+        add('reach', 'pass', `TCP ${addr(remote)} accepts connections`);
+        add('tls', 'fail', `TLS handshake failed: ${e.message}`,
+          'is this the TLS port (tls-listening-port, default 5349) and are cert= and pkey= set? A plain TCP listener here would also fail this way');
+        return;
+      }
       add('reach', 'fail', `${transport.toUpperCase()} ${addr(remote)}: ${e.message}`,
         e.code === 'UNREACHABLE'
           ? `nothing accepts connections on ${addr(remote)}: is turnserver running, listening on this port (listening-port / tls-listening-port) and allowed through the firewall?`
@@ -335,7 +340,7 @@ async function checkServer(x: ServerCtx): Promise<void> {
     if (al.mapped) info.mapped = addr(al.mapped);
     if (al.lifetime !== undefined) info.lifetime = al.lifetime;
     if (al.software) info.software = al.software;
-    relayRow(x, al.relayed, address, serverClass, al.mapped, al.lifetime);
+    relayRow(x, al.relayed, address, al.mapped, al.lifetime);
     if (familyNote) add('allocate-family', 'warn', familyNote, 'clients on IPv4-only networks cannot be relayed: give coturn an IPv4 relay-ip (and external-ip behind NAT)');
 
     // A second allocation, for the relayed data path.
@@ -374,10 +379,9 @@ async function checkServer(x: ServerCtx): Promise<void> {
     await deallocateCheck(x, a);
     if (b?.allocation) await b.deallocate().catch(() => {});
   } finally {
-    for (const c of clients) {
-      if (c.allocation) await c.deallocate().catch(() => {});
-      c.close();
-    }
+    // Whatever is still allocated (after a failure or an abort) is released, in parallel.
+    await Promise.all(clients.map((c) => c.release()));
+    for (const c of clients) c.close();
   }
 }
 
@@ -465,33 +469,41 @@ async function skewHint(x: ServerCtx, remote: { address: string; port: number },
   }
 }
 
-function relayRow(x: ServerCtx, relayed: TransportAddress, serverAddress: string, serverClass: AddressClass, mapped: TransportAddress | undefined, lifetime?: number): void {
-  const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.allocate`, status, detail, hint, x.label);
-  const rc = classifyAddress(relayed.address);
-  const base = `relayed address ${addr(relayed)}${mapped ? `, our address as the server sees it ${addr(mapped)}` : ''}${lifetime !== undefined ? `, lifetime ${lifetime} s` : ''}`;
-  const externalHint = `peers cannot send to ${relayed.address}: if coturn is behind NAT, set external-ip=<public IP>/<private IP>; otherwise set relay-ip to a public address`;
+/**
+ * Whether a relayed address is usable by peers, judged against the address
+ * the server was reached on. A loopback or private relay is expected when the
+ * server itself was reached on such an address (a local test, an internal
+ * deployment); otherwise it usually means a coturn behind NAT without
+ * external-ip. Pure: unit-tested without a server.
+ */
+export function judgeRelayAddress(relayed: string, serverAddress: string): { status: 'pass' | 'warn'; note: string; hint: string } {
+  const rc = classifyAddress(relayed);
+  const sc = classifyAddress(serverAddress);
+  const externalHint = `peers cannot send to ${relayed}: if coturn is behind NAT, set external-ip=<public IP>/<private IP>; otherwise set relay-ip to a public address`;
   if (rc === 'loopback') {
-    if (serverClass === 'loopback') {
-      add('pass', `${base} (loopback, like the server address: a test on this host; in production this address would be unusable)`);
-    } else {
-      add('warn', `${base}: a loopback relayed address, although the server was reached on ${serverAddress}`, externalHint);
-    }
-    return;
+    return sc === 'loopback'
+      ? { status: 'pass', note: ' (loopback, like the server address: a test on this host; in production this address would be unusable)', hint: '' }
+      : { status: 'warn', note: `: a loopback relayed address, although the server was reached on ${serverAddress}`, hint: externalHint };
   }
   if (isNonPublic(rc)) {
-    if (isNonPublic(serverClass) && serverClass !== 'loopback') {
-      add('pass', `${base} (${rc}, like the server address ${serverAddress}: reachable only inside that network)`);
-    } else {
-      add('warn', `${base}: a ${rc} address, although the server was reached on ${serverAddress}`, externalHint);
-    }
-    return;
+    return isNonPublic(sc) && sc !== 'loopback'
+      ? { status: 'pass', note: ` (${rc}, like the server address ${serverAddress}: reachable only inside that network)`, hint: '' }
+      : { status: 'warn', note: `: a ${rc} address, although the server was reached on ${serverAddress}`, hint: externalHint };
   }
-  if (relayed.address !== serverAddress && serverClass !== 'loopback') {
-    add('warn', `${base}: differs from the address the server was reached on (${serverAddress})`,
-      `fine when relay-ip deliberately names another public interface; if ${serverAddress} is a NAT in front of coturn, external-ip is missing or wrong`);
-    return;
+  if (relayed !== serverAddress && sc !== 'loopback') {
+    return {
+      status: 'warn',
+      note: `: differs from the address the server was reached on (${serverAddress})`,
+      hint: `fine when relay-ip deliberately names another public interface; if ${serverAddress} is a NAT in front of coturn, external-ip is missing or wrong`,
+    };
   }
-  add('pass', base);
+  return { status: 'pass', note: '', hint: '' };
+}
+
+function relayRow(x: ServerCtx, relayed: TransportAddress, serverAddress: string, mapped: TransportAddress | undefined, lifetime?: number): void {
+  const base = `relayed address ${addr(relayed)}${mapped ? `, our address as the server sees it ${addr(mapped)}` : ''}${lifetime !== undefined ? `, lifetime ${lifetime} s` : ''}`;
+  const v = judgeRelayAddress(relayed.address, serverAddress);
+  x.rows.add(`${x.prefix}.allocate`, v.status, `${base}${v.note}`, v.hint, x.label);
 }
 
 async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: TransportAddress, relayB: TransportAddress): Promise<void> {
@@ -622,10 +634,8 @@ async function quotaProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) =
     }
     add('warn', `no quota: ${held + x.o.quota} simultaneous allocations succeeded for one user`, 'one leaked credential can exhaust the relay: set user-quota and total-quota');
   } finally {
-    for (const c of extra) {
-      if (c.allocation) await c.deallocate().catch(() => {});
-      c.close();
-    }
+    await Promise.all(extra.map((c) => c.release()));
+    for (const c of extra) c.close();
   }
 }
 

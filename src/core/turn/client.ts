@@ -180,14 +180,18 @@ export class TurnClient {
    * a 438 stale nonce, and returns the success answer or throws a
    * {@link TurnErrorResponse} (or a transport error).
    */
-  async request(method: number, attrs: Parameters<TurnAuth['build']>[1]): Promise<TurnAnswer> {
+  async request(
+    method: number,
+    attrs: Parameters<TurnAuth['build']>[1],
+    limits: { timeout: number; signal?: AbortSignal | undefined } = { timeout: this.o.timeout, signal: this.o.signal },
+  ): Promise<TurnAnswer> {
     for (let attempt = 0; attempt < 6; attempt++) {
       if (this.fatal) throw this.fatal;
       const req = this.auth.build(method, attrs);
       const ans = await this.transactor.transact(req, method, {
-        retransmit: { ...(this.o.retransmit ?? { rto: 500, rc: 7, rm: 16 }), timeout: this.o.timeout },
-        timeout: this.o.timeout,
-        ...(this.o.signal ? { signal: this.o.signal } : {}),
+        retransmit: { ...(this.o.retransmit ?? { rto: 500, rc: 7, rm: 16 }), timeout: limits.timeout },
+        timeout: limits.timeout,
+        ...(limits.signal ? { signal: limits.signal } : {}),
       });
       const v = this.auth.interpret(ans.response);
       if (v.kind === 'success') return { response: v.response, rtt: ans.rtt, integrity: v.integrity };
@@ -213,6 +217,21 @@ export class TurnClient {
   async deallocate(): Promise<void> {
     await this.refresh(0);
     this.allocation = undefined;
+  }
+
+  /**
+   * Best-effort deallocation for clean-up paths: it runs even after the
+   * run was aborted (the abort signal is not applied), within `timeout` ms,
+   * and never throws.
+   */
+  async release(timeout = 1000): Promise<void> {
+    if (!this.allocation || this.fatal || this.closed) return;
+    try {
+      await this.request(StunMethod.Refresh, refreshAttributes(0), { timeout: Math.min(timeout, this.o.timeout) });
+      this.allocation = undefined;
+    } catch {
+      /* the server will expire it */
+    }
   }
 
   async createPermission(peers: { address: string; port?: number }[]): Promise<TurnAnswer> {

@@ -199,7 +199,13 @@ for (let i = 0; i < RUNS; i++) {
   // Each level runs 2 s of traffic; a level that misses is tried once more before the ramp stops.
   ramp: for (const rate of RAMP) {
     for (let attempt = 0; attempt < 2; attempt++) {
-      const q = await rtcprobe(2 * rate, rate);
+      let q;
+      try {
+        q = await rtcprobe(2 * rate, rate);
+      } catch (err) {
+        process.stderr.write(`rtcprobe at --rate ${rate} measured no path, counted as a miss: ${err.message.split('\n')[0]}\n`);
+        continue;
+      }
       const relayed = q.throughput.relayedMessagesPerSecond;
       if (q.loss <= 0.01 && relayed >= 0.9 * 2 * rate) {
         best = Math.max(best, relayed);

@@ -261,6 +261,25 @@ async function checkServer(x: ServerCtx): Promise<void> {
     (c as TurnClient & { tlsInfo?: TlsInfo }).tlsInfo = ch.tlsInfo;
     return c;
   };
+  /**
+   * Allocate, moving to a new local port when the server still holds an
+   * allocation for this 5-tuple (437: a stale one of an earlier process that
+   * had the same ephemeral port). RFC 8656 §7.3 expects exactly that of clients.
+   */
+  let staleTuples = 0;
+  const allocateFresh = async (c: TurnClient, p: Parameters<TurnClient['allocate']>[0] = {}): Promise<TurnClient> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await c.allocate(p);
+        return c;
+      } catch (err) {
+        if (!isCode(err, ErrorCodes.AllocationMismatch) || attempt >= 2 || c.allocation) throw err;
+        staleTuples++;
+        c.close();
+        c = await open(c.auth.credentials);
+      }
+    }
+  };
 
   try {
     // Reachability (connection for TCP/TLS; for UDP the first Allocate answers it).
@@ -310,12 +329,14 @@ async function checkServer(x: ServerCtx): Promise<void> {
     try {
       let al;
       try {
-        al = await a.allocate();
+        a = await allocateFresh(a);
+        al = a.allocation!;
       } catch (err) {
         // RFC 8656 §7.1: without REQUESTED-ADDRESS-FAMILY the server must give an IPv4 relay.
         // A server with only IPv6 relay addresses answers 440: retry asking for IPv6.
         if (!isCode(err, ErrorCodes.AddressFamilyNotSupported)) throw err;
-        al = await a.allocate({ family: 6 });
+        a = await allocateFresh(a, { family: 6 });
+        al = a.allocation!;
         x.relayFamily = 6;
         familyNote = 'the server has no IPv4 relay address: an Allocate without REQUESTED-ADDRESS-FAMILY (what most clients send) is refused with 440; this run continues with an IPv6 relay';
       }
@@ -323,8 +344,8 @@ async function checkServer(x: ServerCtx): Promise<void> {
       if (transport === 'udp') add('reach', 'pass', `UDP ${addr(remote)} answers`);
       if (a.auth.realm !== undefined) {
         add('auth-challenge', 'pass', `unauthenticated Allocate challenged with 401, REALM "${a.auth.realm}" and a NONCE`);
-        add('auth', al.answer.integrity === 'mismatch' ? 'warn' : 'pass',
-          `authenticated as ${mask(t.credentials?.username)} in realm "${a.auth.realm}"${al.answer.integrity === 'mismatch' ? ', but the response MESSAGE-INTEGRITY does not verify' : ''}`);
+        add('auth', a.allocateAnswer!.integrity === 'mismatch' ? 'warn' : 'pass',
+          `authenticated as ${mask(t.credentials?.username)} in realm "${a.auth.realm}"${a.allocateAnswer!.integrity === 'mismatch' ? ', but the response MESSAGE-INTEGRITY does not verify' : ''}`);
         info.realm = a.auth.realm;
       } else {
         add('auth-challenge', 'fail', 'the server allocated a relay without asking for credentials: anyone can use it as an open relay',
@@ -341,14 +362,18 @@ async function checkServer(x: ServerCtx): Promise<void> {
     if (al.lifetime !== undefined) info.lifetime = al.lifetime;
     if (al.software) info.software = al.software;
     relayRow(x, al.relayed, address, al.mapped, al.lifetime);
+    if (staleTuples > 0) {
+      add('stale-allocation', 'warn', `the server answered 437 (Allocation Mismatch) to ${staleTuples} first Allocate(s): it still held an allocation for that local address and port, left by an earlier client; a new local port worked`,
+        'harmless for this check; frequent 437s mean clients end without deallocating (their allocations live until the lifetime expires)');
+    }
     if (familyNote) add('allocate-family', 'warn', familyNote, 'clients on IPv4-only networks cannot be relayed: give coturn an IPv4 relay-ip (and external-ip behind NAT)');
 
     // A second allocation, for the relayed data path.
     let b: TurnClient | undefined;
     let relayB: TransportAddress | undefined;
     try {
-      b = await open(t.credentials);
-      relayB = (await b.allocate(x.relayFamily ? { family: x.relayFamily } : {})).relayed;
+      b = await allocateFresh(await open(t.credentials), x.relayFamily ? { family: x.relayFamily } : {});
+      relayB = b.allocation!.relayed;
     } catch (err) {
       add('permission', 'skip', `a second allocation for the data path failed: ${errText(err)}`);
     }

@@ -139,6 +139,8 @@ export class TurnClient {
   private closed = false;
   private fatal: Error | undefined;
   allocation: AllocateSuccess | undefined;
+  /** The answer that granted the current allocation. */
+  allocateAnswer: TurnAnswer | undefined;
   /** Relayed packets that could not be parsed. */
   malformedRelayed = 0;
 
@@ -205,6 +207,7 @@ export class TurnClient {
     const a = readAllocateSuccess(answer.response);
     if (!a) throw new RtcprobeError('STUN_BAD_RESPONSE', 'Allocate success response without XOR-RELAYED-ADDRESS');
     this.allocation = a;
+    this.allocateAnswer = answer;
     return { ...a, answer };
   }
 

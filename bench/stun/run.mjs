@@ -4,6 +4,7 @@
 // of `rtcprobe stun` as a ratio to a bare `node -e ""` measured in the same rounds.
 //   npm run bench:stun            (BENCH_RUNS=N to change the number of rounds)
 import { spawn, execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,21 @@ import { fmt, median, timed } from '../lib/measure.mjs';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/rtcprobe.js');
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
-const PORT = Number(process.env.BENCH_PORT ?? 34870);
+
+/** A port p with p and p+1 (coturn's alternate port) free for UDP on both loopback addresses. */
+async function freePortPair() {
+  const tryBind = (port, host) => new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => { s.close(); resolve(0); });
+    s.bind(port, host, () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  for (let i = 0; i < 100; i++) {
+    const p = await tryBind(0, '127.0.0.1');
+    if (p && p < 65535 && (await tryBind(p, '127.0.0.2')) && (await tryBind(p + 1, '127.0.0.1')) && (await tryBind(p + 1, '127.0.0.2'))) return p;
+  }
+  throw new Error('no free port pair');
+}
+const PORT = Number(process.env.BENCH_PORT ?? (await freePortPair()));
 
 for (const tool of ['turnserver', 'turnutils_stunclient', 'timeout']) {
   try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch {

@@ -3,18 +3,8 @@ import { SignalClient } from '../../src/core/signal/client.js';
 import { WIRE_ERRORS } from '../../src/core/signal/protocol.js';
 import { SignalRelay } from '../../src/core/signal/server.js';
 import { rawPeer, type RawPeer } from './signal-helpers.js';
+import { rng } from '../helpers/rng.js';
 
-/** mulberry32: a small seeded PRNG, so that a failure is reproducible from its seed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.SIGNAL_FUZZ_SEED ?? 0x5eed51);
 const FRAMES = 3000;

@@ -5,21 +5,11 @@ import { decodeAddress, decodeErrorCode, decodeXorAddress, readErrorCode } from 
 import { Attr } from '../../src/core/stun/constants.js';
 import { verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
 import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
+import { rng } from '../helpers/rng.js';
 
 const { vectors } = JSON.parse(readFileSync(new URL('../../fixtures/rfc5769/vectors.json', import.meta.url), 'utf8')) as { vectors: { hex: string }[] };
 const seeds = vectors.map((v) => Buffer.from(v.hex, 'hex'));
 
-/** mulberry32: a small seeded PRNG, so that a failure is reproducible from its seed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(src: Buffer, r: () => number): Buffer {
   let b = Buffer.from(src);

@@ -1,11 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith } from '../helpers/system.js';
+import { makeTestCert, type TestCert } from '../helpers/tls.js';
 
 interface ServerJson {
   server: string;
@@ -32,24 +29,19 @@ interface StunJson {
 
 describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against coturn on loopback', () => {
   let coturn: Coturn;
-  let dir: string;
+  let tls: TestCert;
   let cert: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rtcprobe-tls-'));
-    cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ], { stdio: 'ignore' });
+    tls = makeTestCert('DNS:localhost,IP:127.0.0.1');
+    cert = tls.cert;
     // Two listening addresses: coturn then supports RFC 5780 (OTHER-ADDRESS).
-    coturn = await startCoturn({ ips: ['127.0.0.1', '127.0.0.2'], stunOnly: true, tls: { cert, key } });
+    coturn = await startCoturn({ ips: ['127.0.0.1', '127.0.0.2'], stunOnly: true, tls: { cert, key: tls.key } });
   });
 
   afterAll(async () => {
     await coturn?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    tls?.remove();
   });
 
   it('UDP: mapped address equals the local address on loopback; RFC 5780 and SOFTWARE are reported', async () => {

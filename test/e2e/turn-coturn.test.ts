@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,7 @@ import { runJson } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { findFreePortRange } from '../helpers/ports.js';
 import { describeWith } from '../helpers/system.js';
+import { makeTestCert, type TestCert } from '../helpers/tls.js';
 
 interface Row { id: string; status: 'pass' | 'warn' | 'fail' | 'skip'; detail: string; hint: string; server?: string }
 interface TurnJson {
@@ -208,21 +208,16 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with a 
 
 describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe turn over TLS (turns:)', () => {
   let coturn: Coturn;
-  let dir: string;
+  let tls: TestCert;
   let cert: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rtcprobe-turns-'));
-    cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-    ], { stdio: 'ignore' });
-    coturn = await startCoturn({ users: [{ user: USER, password: PASSWORD }], tls: { cert, key }, args: ['--allow-loopback-peers'] });
+    tls = makeTestCert('DNS:localhost');
+    cert = tls.cert;
+    coturn = await startCoturn({ users: [{ user: USER, password: PASSWORD }], tls: { cert, key: tls.key }, args: ['--allow-loopback-peers'] });
   });
   afterAll(async () => {
     await coturn?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    tls?.remove();
   });
 
   it('a certificate trusted through --ca with a matching name passes, and the relay works over TLS', async () => {

@@ -1,6 +1,6 @@
 import { RtcprobeError } from '../core/errors.js';
 import type { NatFamilyResult } from '../core/nat/runner.js';
-import type { Addr, BindingObservation, Behaviour, NatType } from '../core/nat/types.js';
+import type { Addr, BindingObservation, Behaviour, Forecast, NatType, NatVerdict, Rating } from '../core/nat/types.js';
 import { formatHostPort, parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
 import { collect, intOption, type CommandSpec } from './options.js';
@@ -13,28 +13,10 @@ import type { RunContext } from './context.js';
  */
 export const DEFAULT_NAT_SERVERS = ['stun.l.google.com:19302', 'stun.cloudflare.com:3478'];
 
-export interface NatFamilyJson {
-  family: 4 | 6;
-  server: string;
-  elapsedMs: number;
-  mapping: Behaviour;
-  filtering: Behaviour;
-  natType: NatType;
-  rating: 'easy' | 'hard' | 'unknown';
-  forecast: { code: string; text: string };
-  verdictReached: boolean;
-  udpBlocked: boolean;
-  rfc5780: { supported: boolean | null; status: string; detail: string };
-  publicAddress: Addr | null;
-  localAddress: Addr | null;
-  portPreserved: boolean | null;
-  alg: boolean;
-  hairpin: boolean | null;
-  mappingVariesByDestination: boolean | null;
-  lifetime: { lowerSeconds: number | null; upperSeconds: number | null; text: string } | null;
-  warnings: string[];
+/** One family's result: where it ran, the verdict, and the raw tests. */
+export type NatFamilyJson = { family: 4 | 6; server: string; elapsedMs: number } & NatVerdict & {
   tests: NatFamilyResult['observations'];
-}
+};
 
 export interface NatJson {
   command: 'nat';
@@ -43,8 +25,8 @@ export interface NatJson {
   mapping: Behaviour;
   filtering: Behaviour;
   natType: NatType;
-  rating: 'easy' | 'hard' | 'unknown';
-  forecast: { code: string; text: string };
+  rating: Rating;
+  forecast: Forecast;
   warnings: string[];
   families: NatFamilyJson[];
 }
@@ -60,29 +42,7 @@ const NAT_NAMES: Record<NatType, string> = {
 };
 
 function toFamilyJson(r: NatFamilyResult): NatFamilyJson {
-  const v = r.verdict;
-  return {
-    family: r.family,
-    server: r.observations.server,
-    elapsedMs: r.elapsedMs,
-    mapping: v.mapping,
-    filtering: v.filtering,
-    natType: v.natType,
-    rating: v.rating,
-    forecast: v.forecast,
-    verdictReached: v.verdictReached,
-    udpBlocked: v.udpBlocked,
-    rfc5780: v.rfc5780,
-    publicAddress: v.publicAddress,
-    localAddress: v.localAddress,
-    portPreserved: v.portPreserved,
-    alg: v.alg,
-    hairpin: v.hairpin,
-    mappingVariesByDestination: v.mappingVariesByDestination,
-    lifetime: v.lifetime,
-    warnings: v.warnings,
-    tests: r.observations,
-  };
+  return { family: r.family, server: r.observations.server, elapsedMs: r.elapsedMs, ...r.verdict, tests: r.observations };
 }
 
 const addr = (a?: Addr | null) => (a ? formatHostPort(a.address, a.port) : '-');

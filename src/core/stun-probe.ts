@@ -1,5 +1,6 @@
 import { RtcprobeError, toRtcprobeError, type ErrorCode } from './errors.js';
-import type { Channel, Endpoint } from './net/channel.js';
+import { sameEndpoint, type Channel, type Endpoint } from './net/channel.js';
+import { sleep } from './sleep.js';
 import { StreamChannel, type TlsInfo } from './net/stream.js';
 import { UdpChannel } from './net/udp.js';
 import { resolveHost } from './resolve.js';
@@ -62,14 +63,6 @@ export interface StunServerResult {
   errorResponse?: { code: number; reason: string };
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (ms <= 0) return resolve();
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(new RtcprobeError('ABORTED', 'aborted')); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 /** Which transport and port a spec resolves to under the given options. */
 export function effectiveTransport(spec: ServerSpec, requested?: Transport): { transport: Transport; port: number } {
   if (spec.transport && requested && spec.transport !== requested) {
@@ -80,7 +73,6 @@ export function effectiveTransport(spec: ServerSpec, requested?: Transport): { t
   return { transport, port };
 }
 
-const sameAddress = (a?: TransportAddress | null, b?: TransportAddress | null) => !!a && !!b && a.address === b.address && a.port === b.port;
 
 /** Query one STUN server `count` times and describe what it said. Never throws. */
 export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Promise<StunServerResult> {
@@ -164,11 +156,11 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
       if (!mapped) {
         throw new RtcprobeError('STUN_BAD_RESPONSE', 'Binding success response without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS');
       }
-      if (result.mappedAddress && !sameAddress(result.mappedAddress, mapped)) result.mappingChanged = true;
+      if (result.mappedAddress && !sameEndpoint(result.mappedAddress, mapped)) result.mappingChanged = true;
       result.mappedAddress = mapped;
       if (legacy) {
         result.legacyMappedAddress = legacy;
-        if (xor && !sameAddress(xor, legacy)) result.alg = true;
+        if (xor && !sameEndpoint(xor, legacy)) result.alg = true;
       }
       const origin = readAddress(msg, Attr.ResponseOrigin);
       if (origin) result.responseOrigin = origin;

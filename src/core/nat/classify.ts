@@ -4,6 +4,7 @@
  * backed by an observation; where the tests could not decide, it says
  * `unknown` and explains why in a warning.
  */
+import { sameEndpoint as same } from '../net/channel.js';
 import type {
   Addr,
   Behaviour,
@@ -16,7 +17,6 @@ import type {
   Rfc5780Support,
 } from './types.js';
 
-const same = (a?: Addr | null, b?: Addr | null): boolean => !!a && !!b && a.address === b.address && a.port === b.port;
 const fmt = (a?: Addr | null): string => (a ? (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : '-');
 
 function find(list: BindingObservation[], test: string): BindingObservation | undefined {

@@ -16,10 +16,11 @@
  * here the RFC 6298 first-sample rule RTO = 3 x RTT, floored), and wait at least
  * `wait` ms and at least 7 RTOs before calling a test negative.
  */
-import { RtcprobeError, toRtcprobeError } from '../errors.js';
+import { toRtcprobeError } from '../errors.js';
 import { resolveHost } from '../resolve.js';
 import { newTransactionId } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
+import { sleep } from '../sleep.js';
 import type { ServerSpec } from '../uri.js';
 import { classify } from './classify.js';
 import { NatSocket, routeSource } from './socket.js';
@@ -51,14 +52,6 @@ export interface NatFamilyResult {
   verdict: NatVerdict;
   observations: NatObservations;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(new RtcprobeError('ABORTED', 'aborted')); };
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** Idle times probed by lifetime discovery, up to the bound. */
 export function lifetimeSchedule(bound: number): number[] {

@@ -8,7 +8,7 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import type { Channel, ChannelEvents, Endpoint } from '../net/channel.js';
+import { sameEndpoint as same, type Channel, type ChannelEvents, type Endpoint } from '../net/channel.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import { readAddress, readErrorCode, readXorAddress } from '../stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../stun/constants.js';
@@ -17,7 +17,6 @@ import type { RetransmitOptions } from '../stun/retransmit.js';
 import { StunTransactor } from '../stun/transaction.js';
 import type { Addr, BindingObservation } from './types.js';
 
-const same = (a?: Addr | null, b?: Addr | null): boolean => !!a && !!b && a.address === b.address && a.port === b.port;
 
 /** A view of the shared socket toward one destination, for one StunTransactor. */
 class DestinationChannel implements Channel {

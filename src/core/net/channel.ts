@@ -26,3 +26,8 @@ export interface Channel {
   on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void;
   close(): void;
 }
+
+/** Same address and port; false when either side is missing. */
+export function sameEndpoint(a?: Endpoint | null, b?: Endpoint | null): boolean {
+  return !!a && !!b && a.address === b.address && a.port === b.port;
+}

@@ -148,12 +148,16 @@ describe('signal relay: bad input gets an error code, abuse gets closed', () => 
     expect(await p.next()).toMatchObject({ type: 'error', code: 'ALREADY_JOINED' });
     p.send({ type: 'signal', to: 'nobody', data: {} });
     expect(await p.next()).toMatchObject({ type: 'error', code: 'UNKNOWN_PEER', ref: 'signal' });
+    // A signal to oneself has its own code and message, not "no peer ... in the room".
     p.send({ type: 'signal', to: 'me', data: {} });
-    expect(await p.next()).toMatchObject({ type: 'error', code: 'UNKNOWN_PEER' });
+    const self = await p.next();
+    expect(self).toMatchObject({ type: 'error', code: 'SIGNAL_TO_SELF', ref: 'signal' });
+    expect(self.message).not.toMatch(/no peer/);
     expect(p.ws.readyState).toBe(p.ws.OPEN);
     const text = relay.prometheus();
     expect(text).toMatch(/rtcprobe_signal_errors_total\{instance_id="[^"]+",code="BAD_JSON"\} 1/);
-    expect(text).toMatch(/code="UNKNOWN_PEER"\} 2/);
+    expect(text).toMatch(/code="UNKNOWN_PEER"\} 1/);
+    expect(text).toMatch(/code="SIGNAL_TO_SELF"\} 1/);
   });
 
   it('refuses a second peer with the same id in a room', async () => {

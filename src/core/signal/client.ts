@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { RtcprobeError } from '../errors.js';
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import {
   CLOSE,
   SUBPROTOCOL,
@@ -36,6 +36,8 @@ export interface SignalClientOptions {
   meta?: PeerMeta;
   /** Origin header of the upgrade (browsers send one; relays with an allowlist require it). */
   origin?: string;
+  /** wss://: PEM CA certificate(s) to trust in addition to the system store (e.g. a self-signed relay). */
+  ca?: string | Buffer;
   /** Reconnect after an unexpected disconnection; default on. */
   reconnect?: boolean | Partial<ReconnectOptions>;
   /** Limit for connecting and joining once, ms. */
@@ -118,6 +120,7 @@ export class SignalClient extends EventEmitter<SignalClientEvents> {
         handshakeTimeout: timeoutMs,
         perMessageDeflate: false,
         ...(this.options.origin ? { origin: this.options.origin } : {}),
+        ...(this.options.ca ? { ca: this.options.ca } : {}),
       });
       this.ws = ws;
       let settled = false;
@@ -134,7 +137,11 @@ export class SignalClient extends EventEmitter<SignalClientEvents> {
           reject(err);
         } else resolve(joined!);
       };
-      ws.on('error', (e) => finish(new RtcprobeError('CONNECTION', `cannot connect to ${this.options.url}: ${e.message}`, { cause: e })));
+      ws.on('error', (e) => {
+        // A certificate that does not verify is a TLS error; anything else a connection error.
+        const code = toRtcprobeError(e).code === 'TLS' ? 'TLS' : 'CONNECTION';
+        finish(new RtcprobeError(code, `cannot connect to ${this.options.url}: ${e.message}`, { cause: e }));
+      });
       ws.on('unexpected-response', (_req, res) => {
         finish(new RtcprobeError('CONNECTION', `the relay refused the WebSocket upgrade: HTTP ${res.statusCode}`));
       });

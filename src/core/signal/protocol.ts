@@ -35,6 +35,7 @@ export const WIRE_ERRORS = {
   SERVER_FULL: 'the relay has reached its connection limit',
   PEER_ID_TAKEN: 'another connection in the room uses that peerId',
   UNKNOWN_PEER: 'no peer with that id is in the room',
+  SIGNAL_TO_SELF: 'a `signal` is addressed to the sender itself',
   AUTH_REQUIRED: 'this relay requires a token to join',
   AUTH_INVALID: 'the token is malformed or its signature does not verify',
   AUTH_EXPIRED: 'the token has expired',
@@ -46,6 +47,19 @@ export const WIRE_ERRORS = {
 } as const;
 
 export type WireErrorCode = keyof typeof WIRE_ERRORS;
+
+/** Error codes of the HTTP session endpoints, in `{ "error": { code, message } }` bodies. */
+export const HTTP_ERRORS = {
+  BAD_QUERY: 'a query parameter is unknown, repeated or out of range (400)',
+  BAD_ROOM: 'the room id in the path is not valid percent-encoding (400)',
+  UNAUTHORIZED: 'the endpoint needs the admin token as `Authorization: Bearer <token>` (401)',
+  NOT_FOUND: 'no such endpoint (404)',
+  NO_SUCH_ROOM: 'the room has no peers (404)',
+  METHOD_NOT_ALLOWED: 'only GET and HEAD are served; the `Allow` header says so (405)',
+  BUS: 'the presence store (Redis) failed to answer (503)',
+} as const;
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
 
 /** WebSocket close codes the relay uses (RFC 6455 section 7.4.1). */
 export const CLOSE = {

@@ -9,8 +9,9 @@
  * wire code, counted, and a connection that keeps misbehaving is closed with
  * a WebSocket close code (1008 policy, 1009 too big, 1013 try again later).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -26,6 +27,7 @@ import {
   type IceServer,
   type JoinMessage,
   type PeerMeta,
+  type HttpErrorCode,
   type ServerMessage,
   type WireErrorCode,
 } from './protocol.js';
@@ -79,6 +81,15 @@ export interface RelayOptions {
   host?: string;
   /** Serve the HTTP session endpoints on their own port (0 = any); default: the channel port. */
   httpPort?: number;
+  /** Address of that separate HTTP listener; default: `host`. Only with `httpPort`. */
+  httpHost?: string;
+  /**
+   * Bearer token for the admin endpoints (/rooms, /rooms/:id, /metrics). Without
+   * one, /rooms* is refused when `secret` is set and open otherwise; /metrics is open.
+   */
+  adminToken?: string;
+  /** PEM certificate chain and key: the relay then serves wss:// and https://. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   limits?: Partial<RelayLimits>;
   /** HS256 secret: when set, join requires a token. */
   secret?: string;
@@ -167,6 +178,7 @@ export class SignalRelay {
   private readonly wss: WebSocketServer;
   private server?: http.Server;
   private httpServer?: http.Server;
+  private readonly adminDigest?: Buffer;
   private readonly conns = new Set<Conn>();
   private readonly rooms = new Map<string, Room>();
   private heartbeat?: NodeJS.Timeout;
@@ -185,6 +197,11 @@ export class SignalRelay {
     this.instanceId = opts.instanceId ?? opts.bus?.instanceId ?? `relay-${randomBytes(4).toString('hex')}`;
     if (!validInstanceId(this.instanceId)) throw new RtcprobeError('USAGE', 'the instance id must be 1..64 characters of A-Z a-z 0-9 _ . -');
     this.bus = opts.bus ?? new MemoryBus(this.instanceId);
+    if (opts.httpHost !== undefined && opts.httpPort === undefined) throw new RtcprobeError('USAGE', 'an HTTP host needs a separate HTTP port');
+    if (opts.adminToken !== undefined) {
+      if (opts.adminToken === '') throw new RtcprobeError('USAGE', 'the admin token must not be empty');
+      this.adminDigest = createHash('sha256').update(opts.adminToken).digest();
+    }
     if (opts.origins && opts.origins.length > 0) this.origins = new Set(opts.origins.map(normOrigin));
     this.wss = new WebSocketServer({
       noServer: true,
@@ -201,24 +218,43 @@ export class SignalRelay {
   async listen(): Promise<RelayAddresses> {
     const host = this.opts.host ?? '127.0.0.1';
     await this.bus.start();
-    const server = http.createServer((req, res) => this.onHttp(req, res, this.opts.httpPort === undefined));
+    const tls = this.opts.tls;
+    const create = (handler: http.RequestListener): http.Server => {
+      if (!tls) return http.createServer(handler);
+      try {
+        return https.createServer({ cert: tls.cert, key: tls.key }, handler);
+      } catch (err) {
+        throw new RtcprobeError('TLS', `cannot use the certificate and key: ${(err as Error).message}`, { cause: err });
+      }
+    };
+    const server = create((req, res) => this.onHttp(req, res, this.opts.httpPort === undefined));
     server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     server.on('clientError', (_err, socket) => socket.destroy());
+    if (tls) server.on('tlsClientError', (_err, socket) => socket.destroy());
     this.server = server;
     const port = await listenOn(server, this.opts.port ?? 0, host);
     let httpPort = port;
+    let httpHost = host;
     if (this.opts.httpPort !== undefined) {
-      const hs = http.createServer((req, res) => this.onHttp(req, res, true));
+      httpHost = this.opts.httpHost ?? host;
+      const hs = create((req, res) => this.onHttp(req, res, true));
       hs.on('upgrade', (_req, socket) => socket.destroy());
       hs.on('clientError', (_err, socket) => socket.destroy());
+      if (tls) hs.on('tlsClientError', (_err, socket) => socket.destroy());
       this.httpServer = hs;
-      httpPort = await listenOn(hs, this.opts.httpPort, host);
+      try {
+        httpPort = await listenOn(hs, this.opts.httpPort, httpHost);
+      } catch (err) {
+        await closeServer(server);
+        throw err;
+      }
     }
     this.startedAt = Date.now();
     this.heartbeat = setInterval(() => this.beat(), this.limits.heartbeatMs);
     this.heartbeat.unref();
-    const h = host.includes(':') ? `[${host}]` : host;
-    this.addr = { host, port, httpPort, ws: `ws://${h}:${port}/`, http: `http://${h}:${httpPort}/` };
+    const bracket = (a: string) => (a.includes(':') ? `[${a}]` : a);
+    const s = tls ? 's' : '';
+    this.addr = { host, port, httpPort, ws: `ws${s}://${bracket(host)}:${port}/`, http: `http${s}://${bracket(httpHost)}:${httpPort}/` };
     return this.addr;
   }
 
@@ -471,8 +507,12 @@ export class SignalRelay {
           this.reject(conn, 'NOT_JOINED', undefined, 'signal');
           return;
         }
+        if (msg.to === conn.peerId) {
+          this.reject(conn, 'SIGNAL_TO_SELF', `"${msg.to}" is this connection's own peerId: signal another peer`, 'signal');
+          return;
+        }
         const target = room.peers.get(msg.to);
-        if (!target || msg.to === conn.peerId) {
+        if (!target) {
           this.reject(conn, 'UNKNOWN_PEER', `no peer "${msg.to}" in the room`, 'signal');
           return;
         }
@@ -683,15 +723,24 @@ export class SignalRelay {
 
   // ---------------------------------------------------------------- HTTP
 
+  /** Whether a request carries the admin token (`Authorization: Bearer <token>`), compared in constant time. */
+  private adminAuthorized(req: http.IncomingMessage): boolean {
+    if (!this.adminDigest) return false;
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!m) return false;
+    return timingSafeEqual(createHash('sha256').update(m[1]!).digest(), this.adminDigest);
+  }
+
   private onHttp(req: http.IncomingMessage, res: http.ServerResponse, session: boolean): void {
     const url = new URL(req.url ?? '/', 'http://relay');
-    const json = (status: number, body: unknown) => {
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...headers });
       res.end(text);
     };
+    const fail = (status: number, code: HttpErrorCode, message: string, headers?: Record<string, string>) => json(status, { error: { code, message } }, headers);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'only GET' } });
+      fail(405, 'METHOD_NOT_ALLOWED', 'only GET and HEAD', { allow: 'GET, HEAD' });
       return;
     }
     const path = url.pathname;
@@ -712,39 +761,56 @@ export class SignalRelay {
       res.end('this port speaks WebSocket; the session endpoints are on the HTTP port\n');
       return;
     }
+    const isRooms = path === '/rooms' || path === '/rooms/' || path.startsWith('/rooms/');
+    if (!isRooms && path !== '/metrics') {
+      fail(404, 'NOT_FOUND', 'try /healthz, /rooms, /rooms/:id, /metrics');
+      return;
+    }
+    // Room listings show room and peer ids: with an admin token they need it; with join auth
+    // (a secret) but no admin token they are not served at all. /metrics holds no ids: it needs
+    // the admin token only when one is set.
+    if (this.adminDigest ? !this.adminAuthorized(req) : isRooms && this.opts.secret) {
+      const why = this.adminDigest ? 'send the admin token as "Authorization: Bearer <token>"' : 'this relay requires join tokens, so room listings need an admin token (start it with --admin-token)';
+      fail(401, 'UNAUTHORIZED', why, { 'www-authenticate': 'Bearer realm="rtcprobe-signal"' });
+      return;
+    }
     if (path === '/metrics') {
       const text = this.prometheus();
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
       res.end(text);
       return;
     }
     if (path === '/rooms' || path === '/rooms/') {
-      const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit')) || 1000));
-      this.bus.listRooms(limit).then(
-        ({ rooms, total }) => json(200, { rooms, total, truncated: rooms.length < total }),
-        (err) => json(503, { error: { code: 'BUS', message: toRtcprobeError(err).message } }),
-      );
-      return;
-    }
-    const m = /^\/rooms\/(.+)$/.exec(path);
-    if (m) {
-      let id: string;
-      try {
-        id = decodeURIComponent(m[1]!);
-      } catch {
-        json(400, { error: { code: 'BAD_ROOM', message: 'bad room id encoding' } });
+      const q = parseQuery(url.searchParams, { limit: { min: 1, max: 10_000 } });
+      if (typeof q === 'string') {
+        fail(400, 'BAD_QUERY', q);
         return;
       }
-      this.bus.getRoom(id).then(
-        (peers) => {
-          if (!peers) json(404, { error: { code: 'NO_SUCH_ROOM', message: 'no such room' } });
-          else json(200, { id, peers: peers.map((p) => ({ peerId: p.peerId, instance: p.instance, joinedAt: new Date(p.joinedAt).toISOString(), ...(p.meta ? { meta: p.meta } : {}) })) });
-        },
-        (err) => json(503, { error: { code: 'BUS', message: toRtcprobeError(err).message } }),
+      this.bus.listRooms(q.limit ?? 1000).then(
+        ({ rooms, total }) => json(200, { rooms, total, truncated: rooms.length < total }),
+        (err) => fail(503, 'BUS', toRtcprobeError(err).message),
       );
       return;
     }
-    json(404, { error: { code: 'NOT_FOUND', message: 'try /healthz, /rooms, /rooms/:id, /metrics' } });
+    const q = parseQuery(url.searchParams, {});
+    if (typeof q === 'string') {
+      fail(400, 'BAD_QUERY', q);
+      return;
+    }
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice('/rooms/'.length));
+    } catch {
+      fail(400, 'BAD_ROOM', 'bad room id encoding');
+      return;
+    }
+    this.bus.getRoom(id).then(
+      (peers) => {
+        if (!peers) fail(404, 'NO_SUCH_ROOM', 'no such room');
+        else json(200, { id, peers: peers.map((p) => ({ peerId: p.peerId, instance: p.instance, joinedAt: new Date(p.joinedAt).toISOString(), ...(p.meta ? { meta: p.meta } : {}) })) });
+      },
+      (err) => fail(503, 'BUS', toRtcprobeError(err).message),
+    );
   }
 
   /** Local counters in the Prometheus text exposition format (0.0.4). */
@@ -830,6 +896,27 @@ export class SignalRelay {
     await this.bus.close();
     return { reason, peersNotified, forced };
   }
+}
+
+/**
+ * Check a query string against the integer parameters an endpoint takes:
+ * the values, or a message saying what is wrong (unknown, repeated, not an
+ * integer in range). Nothing is silently ignored.
+ */
+export function parseQuery<K extends string>(params: URLSearchParams, spec: Record<K, { min: number; max: number }>): Partial<Record<K, number>> | string {
+  const out: Partial<Record<K, number>> = {};
+  const seen = new Set<string>();
+  const known = Object.keys(spec);
+  for (const [key, value] of params) {
+    const shown = JSON.stringify(key.slice(0, 32));
+    if (!known.includes(key)) return known.length ? `unknown query parameter ${shown} (this endpoint takes ${known.join(', ')})` : `unknown query parameter ${shown} (this endpoint takes none)`;
+    if (seen.has(key)) return `query parameter ${shown} is repeated`;
+    seen.add(key);
+    const { min, max } = spec[key as K];
+    if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) return `${key} must be an integer from ${min} to ${max}`;
+    out[key as K] = Number(value);
+  }
+  return out;
 }
 
 function listenOn(server: http.Server, port: number, host: string): Promise<number> {

@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { RtcprobeError } from '../core/errors.js';
+import { sanitizeRemoteText } from '../core/sanitize.js';
+import type { JoinEvent, JoinSummary } from '../core/signal/join.js';
 import { parseServer } from '../core/uri.js';
-import { makeStyle, type CommandOutcome, type Style } from '../output.js';
-import { collect, intOption, type CommandSpec } from './options.js';
+import { fmtMs, makeStyle, type CommandOutcome, type Style } from '../output.js';
+import { collect, intOption, numberOption, type CommandSpec } from './options.js';
 import type { RunContext } from './context.js';
 
-type Action = 'serve' | 'token';
+type Action = 'serve' | 'token' | 'join';
 
 export const DEFAULT_SIGNAL_PORT = 7070;
 
@@ -35,6 +38,15 @@ export interface SignalTokenJson {
   room: string;
   identity: string;
   expiresAt: string;
+  /** E.g. a secret shorter than HS256 needs; also printed on stderr. */
+  warnings: string[];
+}
+
+export interface SignalJoinJson extends JoinSummary {
+  event: 'summary';
+  command: 'signal';
+  action: 'join';
+  ok: boolean;
 }
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
@@ -42,6 +54,32 @@ const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a +
 function str(opts: Record<string, unknown>, key: string): string | undefined {
   const v = opts[key];
   return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * The join-token secret: the flag, else the environment. An explicitly empty
+ * flag is refused; a short one is used with a warning on stderr.
+ */
+function joinSecret(opts: Record<string, unknown>, ctx: RunContext, warnings: string[]): Promise<string | undefined> | string | undefined {
+  if (opts.secret === '') throw new RtcprobeError('USAGE', '--secret must not be empty');
+  const secret = str(opts, 'secret') ?? (ctx.io.env.RTCPROBE_SIGNAL_SECRET || undefined);
+  if (secret === undefined) return undefined;
+  return import('../core/signal/token.js').then(({ weakSecretWarning }) => {
+    const w = weakSecretWarning(secret, str(opts, 'secret') ? 'the --secret' : 'RTCPROBE_SIGNAL_SECRET');
+    if (w) {
+      warnings.push(w);
+      ctx.io.stderr.write(`warning: ${w}\n`);
+    }
+    return secret;
+  });
+}
+
+function readFileOption(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new RtcprobeError('USAGE', `cannot read ${flag} ${path}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function requireOpt(opts: Record<string, unknown>, key: string, flag: string, action: Action): string {
@@ -57,6 +95,10 @@ const signalServeCommand: CommandSpec = {
     { flags: '-p, --port <n>', description: 'WebSocket port (0 = any free port, printed when ready)', default: DEFAULT_SIGNAL_PORT, parse: intOption(0, 65535) },
     { flags: '--host <addr>', description: 'address to listen on (0.0.0.0 or :: to serve the network)', default: '127.0.0.1' },
     { flags: '--http-port <n>', description: 'HTTP session endpoints on their own port (default: the WebSocket port serves both)', parse: intOption(0, 65535) },
+    { flags: '--http-host <addr>', description: 'address of that separate HTTP listener (e.g. 127.0.0.1 to keep the admin endpoints local; needs --http-port)' },
+    { flags: '--admin-token <token>', description: '/rooms, /rooms/:id and /metrics need "Authorization: Bearer <token>" (or env RTCPROBE_SIGNAL_ADMIN_TOKEN)' },
+    { flags: '--tls-cert <file>', description: 'PEM certificate (chain): serve wss:// and https:// (needs --tls-key)' },
+    { flags: '--tls-key <file>', description: 'PEM private key of --tls-cert' },
     { flags: '--max-message-bytes <n>', description: 'largest accepted frame (bigger: TOO_LARGE, close 1009)', default: 65536, parse: intOption(256, 16 * 1024 * 1024) },
     { flags: '--rate <n>', description: 'messages per second per connection (token bucket rate)', default: 50, parse: intOption(1, 1_000_000) },
     { flags: '--burst <n>', description: 'messages per connection in a burst above the rate', default: 100, parse: intOption(1, 1_000_000) },
@@ -91,18 +133,38 @@ const signalTokenCommand: CommandSpec = {
   run: (_args, opts, ctx) => runToken(opts, ctx),
 };
 
+const signalJoinCommand: CommandSpec = {
+  name: 'join',
+  summary: 'join a room of a relay from the terminal: watch it live, measure ping RTT, send a test message',
+  args: '<url>',
+  options: [
+    { flags: '--room <room>', description: 'the room to join' },
+    { flags: '--token <token>', description: 'join token, for a relay started with --secret (or env RTCPROBE_SIGNAL_TOKEN)' },
+    { flags: '--peer-id <id>', description: 'the peerId to ask for (default: the relay picks one; with a token: the token identity)' },
+    { flags: '--send <text>', description: 'send this text once: to every other peer (broadcast) as soon as one is in the room, or to --to' },
+    { flags: '--to <peer>', description: 'send --send to this peer only (signal), as soon as it is in the room' },
+    { flags: '--duration <s>', description: 'stop by itself after this many seconds (default: run until Ctrl-C or SIGTERM)', parse: numberOption(0.001, 31_536_000) },
+    { flags: '--ping-interval <ms>', description: 'measure the round trip through the relay this often (0 = never)', default: 1000, parse: intOption(0, 3_600_000) },
+    { flags: '-t, --timeout <ms>', description: 'limit for connecting and joining, and for one ping', default: 10_000, parse: intOption(100, 120_000) },
+    { flags: '--ca <file>', description: 'wss://: trust this PEM CA bundle in addition to the system store' },
+    { flags: '--origin <origin>', description: 'Origin header of the upgrade (for relays started with --origin)' },
+  ],
+  run: (args, opts, ctx) => runJoin(args, opts, ctx),
+};
+
 export const signalCommand: CommandSpec = {
   name: 'signal',
-  summary: 'signaling relay: "signal serve" runs it, "signal token" mints a join token',
+  summary: 'signaling relay: "signal serve" runs it, "signal token" mints a join token, "signal join" joins a room',
   options: [],
-  subcommands: [signalServeCommand, signalTokenCommand],
+  subcommands: [signalServeCommand, signalTokenCommand, signalJoinCommand],
 };
 
 async function runToken(opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
-  const secret = str(opts, 'secret') ?? ctx.io.env.RTCPROBE_SIGNAL_SECRET;
-  if (!secret) throw new RtcprobeError('USAGE', '"signal token" needs --secret (or RTCPROBE_SIGNAL_SECRET)');
   const room = requireOpt(opts, 'room', '--room', 'token');
   const identity = requireOpt(opts, 'identity', '--identity', 'token');
+  const warnings: string[] = [];
+  const secret = await joinSecret(opts, ctx, warnings);
+  if (!secret) throw new RtcprobeError('USAGE', '"signal token" needs --secret (or RTCPROBE_SIGNAL_SECRET)');
   const { validPeerId, validRoom } = await import('../core/signal/protocol.js');
   if (!validRoom(room)) throw new RtcprobeError('USAGE', '--room must be 1..128 printable characters');
   if (!validPeerId(identity)) throw new RtcprobeError('USAGE', '--identity must be 1..64 characters of A-Z a-z 0-9 _ . : @ -');
@@ -110,11 +172,12 @@ async function runToken(opts: Record<string, unknown>, ctx: RunContext): Promise
   const ttl = opts.ttl as number;
   const now = Date.now();
   const token = mintToken(secret, { room, identity, ttlSeconds: ttl, now });
-  const json: SignalTokenJson = { command: 'signal', action: 'token', ok: true, token, room, identity, expiresAt: new Date((Math.floor(now / 1000) + ttl) * 1000).toISOString() };
+  const json: SignalTokenJson = { command: 'signal', action: 'token', ok: true, token, room, identity, expiresAt: new Date((Math.floor(now / 1000) + ttl) * 1000).toISOString(), warnings };
   return {
     exitCode: 0,
     json,
-    human: (st) => `${st.ok} ${st.c.bold(`token for "${identity}" in room "${room}"`)}, expires ${json.expiresAt}\n${token}`,
+    // The token stays alone on the last line (scripts take it with tail -1); warnings went to stderr.
+    human: (st) => `${warnings.length ? st.warn : st.ok} ${st.c.bold(`token for "${identity}" in room "${room}"`)}, expires ${json.expiresAt}${warnings.length ? ' (weak secret, see the warning)' : ''}\n${token}`,
   };
 }
 
@@ -130,7 +193,23 @@ function validateOrigin(o: string): string {
 
 async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
   // Everything is checked before anything listens: a bad flag is a usage error.
-  const secret = str(opts, 'secret') ?? ctx.io.env.RTCPROBE_SIGNAL_SECRET;
+  const secret = await joinSecret(opts, ctx, []);
+  if (opts.adminToken === '') throw new RtcprobeError('USAGE', '--admin-token must not be empty');
+  const adminToken = str(opts, 'adminToken') ?? (ctx.io.env.RTCPROBE_SIGNAL_ADMIN_TOKEN || undefined);
+  const httpHost = str(opts, 'httpHost');
+  if (httpHost !== undefined && opts.httpPort === undefined) throw new RtcprobeError('USAGE', '--http-host needs --http-port (the session endpoints on their own listener)');
+  const certPath = str(opts, 'tlsCert');
+  const keyPath = str(opts, 'tlsKey');
+  if (!!certPath !== !!keyPath) throw new RtcprobeError('USAGE', '--tls-cert and --tls-key go together');
+  const tls = certPath && keyPath ? { cert: readFileOption(certPath, '--tls-cert'), key: readFileOption(keyPath, '--tls-key') } : undefined;
+  if (tls) {
+    const { createSecureContext } = await import('node:tls');
+    try {
+      createSecureContext(tls);
+    } catch (err) {
+      throw new RtcprobeError('TLS', `--tls-cert/--tls-key cannot be used: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const turnUris = (opts.turnUri as string[] | undefined) ?? [];
   const turnSecret = str(opts, 'turnSecret') ?? ctx.io.env.RTCPROBE_TURN_SECRET;
   if (turnUris.length > 0 && !turnSecret) throw new RtcprobeError('USAGE', '--turn-uri needs --turn-secret (or RTCPROBE_TURN_SECRET)');
@@ -159,6 +238,9 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
     host: opts.host as string,
     port: opts.port as number,
     ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort as number } : {}),
+    ...(httpHost !== undefined ? { httpHost } : {}),
+    ...(adminToken ? { adminToken } : {}),
+    ...(tls ? { tls } : {}),
     instanceId: id,
     ...(bus ? { bus } : {}),
     ...(secret ? { secret } : {}),
@@ -192,6 +274,8 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
     bus: relay.bus.kind,
     ...(maskedRedis ? { redis: maskedRedis } : {}),
     auth: !!secret,
+    admin: !!adminToken,
+    tls: !!tls,
     origins,
     turn: turnUris.length > 0,
   };
@@ -203,6 +287,7 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
       `${st.ok} ${st.c.bold(`signaling relay ${id} listening`)}`,
       `    websocket  ${addr.ws}`,
       `    http       ${addr.http}  (/healthz /rooms /rooms/:id /metrics)`,
+      `    admin      ${adminToken ? `/rooms and /metrics need the admin token (${maskSecret(adminToken)})` : secret ? '/rooms refused (join auth is on and there is no --admin-token); /metrics open' : 'open (no --admin-token)'}`,
       `    bus        ${maskedRedis ? `redis ${maskedRedis}` : 'memory (single instance)'}`,
       `    auth       ${secret ? `token required (secret ${maskSecret(secret)})` : 'none'}${origins.length ? `, origins ${origins.join(' ')}` : ''}`,
     ];
@@ -231,6 +316,121 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
     shutdown: report,
   };
   return { exitCode: 0, json, jsonLines: true, human: (st) => renderServeHuman(json, st) };
+}
+
+async function runJoin(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
+  const url = args[0] ?? '';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new RtcprobeError('USAGE', `"${url}" is not a ws:// or wss:// URL`);
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new RtcprobeError('USAGE', `"${url}" is not a ws:// or wss:// URL (the relay's WebSocket address)`);
+  const room = requireOpt(opts, 'room', '--room', 'join');
+  const { validPeerId, validRoom } = await import('../core/signal/protocol.js');
+  if (!validRoom(room)) throw new RtcprobeError('USAGE', '--room must be 1..128 printable characters');
+  const peerId = str(opts, 'peerId');
+  if (peerId !== undefined && !validPeerId(peerId)) throw new RtcprobeError('USAGE', '--peer-id must be 1..64 characters of A-Z a-z 0-9 _ . : @ -');
+  const to = str(opts, 'to');
+  const text = typeof opts.send === 'string' ? opts.send : undefined;
+  if (to !== undefined && text === undefined) throw new RtcprobeError('USAGE', '--to needs --send');
+  if (to !== undefined && !validPeerId(to)) throw new RtcprobeError('USAGE', '--to must be a peerId');
+  const token = str(opts, 'token') ?? (ctx.io.env.RTCPROBE_SIGNAL_TOKEN || undefined);
+  const ca = typeof opts.ca === 'string' ? readFileOption(opts.ca, '--ca') : undefined;
+  const origin = str(opts, 'origin') !== undefined ? validateOrigin(str(opts, 'origin')!) : undefined;
+  const duration = opts.duration as number | undefined;
+
+  const st = makeStyle(ctx.global.color, ctx.global.verbose);
+  const out = ctx.io.stdout;
+  const onEvent = (e: JoinEvent) => {
+    if (ctx.global.json) {
+      out.write(`${JSON.stringify(e)}\n`);
+      return;
+    }
+    const line = renderJoinEvent(e, st);
+    if (line !== undefined) out.write(`${line}\n`);
+    if (e.event === 'joined') out.write(`    ${duration !== undefined ? `for ${duration} s; ` : ''}Ctrl-C or SIGTERM ends the session with a summary\n`);
+  };
+  const { runJoinSession } = await import('../core/signal/join.js');
+  const summary = await runJoinSession({
+    url,
+    room,
+    timeoutMs: opts.timeout as number,
+    pingIntervalMs: opts.pingInterval as number,
+    signal: ctx.signal,
+    onEvent,
+    ...(peerId ? { peerId } : {}),
+    ...(token ? { token } : {}),
+    ...(ca ? { ca } : {}),
+    ...(origin ? { origin } : {}),
+    ...(duration !== undefined ? { durationMs: Math.round(duration * 1000) } : {}),
+    ...(text !== undefined ? { send: { text, ...(to ? { to } : {}) } } : {}),
+  });
+  const ok = summary.problems.length === 0;
+  const json: SignalJoinJson = { event: 'summary', command: 'signal', action: 'join', ok, ...summary };
+  return { exitCode: ok ? 0 : 1, json, jsonLines: true, human: (s) => renderJoinHuman(json, s) };
+}
+
+/** Text received from the network, made safe and short for a terminal. */
+function shown(x: unknown, max = 200): string {
+  if (typeof x === 'string') return JSON.stringify(sanitizeRemoteText(x, max));
+  let text: string;
+  try {
+    text = JSON.stringify(x) ?? String(x);
+  } catch {
+    text = '(unprintable)';
+  }
+  return sanitizeRemoteText(text, max);
+}
+
+const id = (x: string) => sanitizeRemoteText(x, 64);
+
+/** One line per event of a live `signal join`; pings only with --verbose. */
+export function renderJoinEvent(e: JoinEvent, st: Style): string | undefined {
+  const { c } = st;
+  const at = c.dim(`+${(e.elapsedMs / 1000).toFixed(3)} s`);
+  switch (e.event) {
+    case 'joined': {
+      const peers = e.peers.length ? `${e.peers.length} other peer(s): ${e.peers.map((p) => id(p.peerId)).join(', ')}` : 'no other peer yet';
+      return `${st.ok} ${c.bold(`joined room "${id(e.room)}" as ${id(e.peerId)}`)} on ${e.url} (${peers}${e.iceServers ? `; ${e.iceServers} ICE server entr${e.iceServers === 1 ? 'y' : 'ies'} offered` : ''})`;
+    }
+    case 'peer-joined':
+      return `  ${at}  ${c.green('+')} ${id(e.peerId)} joined${e.meta ? ` ${shown(e.meta, 120)}` : ''}`;
+    case 'peer-left':
+      return `  ${at}  ${c.yellow('-')} ${id(e.peerId)} left`;
+    case 'message':
+      return `  ${at}  ${c.cyan('←')} ${e.kind} from ${id(e.from)}: ${shown(e.data)}`;
+    case 'sent':
+      return `  ${at}  ${c.cyan('→')} ${e.kind === 'signal' ? `signal to ${id(e.to ?? '')}` : `broadcast to ${e.recipients} peer(s)`}`;
+    case 'ping':
+      return st.verbose ? `  ${at}  ping ${fmtMs(e.rttMs)} ms` : undefined;
+    case 'ping-lost':
+      return `  ${at}  ${st.warn} ping lost: no pong within ${e.timeoutMs} ms`;
+    case 'relay-error':
+      return `  ${at}  ${st.warn} relay error ${e.code}${e.ref ? ` (${id(e.ref)})` : ''}: ${sanitizeRemoteText(e.message, 200)}`;
+    case 'disconnected':
+      return `  ${at}  ${st.fail} the relay closed the connection: ${e.code}${e.reason ? ` ${sanitizeRemoteText(e.reason, 120)}` : ''}`;
+  }
+}
+
+export function renderJoinHuman(j: SignalJoinJson, st: Style): string {
+  const { c } = st;
+  const why = j.stoppedBy === 'duration' ? 'duration reached' : j.stoppedBy === 'signal' ? 'interrupted' : 'disconnected';
+  const head = j.ok
+    ? `${st.ok} ${c.bold(`session in room "${id(j.room)}" as ${id(j.peerId)} ended cleanly`)} after ${(j.durationMs / 1000).toFixed(1)} s (${why})`
+    : `${st.fail} ${c.bold(`session in room "${id(j.room)}" as ${id(j.peerId)} had problems`)} after ${(j.durationMs / 1000).toFixed(1)} s (${why})`;
+  const lines = [head];
+  for (const p of j.problems) lines.push(`  ${st.fail} ${p}`);
+  lines.push(`    peers         ${j.peers.length ? j.peers.map(id).join(', ') : 'none'} at the end; ${j.peersJoined} joined, ${j.peersLeft} left meanwhile`);
+  lines.push(`    received      ${j.received.signal} signal, ${j.received.broadcast} broadcast`);
+  if (j.send) lines.push(`    sent          ${j.send.sent ? (j.send.kind === 'signal' ? `signal to ${id(j.send.to ?? '')}` : `broadcast to ${j.send.recipients} peer(s)`) : 'nothing (no recipient)'}${j.send.refused ? `, refused: ${j.send.refused}` : ''}`);
+  const r = j.ping.rttMs;
+  if (j.ping.sent === 0) lines.push('    ping          none sent');
+  else lines.push(`    ping          ${j.ping.answered}/${j.ping.sent} answered${r ? `; RTT min ${fmtMs(r.min)} / median ${fmtMs(r.median)} / p95 ${fmtMs(r.p95)} / max ${fmtMs(r.max)} ms` : ''}`);
+  const errs = Object.entries(j.relayErrors);
+  lines.push(`    relay errors  ${errs.length ? errs.map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`);
+  return lines.join('\n');
 }
 
 export function renderServeHuman(j: SignalServeJson, st: Style): string {

@@ -17,6 +17,19 @@ export type TokenCheck =
   | { ok: true; claims: TokenClaims }
   | { ok: false; reason: 'malformed' | 'signature' | 'expired' };
 
+/**
+ * Shortest secret accepted without a warning, bytes: RFC 7518 section 3.2
+ * requires an HS256 key of at least the hash output size (256 bits).
+ */
+export const MIN_SECRET_BYTES = 32;
+
+/** A warning for a secret shorter than MIN_SECRET_BYTES (as UTF-8), else undefined. */
+export function weakSecretWarning(secret: string, what = 'the secret'): string | undefined {
+  const n = Buffer.byteLength(secret);
+  if (n >= MIN_SECRET_BYTES) return undefined;
+  return `${what} is ${n} byte${n === 1 ? '' : 's'}; HS256 needs at least ${MIN_SECRET_BYTES} (RFC 7518 section 3.2): a shorter secret can be guessed offline from any token (try: openssl rand -base64 32)`;
+}
+
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 function sign(input: string, secret: string): Buffer {

@@ -106,7 +106,7 @@ const signalServeCommand: CommandSpec = {
     { flags: '--max-rooms <n>', description: 'rooms (across instances with --redis)', default: 10_000, parse: intOption(1, 10_000_000) },
     { flags: '--max-connections <n>', description: 'open WebSocket connections on this instance', default: 10_000, parse: intOption(1, 10_000_000) },
     { flags: '--join-timeout <ms>', description: 'a connection must join within this time', default: 10_000, parse: intOption(100, 3_600_000) },
-    { flags: '--heartbeat <ms>', description: 'WebSocket ping interval; silent connections are cut after two', default: 30_000, parse: intOption(100, 3_600_000) },
+    { flags: '--heartbeat <ms>', description: 'WebSocket ping interval; a connection that has not answered the previous ping (nor sent anything since) is cut', default: 30_000, parse: intOption(100, 3_600_000) },
     { flags: '--max-strikes <n>', description: 'protocol errors tolerated per connection (fading at one per second) before close 1008', default: 20, parse: intOption(0, 1_000_000) },
     { flags: '--drain-timeout <ms>', description: 'on shutdown, wait this long for clients to close', default: 5000, parse: intOption(0, 600_000) },
     { flags: '--secret <secret>', description: 'joins need a token (JWT HS256) signed with this secret (or env RTCPROBE_SIGNAL_SECRET)' },

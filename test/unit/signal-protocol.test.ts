@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signal/protocol.js';
-import { mintToken, verifyToken } from '../../src/core/signal/token.js';
+import { parseQuery } from '../../src/core/signal/server.js';
+import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../src/core/signal/token.js';
 
 const codeOf = (text: string) => {
   const r = parseClientFrame(text);
@@ -95,5 +96,35 @@ describe('join tokens (JWT HS256)', () => {
     expect(verifyToken(`${none}.${forged}.`, secret, now)).toEqual({ ok: false, reason: 'malformed' });
     expect(verifyToken('a.b', secret, now)).toEqual({ ok: false, reason: 'malformed' });
     expect(verifyToken('!!.??.**', secret, now)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('warns about a secret shorter than the HS256 output (32 bytes, counted as UTF-8)', () => {
+    expect(MIN_SECRET_BYTES).toBe(32);
+    expect(weakSecretWarning('x'.repeat(31))).toMatch(/^the secret is 31 bytes; HS256 needs at least 32 \(RFC 7518 section 3\.2\)/);
+    expect(weakSecretWarning('x')).toMatch(/is 1 byte;/);
+    expect(weakSecretWarning('x'.repeat(32))).toBeUndefined();
+    // 16 two-byte characters are 32 bytes.
+    expect(weakSecretWarning('é'.repeat(16))).toBeUndefined();
+    expect(weakSecretWarning('é'.repeat(15))).toMatch(/is 30 bytes/);
+  });
+});
+
+describe('relay HTTP query parameters', () => {
+  const spec = { limit: { min: 1, max: 10_000 } };
+  const q = (s: string) => parseQuery(new URLSearchParams(s), spec);
+
+  it('accepts integers in range and no parameters', () => {
+    expect(q('')).toEqual({});
+    expect(q('limit=1')).toEqual({ limit: 1 });
+    expect(q('limit=10000')).toEqual({ limit: 10_000 });
+  });
+
+  it('refuses bad values, repeats and unknown names instead of ignoring them', () => {
+    for (const bad of ['limit=-1', 'limit=0', 'limit=abc', 'limit=', 'limit=1e3', 'limit=+5', 'limit=10001', 'limit=99999999999999', 'limit=1&limit=1', 'limti=5', 'limit=5&x=1']) {
+      expect(typeof q(bad), bad).toBe('string');
+    }
+    expect(q('limit=abc')).toBe('limit must be an integer from 1 to 10000');
+    expect(q('x=1')).toMatch(/unknown query parameter "x" \(this endpoint takes limit\)/);
+    expect(parseQuery(new URLSearchParams('a=1'), {})).toMatch(/takes none/);
   });
 });

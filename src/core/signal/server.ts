@@ -46,7 +46,11 @@ export interface RelayLimits {
   maxConnections: number;
   /** A connection must join a room within this time, ms. */
   joinTimeoutMs: number;
-  /** WebSocket ping interval, ms; a connection silent for two intervals is terminated. */
+  /**
+   * WebSocket ping interval, ms. At every beat a connection that has neither
+   * answered the previous ping nor sent a frame since is terminated: one
+   * unanswered ping, so it goes 1 to 2 intervals after the last sign of life.
+   */
   heartbeatMs: number;
   /** Protocol errors tolerated on one connection before it is closed (1008); they fade at one per second. */
   maxStrikes: number;

@@ -60,18 +60,17 @@ function str(opts: Record<string, unknown>, key: string): string | undefined {
  * The join-token secret: the flag, else the environment. An explicitly empty
  * flag is refused; a short one is used with a warning on stderr.
  */
-function joinSecret(opts: Record<string, unknown>, ctx: RunContext, warnings: string[]): Promise<string | undefined> | string | undefined {
+async function joinSecret(opts: Record<string, unknown>, ctx: RunContext, warnings: string[]): Promise<string | undefined> {
   if (opts.secret === '') throw new RtcprobeError('USAGE', '--secret must not be empty');
   const secret = str(opts, 'secret') ?? (ctx.io.env.RTCPROBE_SIGNAL_SECRET || undefined);
   if (secret === undefined) return undefined;
-  return import('../core/signal/token.js').then(({ weakSecretWarning }) => {
-    const w = weakSecretWarning(secret, str(opts, 'secret') ? 'the --secret' : 'RTCPROBE_SIGNAL_SECRET');
-    if (w) {
-      warnings.push(w);
-      ctx.io.stderr.write(`warning: ${w}\n`);
-    }
-    return secret;
-  });
+  const { weakSecretWarning } = await import('../core/signal/token.js');
+  const w = weakSecretWarning(secret, str(opts, 'secret') ? 'the --secret' : 'RTCPROBE_SIGNAL_SECRET');
+  if (w) {
+    warnings.push(w);
+    ctx.io.stderr.write(`warning: ${w}\n`);
+  }
+  return secret;
 }
 
 function readFileOption(path: string, flag: string): Buffer {

@@ -413,3 +413,80 @@ describe('signal relay: shutdown and reconnection', () => {
     expect((await other.connect()).peers).toEqual([{ peerId: 'phoenix' }]);
   });
 });
+
+/**
+ * A TCP proxy in front of the relay that holds the relay's first `frames`
+ * WebSocket frames after the upgrade and writes them to the client in one
+ * write, as a busy client would read them in one chunk.
+ */
+async function coalescingProxy(port: number, frames: number) {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    sockets.add(down).add(up);
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+    down.pipe(up);
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    let passing = false;
+    up.on('data', (chunk: Buffer) => {
+      if (passing) return void down.write(chunk);
+      buf = Buffer.concat([buf, chunk]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        down.write(buf.subarray(0, end + 4));
+        buf = buf.subarray(end + 4);
+        upgraded = true;
+      }
+      // Count complete unmasked server frames (payloads under 64 KiB here).
+      let off = 0;
+      let n = 0;
+      while (off + 2 <= buf.length) {
+        let len = buf[off + 1]! & 0x7f;
+        let head = 2;
+        if (len === 126) {
+          if (off + 4 > buf.length) break;
+          len = buf.readUInt16BE(off + 2);
+          head = 4;
+        }
+        if (off + head + len > buf.length) break;
+        off += head + len;
+        n++;
+      }
+      if (n >= frames) {
+        passing = true;
+        down.write(buf);
+      }
+    });
+    up.on('close', () => down.destroy());
+    down.on('close', () => up.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}/`,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+describe('signal client: messages that arrive with joined', () => {
+  it('a signal read in the same chunk as joined reaches handlers attached after connect() resolves', async () => {
+    const { url, addr } = await startRelay();
+    const alice = client(url, 'chunk', { peerId: 'alice' });
+    await alice.connect();
+    // alice answers bob's arrival at once; the proxy hands bob "joined" and that signal together.
+    alice.on('peer-joined', (p) => alice.signal(p.peerId, { sdp: 'offer' }));
+    const proxy = await coalescingProxy(addr.port, 2);
+    try {
+      const bob = client(proxy.url, 'chunk', { peerId: 'bob' });
+      expect((await bob.connect()).peers).toEqual([{ peerId: 'alice' }]);
+      expect(await bob.next('signal', undefined, 3000)).toEqual({ type: 'signal', from: 'alice', data: { sdp: 'offer' } });
+    } finally {
+      await proxy.close();
+    }
+  });
+});

@@ -153,14 +153,28 @@ export class SignalClient extends EventEmitter<SignalClientEvents> {
           (e: unknown) => finish(new RtcprobeError('SIGNAL_REJECTED', `cannot get a token: ${(e as Error).message}`, { cause: e })),
         );
       });
+      // Frames read together with `joined` (one TCP read can hold several) are held until the
+      // next macrotask: whoever awaited connect() attaches its handlers first and misses none.
+      let held: ServerMessage[] | undefined;
+      const release = () => {
+        const h = held;
+        held = undefined;
+        for (const m of h ?? []) this.onMessage(m);
+      };
       ws.on('message', (data, isBinary) => {
         if (isBinary) return;
         const msg = parseServerFrame(data.toString());
         if (!msg) return;
+        if (held) {
+          held.push(msg);
+          return;
+        }
         if (!settled) {
           if (msg.type === 'joined') {
             this.onJoined(msg);
             finish(undefined, msg);
+            held = [];
+            setImmediate(release);
           } else if (msg.type === 'error') {
             finish(new SignalJoinError(msg.code, msg.message));
             return;
@@ -170,6 +184,7 @@ export class SignalClient extends EventEmitter<SignalClientEvents> {
       });
       ws.on('close', (code, reason) => {
         finish(new RtcprobeError('CONNECTION', `the relay closed the connection (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
+        release();
         this.onClose(ws, code, reason.toString());
       });
     });

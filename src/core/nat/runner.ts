@@ -169,6 +169,8 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
         await watch;
       }
     });
+    // Each is awaited below; an abort must not leave the later ones unhandled meanwhile.
+    for (const c of contacts) c.catch(() => {});
     let primary: Primary | undefined;
     const passed: BindingObservation[] = [];
     for (let k = 0; k < reachable.length; k++) {
@@ -240,6 +242,7 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
               test: 'hairpin-2', server: name, destination: t.mapped, expectedSource: null, transactionId: tid,
               retransmit: fast, endEarly: stop.signal, ...sig,
             });
+            sender.catch(() => {}); // awaited below; an abort rejects both at once
             const from = await arrival;
             stop.abort();
             const sent = await sender;
@@ -343,6 +346,7 @@ async function runLifetime(
       test: `lifetime-${after}s-probe`, server: serverName, destination: server, expectedSource: server, transactionId: tid,
       responsePort: mapped.port, retransmit: fast, endEarly: stop.signal, ...(signal ? { signal } : {}),
     });
+    ask.catch(() => {}); // awaited below; an abort rejects both at once
     const from = await arrival;
     stop.abort();
     const y = await ask;

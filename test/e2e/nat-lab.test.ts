@@ -1,7 +1,8 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
-import { runJson } from '../helpers/cli.js';
+import { BIN, ROOT, runJson } from '../helpers/cli.js';
 import { LAB, labLeftovers, labPids, natLab } from '../helpers/netns-lab.js';
 import { STUND } from '../helpers/stund-server.js';
 import { describeWith } from '../helpers/system.js';
@@ -163,6 +164,29 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', STUND], root: true }, 'rtcp
     expect(c.f.tests.lifetime!.control).toMatchObject({ afterSeconds: 0, alive: false });
     expect(c.f.lifetime).toMatchObject({ lowerSeconds: null, upperSeconds: null });
     expect(c.f.lifetime!.text).toMatch(/^not measured: unsupported by this server/);
+  }, T);
+
+  it('SIGTERM during a long --lifetime: partial JSON, exit 130, and nothing on stderr', async () => {
+    await lab.up('eim-apdf');
+    const child = spawn('ip', ['netns', 'exec', lab.clientNs, process.execPath, BIN, 'nat', '-s', LAB.rfc5780Server, '--lifetime', '3600', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    // Wait (bounded) until the 20 lifetime probes hold their sockets: every probe then sleeps on the signal.
+    const sockets = () => execFileSync('ip', ['netns', 'exec', lab.clientNs, 'ss', '-Hunap']).toString().split('\n').filter((l) => l.includes(`pid=${child.pid},`)).length;
+    for (let i = 0; i < 200 && sockets() < 24; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(sockets()).toBeGreaterThanOrEqual(24);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(130);
+    expect(stderr).toBe('');
+    const j = JSON.parse(stdout) as NatJson;
+    expect(j).toMatchObject({ interrupted: true, ok: false });
+    const f = j.families[0]!;
+    expect(f.tests.mapping[0]).toMatchObject({ test: 'mapping-1', outcome: 'answered' });
+    expect(f.lifetime).toMatchObject({ lowerSeconds: null, upperSeconds: null });
+    expect(f.warnings.join('\n')).toMatch(/interrupted/);
   }, T);
 
   it('down removes every namespace and process of the lab', async () => {

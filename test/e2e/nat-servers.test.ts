@@ -4,7 +4,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
 import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
-import { startResponder, successFor, type Responder } from '../helpers/responder.js';
+import { encodeAddress, startResponder, successFor, type Responder } from '../helpers/responder.js';
+import { Attr } from '../../src/core/stun/constants.js';
 import { startStund, STUND, type Stund } from '../helpers/stund-server.js';
 import { describeWith } from '../helpers/system.js';
 
@@ -117,7 +118,9 @@ describe('rtcprobe nat --json: SIGTERM keeps the results so far', () => {
       sources.add(from.port);
       // Test I, its ICMP watch, then a socket opened only once Test I was answered.
       if (sources.size >= 3) third();
-      return [{ data: successFor(req, from.port, from.address) }];
+      // Filtering requests go unanswered, so the run waits out --wait: time to interrupt it.
+      if (req.attributes.some((a) => a.type === Attr.ChangeRequest)) return [];
+      return [{ data: successFor(req, from.port, from.address, [{ type: Attr.OtherAddress, value: encodeAddress({ address: '127.0.0.2', port: server.otherPort }) }]) }];
     });
   });
   afterAll(async () => {
@@ -125,7 +128,7 @@ describe('rtcprobe nat --json: SIGTERM keeps the results so far', () => {
   });
 
   it('prints the partial document, marked interrupted, and exits 130', async () => {
-    const child = spawn(process.execPath, [BIN, 'nat', '-s', `127.0.0.1:${server.port}`, '--lifetime', '60', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'nat', '-s', `127.0.0.1:${server.port}`, '--wait', '60000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -191,6 +191,11 @@ describe('classify: classic RFC 3489 servers, fallbacks, interruptions', () => {
     const v = classify(natted).lifetime!;
     expect([v.lowerSeconds, v.upperSeconds]).toEqual([null, null]);
     expect(v.text).toMatch(/^not measured: unsupported by this server/);
+    // Expired probes and nothing that ever proved RESPONSE-PORT works (e.g. the control probe was cut short): no figure.
+    natted.lifetime = { boundSeconds: 2, probes: [1, 2].map((s) => ({ afterSeconds: s, alive: false })) };
+    expect(classify(natted).lifetime).toEqual({ lowerSeconds: null, upperSeconds: null, text: 'not measured: no answer to RESPONSE-PORT was seen, so silence proves nothing' });
+    natted.lifetime.control = { afterSeconds: 0, alive: true };
+    expect(classify(natted).lifetime?.text).toBe('less than 1 s');
   });
 
   it('servers passed over are named with their reason', () => {

@@ -327,6 +327,10 @@ export function classify(obs: NatObservations): NatVerdict {
       verdict.lifetime = { lowerSeconds: null, upperSeconds: null, text: 'not applicable: no NAT (the mapped address is the local address)' };
     } else if (lt.unsupported) {
       verdict.lifetime = { lowerSeconds: null, upperSeconds: null, text: `not measured: ${lt.unsupported}` };
+    } else if (lt.control?.alive !== true && !lt.probes.some((p) => p.alive === true)) {
+      // Silence counts as expiry only once an answer to RESPONSE-PORT has been seen.
+      const why = obs.interrupted ? 'interrupted before the server was shown to answer to RESPONSE-PORT' : 'no answer to RESPONSE-PORT was seen, so silence proves nothing';
+      verdict.lifetime = { lowerSeconds: null, upperSeconds: null, text: `not measured: ${why}` };
     } else {
       const alive = lt.probes.filter((p) => p.alive === true).map((p) => p.afterSeconds);
       const dead = lt.probes.filter((p) => p.alive === false).map((p) => p.afterSeconds);
@@ -338,7 +342,7 @@ export function classify(obs: NatObservations): NatVerdict {
       if (upper === null && lower !== null) text = `more than ${lower} s (still alive at the ${lt.boundSeconds} s bound)`;
       else if (upper !== null && lower !== null) text = `between ${lower} and ${upper} s`;
       else if (upper !== null) text = `less than ${upper} s`;
-      else text = 'unknown (no probe got an answer)';
+      else text = obs.interrupted ? 'unknown (interrupted before a probe ended)' : 'unknown (no probe got an answer)';
       verdict.lifetime = { lowerSeconds: lower, upperSeconds: upper, text };
     }
   }

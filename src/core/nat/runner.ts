@@ -16,6 +16,7 @@
  * here the RFC 6298 first-sample rule RTO = 3 x RTT, floored), and wait at least
  * `wait` ms and at least 7 RTOs before calling a test negative.
  */
+import { setMaxListeners } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { UdpChannel } from '../net/udp.js';
 import { resolveHost } from '../resolve.js';
@@ -109,8 +110,15 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
     ignored: [],
   };
   const sockets: NatSocket[] = [];
-  const signal = o.signal;
-  const sig = signal ? { signal } : {};
+  // One run-local signal, following the caller's: every transaction, sleep and
+  // lifetime probe listens on it (dozens at once with a long --lifetime).
+  const local$ = new AbortController();
+  setMaxListeners(1000, local$.signal);
+  const onOuterAbort = () => local$.abort(o.signal?.reason);
+  if (o.signal?.aborted) onOuterAbort();
+  else o.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = local$.signal;
+  const sig = { signal };
   const first: RetransmitOptions = { ...o.retransmit, timeout: o.timeout };
   const negativeSchedule = (rtt: number | undefined): RetransmitOptions => {
     const rto = Math.min(o.retransmit.rto, Math.max(o.minRto, Math.ceil(3 * (rtt ?? o.retransmit.rto))));
@@ -149,7 +157,7 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
     const stops = reachable.map(() => new AbortController());
     const contacts = reachable.map(async (r, k) => {
       const watchStop = new AbortController();
-      const watchSignal = signal ? AbortSignal.any([signal, watchStop.signal]) : watchStop.signal;
+      const watchSignal = AbortSignal.any([signal, watchStop.signal]);
       let unreachable: RtcprobeError | undefined;
       const watch = icmpWatch(r.addr, o.family, local, first, watchSignal).then((e) => {
         if (e) {
@@ -271,7 +279,10 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
           })()
         : Promise.resolve();
 
-      const lifetime = o.lifetime > 0 ? runLifetime(o, name, server, open, first, negativeSchedule, obs) : Promise.resolve();
+      // Without NAT there is no mapping to expire: the lifetime test would only wait.
+      const noNat = primary.t1.mapped!.address === primary.t1.local.address && primary.t1.mapped!.port === primary.t1.local.port;
+      if (o.lifetime > 0 && noNat) obs.lifetime = { boundSeconds: o.lifetime, probes: [] };
+      const lifetime = o.lifetime > 0 && !noNat ? runLifetime({ ...o, signal }, name, server, open, first, negativeSchedule, obs) : Promise.resolve();
 
       // Every group ends (an abort ends them all) before the sockets close.
       const settled = await Promise.allSettled([mappingAndFiltering, hairpin, compare, lifetime]);
@@ -285,6 +296,7 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
     if (e.code === 'ABORTED') obs.interrupted = true;
     else obs.error = { code: e.code, message: e.message };
   } finally {
+    o.signal?.removeEventListener('abort', onOuterAbort);
     for (const s of sockets) {
       obs.ignored.push(...s.ignored);
       s.close();
@@ -360,12 +372,18 @@ async function runLifetime(
     }
     return { afterSeconds: after, alive: !!from };
   };
-  const [control, ...probes] = await Promise.all([probe(0, 'c'), ...lifetimeSchedule(o.lifetime).map((after, k) => probe(after, String(k)))]);
-  lt.control = control!;
-  lt.probes = probes;
-  if (!lt.unsupported && control!.alive !== true) {
-    lt.unsupported = control!.alive === false
-      ? 'unsupported by this server: it did not answer a request carrying RESPONSE-PORT even right after the mapping was made'
-      : `the control probe got no mapping (${control!.detail ?? 'unknown'})`;
+  // Settled one by one: an interrupted run keeps the probes that ended.
+  const [control, ...probes] = await Promise.allSettled([probe(0, 'c'), ...lifetimeSchedule(o.lifetime).map((after, k) => probe(after, String(k)))]);
+  lt.probes = probes.filter((p) => p.status === 'fulfilled').map((p) => p.value);
+  if (control!.status === 'fulfilled') {
+    const c = control.value;
+    lt.control = c;
+    if (!lt.unsupported && c.alive !== true) {
+      lt.unsupported = c.alive === false
+        ? 'unsupported by this server: it did not answer a request carrying RESPONSE-PORT even right after the mapping was made'
+        : `the control probe got no mapping (${c.detail ?? 'unknown'})`;
+    }
   }
+  const failed = [control!, ...probes].find((p): p is PromiseRejectedResult => p.status === 'rejected');
+  if (failed) throw failed.reason;
 }

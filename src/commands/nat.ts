@@ -58,7 +58,7 @@ function testLine(o: BindingObservation): string {
   if (o.outcome === 'answered') res = `mapped ${addr(o.mapped)} from ${addr(o.source)}`;
   if (o.outcome === 'wrong-source') res = `answer from ${addr(o.source)}, expected ${addr(o.expectedSource)}`;
   if (o.outcome === 'error-response') res = `error ${o.errorCode?.code} ${o.errorCode?.reason ?? ''}`;
-  if (o.outcome === 'failed') res = `failed: ${o.detail ?? ''}`;
+  if (o.outcome === 'failed' || o.outcome === 'skipped' || o.outcome === 'unreachable') res = `${o.outcome}: ${o.detail ?? ''}`;
   return `${what}: ${res} (${o.transmissions} sent${o.elapsedMs !== undefined ? `, ${o.elapsedMs} ms` : ''})`;
 }
 

@@ -228,6 +228,9 @@ export function classify(obs: NatObservations): NatVerdict {
       warnings.push(`${o.test} was answered from ${fmt(o.source)} instead of ${fmt(o.expectedSource)}; the answer was not used`);
     }
     if (o.outcome === 'failed') warnings.push(`${o.test} (${o.server}) failed locally: ${o.detail ?? 'unknown error'}`);
+    if (o.outcome === 'skipped' && o.test === 'compare' && !(obs.fallbacks ?? []).some((f) => f.server === o.server)) {
+      warnings.push(`${o.server} was not compared: ${o.detail ?? 'skipped'}`);
+    }
     if (o.outcome === 'unreachable') warnings.push(`${o.test} (${o.server}): ${o.detail ?? 'ICMP unreachable'}`);
   }
 

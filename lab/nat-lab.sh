@@ -5,10 +5,12 @@
 #   192.0.2.2/24                   192.0.2.1 | 198.51.100.2       198.51.100.1
 #                                                                 203.0.113.1, .2  coturn, RFC 5780
 #                                                                 203.0.113.3, .4  coturn, no RFC 5780
+#                                                                 203.0.113.5, .6  stund, classic RFC 3489
 #
 # Only the documentation ranges 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24
 # are used, and only inside the lab's own namespaces. Every namespace name starts
-# with "rpn-". Needs root, iproute2, nftables and coturn (turnserver).
+# with "rpn-". Needs root, iproute2, nftables, coturn (turnserver) and stund
+# (Debian package stun-server).
 #
 #   nat-lab.sh list
 #   nat-lab.sh up <topology> [--id ID]     build a lab (replaces a lab with the same id)
@@ -28,6 +30,10 @@ SERVER_IP1=203.0.113.1
 SERVER_IP2=203.0.113.2
 PLAIN_IP1=203.0.113.3
 PLAIN_IP2=203.0.113.4
+# A classic RFC 3489 server (stund): CHANGED-ADDRESS instead of OTHER-ADDRESS.
+CLASSIC_IP1=203.0.113.5
+CLASSIC_IP2=203.0.113.6
+STUND=${STUND:-/usr/sbin/stund}
 
 TOPOLOGIES=(none eim-eif eim-adf eim-apdf apdm udp-blocked hairpin no-rfc5780)
 
@@ -115,13 +121,21 @@ start_coturn() { # name ip...  (extra flags in COTURN_EXTRA)
   echo $! >"$dir/$name.pid"
 }
 
-# Bounded wait until coturn has bound the UDP ports we expect.
+# stund binds both addresses, each on the STUN port and the next one; it runs in
+# the foreground, so its pid is the one recorded.
+start_stund() { # name ip1 ip2
+  local dir="$STATE_ROOT/$ID"
+  ip netns exec "$(ns pub)" "$STUND" -h "$2" -a "$3" -p "$STUN_PORT" -o $((STUN_PORT + 1)) >"$dir/$1.log" 2>&1 &
+  echo $! >"$dir/$1.pid"
+}
+
+# Bounded wait until a server has bound the UDP ports we expect.
 wait_listening() { # ip port
   for _ in $(seq 1 100); do
     if ip netns exec "$(ns pub)" ss -Hnlu "src $1:$2" 2>/dev/null | grep -q .; then return 0; fi
     sleep 0.05
   done
-  echo "nat-lab: coturn did not listen on $1:$2; log:" >&2
+  echo "nat-lab: no server listens on $1:$2; log:" >&2
   tail -n 30 "$STATE_ROOT/$ID"/*.log >&2 || true
   return 1
 }
@@ -229,7 +243,7 @@ lab_up() {
   ip -n "$(ns pub)" addr add "$PUB_WAN_IP/24" dev wan
   ip -n "$(ns pub)" link set wan up
   # The server addresses live on the public namespace's loopback (no dummy driver needed).
-  for a in $SERVER_IP1 $SERVER_IP2 $PLAIN_IP1 $PLAIN_IP2; do ip -n "$(ns pub)" addr add "$a/32" dev lo; done
+  for a in $SERVER_IP1 $SERVER_IP2 $PLAIN_IP1 $PLAIN_IP2 $CLASSIC_IP1 $CLASSIC_IP2; do ip -n "$(ns pub)" addr add "$a/32" dev lo; done
   ip -n "$(ns nat)" route add 203.0.113.0/24 via "$PUB_WAN_IP"
   # Without NAT, the public side routes the client's own range back.
   [ "$t" = none ] && ip -n "$(ns pub)" route add 192.0.2.0/24 via "$NAT_WAN_IP"
@@ -240,7 +254,8 @@ lab_up() {
   start_coturn rfc5780 "$SERVER_IP1" "$SERVER_IP2"
   COTURN_EXTRA=--no-rfc5780 start_coturn plain1 "$PLAIN_IP1"
   COTURN_EXTRA=--no-rfc5780 start_coturn plain2 "$PLAIN_IP2"
-  for a in $SERVER_IP1 $SERVER_IP2; do
+  start_stund classic "$CLASSIC_IP1" "$CLASSIC_IP2"
+  for a in $SERVER_IP1 $SERVER_IP2 $CLASSIC_IP1 $CLASSIC_IP2; do
     wait_listening "$a" "$STUN_PORT"
     wait_listening "$a" $((STUN_PORT + 1))
   done
@@ -262,8 +277,11 @@ lab $ID: $t ($(describe "$t"))
   public namespace   $(ns pub)
   RFC 5780 server    $SERVER_IP1:$STUN_PORT (other address $SERVER_IP2:$((STUN_PORT + 1)))
   plain servers      $PLAIN_IP1:$STUN_PORT  $PLAIN_IP2:$STUN_PORT (no RFC 5780)
+  classic server     $CLASSIC_IP1:$STUN_PORT (stund, RFC 3489; changed address $CLASSIC_IP2:$((STUN_PORT + 1)))
 try:
   ip netns exec $(ns cli) node bin/rtcprobe.js nat --server $SERVER_IP1
+  ip netns exec $(ns cli) node bin/rtcprobe.js nat --server $CLASSIC_IP1
+  ip netns exec $(ns cli) stun $CLASSIC_IP1
 EOF
 }
 
@@ -277,6 +295,7 @@ case "$cmd" in
     parse_id "$@"
     [ ${#REST[@]} -eq 1 ] || die "usage: up <topology> [--id ID]"
     need_tools
+    [ -x "$STUND" ] || die "needs stund ($STUND, Debian package stun-server)"
     lab_up "${REST[0]}"
     ;;
   down)
@@ -303,7 +322,7 @@ case "$cmd" in
     exec ip netns exec "$(ns cli)" "${REST[@]}"
     ;;
   help|-h|--help)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   *) die "unknown command \"$cmd\" (list, up, down, status, exec)" ;;
 esac

@@ -3,8 +3,10 @@
 // run, on the same NAT lab topologies (network namespaces + nftables, see lab/).
 // For each topology both tools run alternately BENCH_RUNS times (default 5) from
 // the client namespace; the report shows whether their verdicts agree and the
-// ratio of median wall times (rtcprobe / natdiscovery).
-//   npm run bench:nat                      (needs root, iproute2, nftables, coturn)
+// ratio of median wall times (rtcprobe / natdiscovery). Then the same against
+// the lab's classic RFC 3489 server (stund), with the classic `stun` client
+// (Debian stun-client) as the reference, when it is installed.
+//   npm run bench:nat                      (needs root, iproute2, nftables, coturn, stund)
 //   BENCH_RUNS=9 BENCH_TOPOLOGIES=eim-apdf,apdm npm run bench:nat
 import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,8 @@ const TOPOLOGIES = (process.env.BENCH_TOPOLOGIES ?? 'eim-eif,eim-adf,eim-apdf,ap
 const ID = 'bench';
 const NS = `rpn-${ID}-cli`;
 const SERVER = '203.0.113.1';
+const CLASSIC = '203.0.113.5';
+const hasStunClient = (() => { try { execFileSync('sh', ['-c', 'command -v stun'], { stdio: 'ignore' }); return true; } catch { return false; } })();
 
 for (const tool of ['ip', 'nft', 'turnserver', 'turnutils_natdiscovery']) {
   try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch {
@@ -59,7 +63,20 @@ function natdiscoveryVerdict(out) {
   return { mapping: m ? BEHAVIOUR[m[1]] ?? m[1] : 'unknown', filtering: f ? BEHAVIOUR[f[1]] ?? f[1] : 'unknown' };
 }
 
+/** The classic client's one-line verdict, e.g. "Primary: Independent Mapping, Port Dependent Filter, ...". */
+function classicVerdict(out) {
+  const line = /Primary: ([^\n]+)/.exec(out)?.[1] ?? '';
+  if (/^Open/.test(line)) return { mapping: 'none', filtering: 'none' };
+  const mapping = /Independent Mapping/.test(line) ? 'endpoint-independent' : /Dependent Mapping/.test(line) ? 'dependent' : 'unknown';
+  const filtering = /Independent Filter/.test(line) ? 'endpoint-independent' : /Address Dependent Filter/.test(line) ? 'address-dependent'
+    : /Port Dependent Filter/.test(line) ? 'address-and-port-dependent' : 'unknown';
+  return { mapping, filtering };
+}
+// The classic client does not tell address- from address-and-port-dependent mapping.
+const sameMapping = (classic, ours) => classic === ours || (classic === 'dependent' && /dependent$/.test(ours) && ours !== 'endpoint-independent');
+
 const rows = [];
+const classicRows = [];
 let allAgree = true;
 for (const topology of TOPOLOGIES) {
   execFileSync('bash', [LAB, 'up', topology, '--id', ID], { stdio: 'ignore' });
@@ -81,6 +98,27 @@ for (const topology of TOPOLOGIES) {
   const row = { topology, runs: RUNS, natdiscoveryMs: median(nd), rtcprobeMs: median(rp), ratio: median(rp) / median(nd), verdicts: [...verdicts] };
   rows.push(row);
   console.log(`${topology.padEnd(10)} natdiscovery ${(row.natdiscoveryMs / 1000).toFixed(2)} s  rtcprobe ${(row.rtcprobeMs / 1000).toFixed(2)} s  ratio ${row.ratio.toFixed(3)}  ${row.verdicts.join('; ')}`);
+  if (hasStunClient) {
+    const cl = [];
+    const rc = [];
+    const cv = new Set();
+    for (let i = 0; i < RUNS; i++) {
+      const a = await timed('ip', ['netns', 'exec', NS, 'stun', CLASSIC]);
+      const va = classicVerdict(a.stdout + a.stderr);
+      cl.push(a.ms);
+      const b = await timed('ip', ['netns', 'exec', NS, process.execPath, BIN, 'nat', '-s', CLASSIC, '--no-hairpin', '--json']);
+      rc.push(b.ms);
+      let vb = { mapping: 'unparsable', filtering: 'unparsable' };
+      try { vb = JSON.parse(b.stdout); } catch { /* reported below */ }
+      // Behind a dependent mapping the classic client does not test filtering at all.
+      const agree = sameMapping(va.mapping, vb.mapping) && (va.filtering === vb.filtering || (va.mapping === 'dependent' && va.filtering === 'unknown'));
+      if (!agree) allAgree = false;
+      cv.add(`${agree ? 'agree' : 'DISAGREE'}: stun ${va.mapping}/${va.filtering}, rtcprobe ${vb.mapping}/${vb.filtering}${vb.natType ? ` (${vb.natType})` : ''}`);
+    }
+    const c = { topology, runs: RUNS, stunClientMs: median(cl), rtcprobeMs: median(rc), ratio: median(rc) / median(cl), verdicts: [...cv] };
+    classicRows.push(c);
+    console.log(`${''.padEnd(10)} stund: stun ${(c.stunClientMs / 1000).toFixed(2)} s  rtcprobe ${(c.rtcprobeMs / 1000).toFixed(2)} s  ratio ${c.ratio.toFixed(3)}  ${c.verdicts.join('; ')}`);
+  }
 }
 down();
 
@@ -91,6 +129,11 @@ console.log(`median wall time over ${RUNS} runs per tool and topology, summed ov
 console.log(`  turnutils_natdiscovery -m -f  ${(totalNd / 1000).toFixed(2)} s`);
 console.log(`  rtcprobe nat --no-hairpin     ${(totalRp / 1000).toFixed(2)} s`);
 console.log(`  ratio rtcprobe/natdiscovery   ${(totalRp / totalNd).toFixed(3)} (goal <= 0.25)`);
+if (classicRows.length) {
+  const totalCl = classicRows.reduce((s, r) => s + r.stunClientMs, 0);
+  const totalRc = classicRows.reduce((s, r) => s + r.rtcprobeMs, 0);
+  console.log(`  classic server (stund): stun ${(totalCl / 1000).toFixed(2)} s, rtcprobe ${(totalRc / 1000).toFixed(2)} s, ratio ${(totalRc / totalCl).toFixed(3)}`);
+}
 console.log(`  verdicts ${allAgree ? 'agree on every run' : 'DISAGREE on some run (see above)'}`);
-if (process.env.BENCH_JSON) console.log(JSON.stringify({ rows, ratio: totalRp / totalNd, agree: allAgree }, null, 2));
+if (process.env.BENCH_JSON) console.log(JSON.stringify({ rows, classicRows, ratio: totalRp / totalNd, agree: allAgree }, null, 2));
 process.exitCode = allAgree ? 0 : 1;

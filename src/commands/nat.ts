@@ -1,4 +1,6 @@
-import { RtcprobeError } from '../core/errors.js';
+import { isIP } from 'node:net';
+import { RtcprobeError, toRtcprobeError } from '../core/errors.js';
+import { familyForAll, literalFamily } from '../core/resolve.js';
 import type { NatFamilyResult } from '../core/nat/runner.js';
 import type { Addr, BindingObservation, Behaviour, Forecast, NatType, NatVerdict, Rating } from '../core/nat/types.js';
 import { formatHostPort, parseServer, type ServerSpec } from '../core/uri.js';
@@ -21,6 +23,8 @@ export type NatFamilyJson = { family: 4 | 6; server: string; elapsedMs: number }
 export interface NatJson {
   command: 'nat';
   ok: boolean;
+  /** Present (true) when a signal stopped the run: the results are partial. */
+  interrupted?: boolean;
   /** The verdict of the first family tested (IPv4 unless --family 6). */
   mapping: Behaviour;
   filtering: Behaviour;
@@ -54,7 +58,7 @@ function testLine(o: BindingObservation): string {
   if (o.outcome === 'answered') res = `mapped ${addr(o.mapped)} from ${addr(o.source)}`;
   if (o.outcome === 'wrong-source') res = `answer from ${addr(o.source)}, expected ${addr(o.expectedSource)}`;
   if (o.outcome === 'error-response') res = `error ${o.errorCode?.code} ${o.errorCode?.reason ?? ''}`;
-  if (o.outcome === 'failed') res = `failed: ${o.detail ?? ''}`;
+  if (o.outcome === 'failed' || o.outcome === 'skipped' || o.outcome === 'unreachable') res = `${o.outcome}: ${o.detail ?? ''}`;
   return `${what}: ${res} (${o.transmissions} sent${o.elapsedMs !== undefined ? `, ${o.elapsedMs} ms` : ''})`;
 }
 
@@ -74,7 +78,8 @@ function humanFamily(j: NatFamilyJson, st: Style): string[] {
   } else if (j.localAddress) row('local', addr(j.localAddress));
   row('hairpin', j.hairpin === null ? 'not tested / not applicable' : j.hairpin ? 'yes' : 'no');
   row('ALG', j.alg ? c.yellow('yes: MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS') : 'none seen');
-  row('RFC 5780', `${j.rfc5780.supported === true ? 'yes' : j.rfc5780.supported === false ? c.yellow('no') : 'unknown'}: ${j.rfc5780.detail}`);
+  const support = j.rfc5780.status === 'classic' ? 'classic' : j.rfc5780.supported === true ? 'yes' : j.rfc5780.supported === false ? c.yellow('no') : 'unknown';
+  row('RFC 5780', `${support}: ${j.rfc5780.detail}`);
   if (j.mappingVariesByDestination !== null) row('servers', j.mappingVariesByDestination ? 'mapping varies by destination' : 'every server saw the same mapping');
   if (j.lifetime) row('lifetime', j.lifetime.text);
   row('time', `${(j.elapsedMs / 1000).toFixed(2)} s against ${j.server}`);
@@ -106,9 +111,10 @@ export function renderNatHuman(j: NatJson, st: Style): string {
 export const natCommand: CommandSpec = {
   name: 'nat',
   summary: 'NAT behaviour discovery (RFC 5780): mapping, filtering, hairpinning, P2P forecast',
+  args: '[server...]',
   options: [
-    { flags: '-s, --server <host[:port]>', description: 'STUN server; the first runs the RFC 5780 tests, several are also compared (repeatable)', parse: collect },
-    { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (separate results)', default: '4', choices: ['4', '6', 'both'] },
+    { flags: '-s, --server <host[:port]>', description: 'STUN server (repeatable, or as arguments); the first that answers runs the RFC 5780 tests, several are also compared', parse: collect },
+    { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (separate results); default: that of IP literals, else 4', choices: ['4', '6', 'both'] },
     { flags: '-l, --local-address <ip>', description: 'bind every test socket here (default: the address of the route to the server)' },
     { flags: '-t, --timeout <ms>', description: 'first contact with a server: limit per transaction, retransmissions included', default: 3000, parse: intOption(1, 120000) },
     { flags: '-w, --wait <ms>', description: 'least time a test whose silence is the answer waits (filtering, hairpin); it also waits at least 7 RTOs', default: 500, parse: intOption(1, 120000) },
@@ -122,29 +128,45 @@ export const natCommand: CommandSpec = {
   run: runNat,
 };
 
-async function runNat(_args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
-  const inputs = (opts.server as string[] | undefined) ?? DEFAULT_NAT_SERVERS;
+/** Which families to test, and the servers each one uses. */
+function plan(specs: ServerSpec[], family: string | undefined, local: string | undefined): { family: 4 | 6; servers: ServerSpec[] }[] {
+  const hosts = specs.map((s) => s.host);
+  if (family === 'both') {
+    return ([4, 6] as const).map((f) => {
+      const servers = specs.filter((s) => (literalFamily(s.host) ?? f) === f);
+      if (servers.length === 0) throw new RtcprobeError('USAGE', `--family both: no server can be reached over IPv${f} (${hosts.join(', ')} ${hosts.length > 1 ? 'are' : 'is'} IPv${f === 4 ? 6 : 4} only)`);
+      return { family: f, servers };
+    });
+  }
+  const anyLiteral = hosts.some((h) => literalFamily(h) !== undefined);
+  const localFamily = local !== undefined ? isIP(local) : 0;
+  // Without --family, literals decide; failing them, the --local-address does.
+  const requested = family ?? (!anyLiteral && (localFamily === 4 || localFamily === 6) ? String(localFamily) : undefined);
+  return [{ family: familyForAll(hosts, requested), servers: specs }];
+}
+
+async function runNat(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
+  const given = [...args, ...((opts.server as string[] | undefined) ?? [])];
+  const inputs = given.length > 0 ? given : DEFAULT_NAT_SERVERS;
   const specs: ServerSpec[] = inputs.map((s) => parseServer(s, 'stun'));
   for (const s of specs) {
     if (s.scheme === 'turn' || s.scheme === 'turns' || s.scheme === 'stuns' || (s.transport && s.transport !== 'udp')) {
       throw new RtcprobeError('BAD_SERVER', `"${s.input}": NAT behaviour discovery runs over UDP only; give a stun: server or host[:port]`);
     }
   }
-  const families: (4 | 6)[] = opts.family === 'both' ? [4, 6] : opts.family === '6' ? [6] : [4];
   const local = opts.localAddress as string | undefined;
-  if (local !== undefined) {
-    const { isIP } = await import('node:net');
-    const v = isIP(local);
-    if (!v) throw new RtcprobeError('USAGE', `--local-address "${local}" is not an IP address`);
-    if (families.length > 1 || v !== families[0]) throw new RtcprobeError('USAGE', `--local-address ${local} does not match --family ${String(opts.family)}`);
+  if (local !== undefined && !isIP(local)) throw new RtcprobeError('USAGE', `--local-address "${local}" is not an IP address`);
+  const runs = plan(specs, opts.family as string | undefined, local);
+  if (local !== undefined && (runs.length > 1 || isIP(local) !== runs[0]!.family)) {
+    throw new RtcprobeError('USAGE', `--local-address ${local} does not match --family ${String(opts.family ?? `${runs[0]!.family} (that of the servers)`)}`);
   }
   const { runNatFamily } = await import('../core/nat/runner.js');
   const progress = await ctx.progress(`testing NAT behaviour against ${specs[0]!.input}`);
   try {
-    const results = await Promise.all(
-      families.map((family) =>
+    const running = Promise.all(
+      runs.map(({ family, servers }) =>
         runNatFamily({
-          servers: specs,
+          servers,
           family,
           ...(local ? { localAddress: local } : {}),
           retransmit: { rto: opts.rto as number, rc: opts.rc as number, rm: opts.rm as number },
@@ -157,11 +179,23 @@ async function runNat(_args: string[], opts: Record<string, unknown>, ctx: RunCo
         }),
       ),
     );
+    let results: NatFamilyResult[];
+    try {
+      results = await running;
+    } catch (err) {
+      const e = toRtcprobeError(err);
+      if (e.code === 'SOCKET' && local !== undefined) {
+        throw new RtcprobeError('SOCKET', `cannot bind to --local-address ${local}: is it an address of this machine? (${e.message})`, { cause: err });
+      }
+      throw e;
+    }
     const fams = results.map(toFamilyJson);
     const head = fams[0]!;
+    const interrupted = results.some((r) => r.observations.interrupted === true);
     const json: NatJson = {
       command: 'nat',
       ok: fams.every((f) => f.verdictReached),
+      ...(interrupted ? { interrupted } : {}),
       mapping: head.mapping,
       filtering: head.filtering,
       natType: head.natType,

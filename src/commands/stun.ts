@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { RtcprobeError } from '../core/errors.js';
 import type { StunServerResult } from '../core/stun-probe.js';
+import { familyFor, type FamilyOption } from '../core/resolve.js';
 import { formatHostPort, parseServer, type ServerSpec, type Transport } from '../core/uri.js';
 import { fmtMs, fmtPct, type CommandOutcome, type Style } from '../output.js';
 import { intOption, type CommandSpec } from './options.js';
@@ -95,7 +96,7 @@ export const stunCommand: CommandSpec = {
     { flags: '-i, --interval <ms>', description: 'pause between requests to one server', default: 20, parse: intOption(0, 60000) },
     { flags: '-t, --timeout <ms>', description: 'per-request limit, retransmissions included', default: 3000, parse: intOption(1, 120000) },
     { flags: '--transport <proto>', description: 'udp, tcp or tls (stuns: URIs imply tls)', choices: ['udp', 'tcp', 'tls'] },
-    { flags: '-f, --family <n>', description: 'IP family: 4 or 6', default: '4', choices: ['4', '6'] },
+    { flags: '-f, --family <n>', description: 'IP family: 4 or 6 (default: an IP literal\'s own, else 4)', choices: ['4', '6'] },
     { flags: '--rto <ms>', description: 'initial UDP retransmission timeout (RFC 8489 RTO)', default: 500, parse: intOption(1, 60000) },
     { flags: '--rc <n>', description: 'UDP requests per transaction, first one included (RFC 8489 Rc)', default: 7, parse: intOption(1, 20) },
     { flags: '--rm <n>', description: 'wait Rm*RTO after the last request (RFC 8489 Rm)', default: 16, parse: intOption(1, 64) },
@@ -116,6 +117,7 @@ async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunCo
     }
     effectiveTransport(s, opts.transport as Transport | undefined);
   }
+  const families = specs.map((s) => familyFor(s.host, opts.family as FamilyOption));
   let ca: Buffer | undefined;
   if (typeof opts.ca === 'string') {
     try {
@@ -128,10 +130,10 @@ async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunCo
   let done = 0;
   try {
     const servers = await Promise.all(
-      specs.map(async (spec) => {
+      specs.map(async (spec, i) => {
         const r = await probeStunServer(spec, {
           ...(opts.transport ? { transport: opts.transport as Transport } : {}),
-          family: Number(opts.family) === 6 ? 6 : 4,
+          family: families[i]!,
           count: opts.count as number,
           interval: opts.interval as number,
           timeout: opts.timeout as number,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { RtcprobeError } from '../core/errors.js';
 import type { CheckRow, TurnReport, TurnTarget } from '../core/turn/checks.js';
 import type { TurnCredentials } from '../core/turn/protocol.js';
+import { familyForAll, type FamilyOption } from '../core/resolve.js';
 import { parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
 import { intOption, type CommandSpec } from './options.js';
@@ -89,7 +90,7 @@ export const turnCommand: CommandSpec = {
     { flags: '--quota <n>', description: 'try up to n extra simultaneous allocations to find the allocation quota (0 = off)', default: 0, parse: intOption(0, 1000) },
     { flags: '--tcp-relay', description: 'also try an RFC 6062 TCP allocation (turn:...?transport=tcp and turns: URIs)' },
     { flags: '-t, --timeout <ms>', description: 'limit per operation (DNS, connect, one transaction with its retransmissions)', default: 3000, parse: intOption(100, 120000) },
-    { flags: '-f, --family <n>', description: 'IP family: 4 or 6', default: '4', choices: ['4', '6'] },
+    { flags: '-f, --family <n>', description: 'IP family: 4 or 6 (default: that of IP literals, else 4)', choices: ['4', '6'] },
   ],
   run: runTurn,
 };
@@ -143,12 +144,13 @@ async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunCo
   }
   if (targets.length === 0) throw new RtcprobeError('USAGE', 'give at least one turn: or turns: URI, or --ice-servers FILE');
   const ca = typeof opts.ca === 'string' ? readFileOption(opts.ca, '--ca') : undefined;
+  const family = familyForAll(targets.map((t) => t.spec.host), opts.family as FamilyOption);
 
   const { runTurnChecks } = await import('../core/turn/checks.js');
   const progress = await ctx.progress(`checking ${targets.length} TURN URI(s)`);
   try {
     const report = await runTurnChecks(targets, {
-      family: Number(opts.family) === 6 ? 6 : 4,
+      family,
       timeout: opts.timeout as number,
       count: opts.count as number,
       size: opts.size as number,

@@ -106,9 +106,10 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
       const r = await runJson<StunJson>(['stun', `[::1]:${v6.port}`, '--family', '6', '--count', '2']);
       expect(r.code).toBe(0);
       expect(r.json.servers[0]!.mappedAddress?.address).toBe('::1');
-      const wrongFamily = await runJson<StunJson>(['stun', `[::1]:${v6.port}`, '--family', '4', '--count', '1']);
-      expect(wrongFamily.code).toBe(1);
-      expect(wrongFamily.json.servers[0]!.error?.code).toBe('DNS');
+      // An IPv6 literal against an explicit --family 4 is a usage error, before any packet.
+      const wrongFamily = await runCli(['stun', `[::1]:${v6.port}`, '--family', '4', '--count', '1']);
+      expect(wrongFamily.code).toBe(2);
+      expect(wrongFamily.stderr).toMatch(/USAGE: ::1 is an IPv6 address, but --family 4 was given/);
     } finally {
       await v6.stop();
     }

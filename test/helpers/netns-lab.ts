@@ -9,6 +9,9 @@ export const LAB = {
   rfc5780Server: '203.0.113.1',
   otherAddress: { address: '203.0.113.2', port: 3479 },
   plainServers: ['203.0.113.3', '203.0.113.4'],
+  /** stund, a classic RFC 3489 server: CHANGED-ADDRESS instead of OTHER-ADDRESS. */
+  classicServer: '203.0.113.5',
+  changedAddress: { address: '203.0.113.6', port: 3479 },
   clientAddress: '192.0.2.2',
   natPublicAddress: '198.51.100.2',
 } as const;
@@ -60,7 +63,7 @@ export function labLeftovers(id: string): string[] {
   return ['cli', 'nat', 'pub'].map((n) => `rpn-${id}-${n}`).filter((ns) => existsSync(`/run/netns/${ns}`));
 }
 
-/** Process ids of the coturn servers a lab started (from its pid files). */
+/** Process ids of the servers (coturn, stund) a lab started (from its pid files). */
 export function labPids(id: string): number[] {
   const dir = `/run/rtcprobe-nat-lab/${id}`;
   if (!existsSync(dir)) return [];

@@ -143,6 +143,88 @@ describe('classify: RFC 5780 verdicts', () => {
   });
 });
 
+describe('classify: classic RFC 3489 servers, fallbacks, interruptions', () => {
+  /** The same runs, but Test I carries only CHANGED-ADDRESS, as an RFC 3489 server sends it. */
+  const classicRun = (c: Case): NatObservations => {
+    const obs = run(c);
+    const t1 = obs.mapping[0]!;
+    delete t1.otherAddress;
+    t1.changedAddress = OTHER;
+    return obs;
+  };
+
+  it.each([
+    ['EIM + APDF (plain masquerade)', { m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' }, ['endpoint-independent', 'address-and-port-dependent', 'port-restricted-cone']],
+    ['APDM (fully random)', { m1: P, m2: PUB(50001), m3: PUB(50002), f2: 'timeout', f3: 'timeout' }, ['address-and-port-dependent', 'address-and-port-dependent', 'symmetric']],
+    ['EIM + EIF', { m1: P, m2: P, m3: P, f2: PUB(40002), f3: PUB(40003) }, ['endpoint-independent', 'endpoint-independent', 'full-cone']],
+  ] as [string, Case, string[]][])('CHANGED-ADDRESS stands in for OTHER-ADDRESS: %s', (_n, c, expected) => {
+    const v = classify(classicRun(c));
+    expect([v.mapping, v.filtering, v.natType]).toEqual(expected);
+    expect(v.verdictReached).toBe(true);
+    expect(v.rfc5780).toEqual({ supported: true, status: 'classic', detail: 'RFC 3489 server: no OTHER-ADDRESS; its CHANGED-ADDRESS 203.0.113.2:3479 was used instead' });
+    expect(v.warnings.join('\n')).not.toMatch(/does not support RFC 5780/);
+  });
+
+  it('a classic server that ignores CHANGE-REQUEST is still named for it', () => {
+    const v = classify(classicRun({ m1: P, m2: P, m3: P, f2: 'wrong-source', f3: 'wrong-source' }));
+    expect(v.rfc5780.status).toBe('change-request-ignored');
+    expect(v.filtering).toBe('unknown');
+  });
+
+  it('a server with neither OTHER-ADDRESS nor CHANGED-ADDRESS: says the alternate address is what is missing', () => {
+    const v = classify(run({ m1: P, other: null }));
+    expect(v.rfc5780.detail).toMatch(/sends no OTHER-ADDRESS \(nor the RFC 3489 CHANGED-ADDRESS\): without its alternate address/);
+  });
+
+  it('mapping lifetime: never reported without a NAT, and "unsupported" when RESPONSE-PORT went unanswered', () => {
+    const open = run({ m1: LOCAL(L), m2: LOCAL(L), m3: LOCAL(L), f2: LOCAL(40002), f3: LOCAL(40003) });
+    // What silence from a server that drops RESPONSE-PORT looks like: every probe "expired".
+    open.lifetime = { boundSeconds: 2, probes: [1, 2].map((s) => ({ afterSeconds: s, alive: false })) };
+    expect(classify(open).lifetime).toEqual({ lowerSeconds: null, upperSeconds: null, text: 'not applicable: no NAT (the mapped address is the local address)' });
+    const natted = run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' });
+    natted.lifetime = {
+      boundSeconds: 2,
+      control: { afterSeconds: 0, alive: false },
+      probes: [1, 2].map((s) => ({ afterSeconds: s, alive: false })),
+      unsupported: 'unsupported by this server: it did not answer a request carrying RESPONSE-PORT even right after the mapping was made',
+    };
+    const v = classify(natted).lifetime!;
+    expect([v.lowerSeconds, v.upperSeconds]).toEqual([null, null]);
+    expect(v.text).toMatch(/^not measured: unsupported by this server/);
+    // Expired probes and nothing that ever proved RESPONSE-PORT works (e.g. the control probe was cut short): no figure.
+    natted.lifetime = { boundSeconds: 2, probes: [1, 2].map((s) => ({ afterSeconds: s, alive: false })) };
+    expect(classify(natted).lifetime).toEqual({ lowerSeconds: null, upperSeconds: null, text: 'not measured: no answer to RESPONSE-PORT was seen, so silence proves nothing' });
+    natted.lifetime.control = { afterSeconds: 0, alive: true };
+    expect(classify(natted).lifetime?.text).toBe('less than 1 s');
+  });
+
+  it('servers passed over are named with their reason', () => {
+    const obs = run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' });
+    obs.fallbacks = [{ server: 'nonexistent.invalid', code: 'DNS', message: 'cannot resolve nonexistent.invalid (IPv4)' }];
+    const v = classify(obs);
+    expect(v.verdictReached).toBe(true);
+    expect(v.warnings[0]).toBe('nonexistent.invalid was not used: DNS: cannot resolve nonexistent.invalid (IPv4); the tests ran against 203.0.113.1');
+  });
+
+  it('an interrupted run keeps what it found but reaches no verdict', () => {
+    const obs = run({ m1: P, m2: P, m3: P, f2: 'timeout', f3: 'timeout' });
+    obs.interrupted = true;
+    const v = classify(obs);
+    expect(v.mapping).toBe('endpoint-independent');
+    expect(v.verdictReached).toBe(false);
+    expect(v.warnings.join('\n')).toMatch(/interrupted/);
+  });
+
+  it('an unreachable server is not "UDP blocked"', () => {
+    const obs = run({ m1: null });
+    obs.mapping.push({ ...o('mapping-1', LOCAL(L), SERVER, SERVER, 'timeout'), outcome: 'unreachable', transmissions: 1, detail: 'ICMP error: recvmsg ECONNREFUSED' });
+    obs.error = { code: 'UNREACHABLE', message: '203.0.113.1: ICMP error: recvmsg ECONNREFUSED' };
+    const v = classify(obs);
+    expect([v.natType, v.udpBlocked]).toEqual(['unknown', false]);
+    expect(v.warnings.join('\n')).toMatch(/UNREACHABLE/);
+  });
+});
+
 describe('classify: comparing servers without RFC 5780', () => {
   const cmp = (dest: Addr, mapped: Addr | 'timeout'): BindingObservation => o('compare', LOCAL(L), dest, dest, mapped);
   const A1 = { address: '203.0.113.3', port: 3478 };

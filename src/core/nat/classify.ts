@@ -96,13 +96,20 @@ function answered(o?: BindingObservation): o is BindingObservation & { mapped: A
 
 function rfc5780Of(obs: NatObservations, t1: BindingObservation | undefined): Rfc5780Support {
   if (!answered(t1)) return { supported: null, status: 'no-answer', detail: 'the server did not answer Test I' };
-  const other = t1.otherAddress;
+  // An RFC 3489 server sends CHANGED-ADDRESS instead of OTHER-ADDRESS; RFC 5780 clients use it the same way.
+  const classic = !t1.otherAddress && !!t1.changedAddress;
+  const other = t1.otherAddress ?? t1.changedAddress;
+  const attr = classic ? 'CHANGED-ADDRESS' : 'OTHER-ADDRESS';
   if (!other) {
-    return { supported: false, status: 'no-other-address', detail: `${obs.server} sends no OTHER-ADDRESS: it does not support RFC 5780 NAT behaviour discovery` };
+    return {
+      supported: false,
+      status: 'no-other-address',
+      detail: `${obs.server} sends no OTHER-ADDRESS (nor the RFC 3489 CHANGED-ADDRESS): without its alternate address the mapping and filtering tests cannot run, so it does not support RFC 5780 NAT behaviour discovery`,
+    };
   }
   const primary = t1.destination;
   if (other.address === primary.address || other.port === primary.port) {
-    return { supported: false, status: 'other-address-unusable', detail: `OTHER-ADDRESS ${fmt(other)} does not differ from ${fmt(primary)} in both IP and port` };
+    return { supported: false, status: 'other-address-unusable', detail: `${attr} ${fmt(other)} does not differ from ${fmt(primary)} in both IP and port` };
   }
   for (const f of obs.filtering) {
     if (f.outcome === 'wrong-source') {
@@ -119,6 +126,9 @@ function rfc5780Of(obs: NatObservations, t1: BindingObservation | undefined): Rf
         detail: `${obs.server} rejects CHANGE-REQUEST: ${f.test} got error ${f.errorCode?.code ?? '?'} ${f.errorCode?.reason ?? ''}`.trim(),
       };
     }
+  }
+  if (classic) {
+    return { supported: true, status: 'classic', detail: `RFC 3489 server: no OTHER-ADDRESS; its CHANGED-ADDRESS ${fmt(other)} was used instead` };
   }
   return { supported: true, status: 'supported', detail: `OTHER-ADDRESS ${fmt(other)}` };
 }
@@ -192,10 +202,14 @@ export function classify(obs: NatObservations): NatVerdict {
   const finish = (): NatVerdict => {
     verdict.rating = ratingOf(verdict.natType, verdict.mapping);
     verdict.forecast = forecastOf(verdict.natType, verdict.mapping);
-    verdict.verdictReached = verdict.natType !== 'unknown' && verdict.natType !== 'udp-blocked';
+    verdict.verdictReached = verdict.natType !== 'unknown' && verdict.natType !== 'udp-blocked' && !obs.interrupted;
     return verdict;
   };
 
+  for (const f of obs.fallbacks ?? []) {
+    warnings.push(`${f.server} was not used: ${f.code}: ${f.message}${obs.error ? '' : `; the tests ran against ${obs.server}`}`);
+  }
+  if (obs.interrupted) warnings.push('interrupted: tests still running were stopped, only finished ones are reported');
   if (obs.error) {
     warnings.push(`the tests could not run: ${obs.error.code}: ${obs.error.message}`);
     verdict.rfc5780 = { supported: null, status: 'no-answer', detail: 'not tested' };
@@ -214,6 +228,10 @@ export function classify(obs: NatObservations): NatVerdict {
       warnings.push(`${o.test} was answered from ${fmt(o.source)} instead of ${fmt(o.expectedSource)}; the answer was not used`);
     }
     if (o.outcome === 'failed') warnings.push(`${o.test} (${o.server}) failed locally: ${o.detail ?? 'unknown error'}`);
+    if (o.outcome === 'skipped' && o.test === 'compare' && !(obs.fallbacks ?? []).some((f) => f.server === o.server)) {
+      warnings.push(`${o.server} was not compared: ${o.detail ?? 'skipped'}`);
+    }
+    if (o.outcome === 'unreachable') warnings.push(`${o.test} (${o.server}): ${o.detail ?? 'ICMP unreachable'}`);
   }
 
   // UDP blocked: not one answer, from any test, from any server.
@@ -228,6 +246,8 @@ export function classify(obs: NatObservations): NatVerdict {
     }
     return finish();
   }
+
+  const usable = verdict.rfc5780.status === 'supported' || verdict.rfc5780.status === 'classic';
 
   // Mapped address and no-NAT detection, from Test I (or any compare answer).
   const base = answered(m1) ? m1 : obs.compare.find(answered);
@@ -248,7 +268,7 @@ export function classify(obs: NatObservations): NatVerdict {
     for (const o of [m2, m3].filter(answered)) {
       if (!same(o.mapped, o.local)) warnings.push(`${o.test} saw ${fmt(o.mapped)}, not the local address ${fmt(o.local)}: address translation toward some destinations only`);
     }
-  } else if (verdict.rfc5780.status === 'supported' || (answered(m1) && m1.otherAddress && answered(m2))) {
+  } else if (usable || (answered(m1) && (m1.otherAddress ?? m1.changedAddress) && answered(m2))) {
     if (answered(m1) && answered(m2)) {
       if (same(m1.mapped, m2.mapped)) verdict.mapping = 'endpoint-independent';
       else if (answered(m3)) verdict.mapping = same(m2.mapped, m3.mapped) ? 'address-dependent' : 'address-and-port-dependent';
@@ -273,7 +293,7 @@ export function classify(obs: NatObservations): NatVerdict {
   }
 
   // Filtering behaviour: only from a server that honours CHANGE-REQUEST.
-  if (verdict.rfc5780.status === 'supported' && answered(m1)) {
+  if (usable && answered(m1)) {
     if (f2?.outcome === 'answered') {
       verdict.filtering = noNat ? 'none' : 'endpoint-independent';
       if (f3 && f3.outcome !== 'answered') warnings.push(`filtering Test II passed but Test III did not (${f3.outcome}): inconsistent filtering or loss`);
@@ -305,8 +325,15 @@ export function classify(obs: NatObservations): NatVerdict {
   // Mapping lifetime.
   if (obs.lifetime) {
     const lt = obs.lifetime;
-    if (lt.unsupported) {
+    if (noNat) {
+      // No mapping to expire: whatever the probes saw is not a NAT lifetime.
+      verdict.lifetime = { lowerSeconds: null, upperSeconds: null, text: 'not applicable: no NAT (the mapped address is the local address)' };
+    } else if (lt.unsupported) {
       verdict.lifetime = { lowerSeconds: null, upperSeconds: null, text: `not measured: ${lt.unsupported}` };
+    } else if (lt.control?.alive !== true && !lt.probes.some((p) => p.alive === true)) {
+      // Silence counts as expiry only once an answer to RESPONSE-PORT has been seen.
+      const why = obs.interrupted ? 'interrupted before the server was shown to answer to RESPONSE-PORT' : 'no answer to RESPONSE-PORT was seen, so silence proves nothing';
+      verdict.lifetime = { lowerSeconds: null, upperSeconds: null, text: `not measured: ${why}` };
     } else {
       const alive = lt.probes.filter((p) => p.alive === true).map((p) => p.afterSeconds);
       const dead = lt.probes.filter((p) => p.alive === false).map((p) => p.afterSeconds);
@@ -318,7 +345,7 @@ export function classify(obs: NatObservations): NatVerdict {
       if (upper === null && lower !== null) text = `more than ${lower} s (still alive at the ${lt.boundSeconds} s bound)`;
       else if (upper !== null && lower !== null) text = `between ${lower} and ${upper} s`;
       else if (upper !== null) text = `less than ${upper} s`;
-      else text = 'unknown (no probe got an answer)';
+      else text = obs.interrupted ? 'unknown (interrupted before a probe ended)' : 'unknown (no probe got an answer)';
       verdict.lifetime = { lowerSeconds: lower, upperSeconds: upper, text };
     }
   }

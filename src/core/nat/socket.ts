@@ -17,6 +17,8 @@ import type { RetransmitOptions } from '../stun/retransmit.js';
 import { StunTransactor } from '../stun/transaction.js';
 import type { Addr, BindingObservation } from './types.js';
 
+/** RFC 3489 §11.2.3 CHANGED-ADDRESS: a classic server's alternate address (RFC 5780 OTHER-ADDRESS reuses its format). */
+const CHANGED_ADDRESS = 0x0005;
 
 /** A view of the shared socket toward one destination, for one StunTransactor. */
 class DestinationChannel implements Channel {
@@ -199,6 +201,8 @@ export class NatSocket {
       if (mapped) obs.mapped = mapped;
       const other = strip(readAddress(msg, Attr.OtherAddress));
       if (other) obs.otherAddress = other;
+      const changed = strip(readAddress(msg, CHANGED_ADDRESS));
+      if (changed) obs.changedAddress = changed;
       const origin = strip(readAddress(msg, Attr.ResponseOrigin));
       if (origin) obs.responseOrigin = origin;
       if (r.expectedSource && !same(obs.source, r.expectedSource)) obs.outcome = 'wrong-source';
@@ -208,11 +212,12 @@ export class NatSocket {
       } else obs.outcome = 'answered';
     } catch (err) {
       view.done = true;
-      view.timedOut = true;
       const e = toRtcprobeError(err);
+      // Ended early because its answer is no longer needed: a late copy is no news.
+      view.timedOut = !(e.code === 'ABORTED' && r.endEarly?.aborted);
       if (e.code === 'ABORTED' && !(r.endEarly?.aborted && !r.signal?.aborted)) throw e;
       obs.transmissions = view.sent;
-      obs.outcome = e.code === 'TIMEOUT' ? 'timeout' : 'failed';
+      obs.outcome = e.code === 'TIMEOUT' || e.code === 'ABORTED' ? 'timeout' : 'failed';
       if (obs.outcome === 'failed') obs.detail = `${e.code}: ${e.message}`;
     }
     return obs;

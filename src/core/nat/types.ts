@@ -31,10 +31,11 @@ export type ForecastCode = 'direct-likely' | 'some-peers' | 'needs-turn' | 'unkn
  * - `wrong-source`: a response with the right transaction ID from another address;
  * - `error-response`: the server answered with an error (e.g. 420 for CHANGE-REQUEST);
  * - `timeout`: nothing, after every retransmission;
+ * - `unreachable`: an ICMP error came back (port closed, host or network unreachable);
  * - `failed`: a local error (socket, route) before or while sending;
  * - `skipped`: not run, because an earlier test made it meaningless.
  */
-export type Outcome = 'answered' | 'wrong-source' | 'error-response' | 'timeout' | 'failed' | 'skipped';
+export type Outcome = 'answered' | 'wrong-source' | 'error-response' | 'timeout' | 'unreachable' | 'failed' | 'skipped';
 
 export interface BindingObservation {
   /** Which test: e.g. `mapping-1`, `filtering-2`, `compare`. */
@@ -57,6 +58,8 @@ export interface BindingObservation {
   xorMapped?: Addr;
   legacyMapped?: Addr;
   otherAddress?: Addr;
+  /** RFC 3489 CHANGED-ADDRESS: what a classic server sends instead of OTHER-ADDRESS. */
+  changedAddress?: Addr;
   responseOrigin?: Addr;
   errorCode?: { code: number; reason: string };
   /** Local error or reason for skipping. */
@@ -91,6 +94,11 @@ export interface LifetimeProbe {
 export interface LifetimeObservation {
   boundSeconds: number;
   probes: LifetimeProbe[];
+  /**
+   * Control probe: asked right after the mapping was made, does the server
+   * answer to RESPONSE-PORT at all? Only then can a silence mean expiry.
+   */
+  control?: LifetimeProbe;
   /** The server did not accept RESPONSE-PORT: lifetime cannot be measured this way. */
   unsupported?: string;
 }
@@ -102,8 +110,15 @@ export interface NatObservations {
   serverAddress: Addr | null;
   /** The concrete local interface address every test socket was bound to. */
   localAddress: string | null;
-  /** Set when the run could not start (DNS, no route, socket): no test was sent. */
+  /** Set when the run could not start (DNS, no route, ICMP unreachable): no test got an answer. */
   error?: { code: string; message: string };
+  /**
+   * Servers passed over for the RFC 5780 tests, in --server order, before the
+   * one that answered (`server`), with the reason.
+   */
+  fallbacks?: { server: string; code: string; message: string }[];
+  /** Stopped by a signal: tests still running were dropped, the rest is kept. */
+  interrupted?: boolean;
   mapping: BindingObservation[];
   filtering: BindingObservation[];
   /** Test I toward every server from one shared socket: does the mapping vary by destination? */
@@ -121,8 +136,12 @@ export interface Forecast {
 
 export interface Rfc5780Support {
   supported: boolean | null;
-  /** supported, no-other-address, change-request-ignored, change-request-rejected, no-answer */
-  status: 'supported' | 'no-other-address' | 'other-address-unusable' | 'change-request-ignored' | 'change-request-rejected' | 'no-answer';
+  /**
+   * supported, classic (an RFC 3489 server: CHANGED-ADDRESS instead of
+   * OTHER-ADDRESS, used the same way), no-other-address, change-request-ignored,
+   * change-request-rejected, no-answer
+   */
+  status: 'supported' | 'classic' | 'no-other-address' | 'other-address-unusable' | 'change-request-ignored' | 'change-request-rejected' | 'no-answer';
   detail: string;
 }
 

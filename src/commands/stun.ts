@@ -1,13 +1,11 @@
 import { InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { checkDnsServer } from '../core/dns/client.js';
-import { asciiServerArgument, type IdnNames } from '../core/dns/idn.js';
+import type { IdnNames } from '../core/dns/idn.js';
 import { RtcprobeError } from '../core/errors.js';
-import { sleep } from '../core/sleep.js';
 import type { StunProbeOptions, StunServerResult } from '../core/stun-probe.js';
+import type { MappingChange, WatchServerSummary } from '../core/stun/mapping-watch.js';
 import { ADDRESS_CLASS_LABEL, classifyAddress, type AddressClass } from '../core/stun/address-class.js';
-import { MappingTracker, type MappingChange, type WatchServerSummary } from '../core/stun/mapping-watch.js';
 import { formatHostPort, parseServer, type ServerSpec, type Transport } from '../core/uri.js';
 import { fmtMs, fmtPct, makeStyle, type CommandOutcome, type Style } from '../output.js';
 import { collect, intOption, type CommandSpec } from './options.js';
@@ -211,6 +209,8 @@ interface Target {
 
 async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
   const inputs = args.length > 0 ? args : DEFAULT_STUN_SERVERS;
+  const { asciiServerArgument } = await import('../core/dns/idn.js');
+  const { checkDnsServer, createDnsClient } = await import('../core/dns/client.js');
   // Parse everything before touching the network: one bad argument is a usage error.
   const parsed = inputs.map((input) => {
     const { argument, idn } = asciiServerArgument(input);
@@ -240,7 +240,6 @@ async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunCo
     const families: (4 | 6)[] = both ? (literal ? [literal as 4 | 6] : [4, 6]) : [Number(opts.family) === 6 ? 6 : 4];
     return families.map((family) => ({ spec, family, ...(idn ? { idn } : {}) }));
   });
-  const { createDnsClient } = await import('../core/dns/client.js');
   const dns = createDnsClient({ ...(dnsServers.length ? { servers: dnsServers } : {}), timeout: opts.timeout as number });
 
   const probe = (t: Target, extra: Partial<StunProbeOptions> = {}) =>
@@ -297,6 +296,8 @@ const clock = (ms: number) => iso(ms).slice(11, 19);
  * of one local endpoint.
  */
 async function runWatch(targets: Target[], probe: Probe, opts: Record<string, unknown>, ctx: RunContext, both: boolean): Promise<CommandOutcome> {
+  const { MappingTracker } = await import('../core/stun/mapping-watch.js');
+  const { sleep } = await import('../core/sleep.js');
   const every = (opts.every as number | undefined) ?? DEFAULT_EVERY_MS;
   const duration = (opts.duration as number | undefined) ?? null;
   const out = ctx.io.stdout;

@@ -61,7 +61,7 @@ export interface WatchJson {
   interrupted: boolean;
   /** No NAT mapping change seen; null when no server answered twice. */
   stable: boolean | null;
-  changes: (Omit<MappingChange, 'at'> & { at: string })[];
+  changes: (Omit<MappingChange, 'at' | 'previousAt'> & { at: string; previousAt: string })[];
   servers: (Omit<WatchServerSummary, 'firstAnswerAt' | 'lastAnswerAt'> & { firstAnswerAt: string | null; lastAnswerAt: string | null })[];
 }
 
@@ -350,13 +350,13 @@ async function runWatch(targets: Target[], probe: Probe, opts: Record<string, un
           localAddress: r.localAddress ?? null, rtt: r.rtt, loss: r.loss, error: r.error,
         })),
       })}\n`);
-      for (const c of changes) out.write(`${JSON.stringify({ event: 'change', ...c, at: iso(c.at) })}\n`);
+      for (const c of changes) out.write(`${JSON.stringify({ event: 'change', ...c, at: iso(c.at), previousAt: iso(c.previousAt) })}\n`);
     } else {
       for (const r of results) {
         const what = r.ok ? `${addr(r.mappedAddress!)}  ${r.rtt ? `${fmtMs(r.rtt.median)} ms` : ''}` : st.c.red(`${r.error?.code ?? 'no answer'}`);
         out.write(`${clock(now)}  #${round + 1}  ${r.server} IPv${r.family}  ${what}\n`);
       }
-      for (const c of changes) out.write(`${st.warn} ${clock(c.at)}  ${c.server} IPv${c.family}: mapping changed ${addr(c.from)} -> ${addr(c.to)} (${changeWords(c.kind)})\n`);
+      for (const c of changes) out.write(`${st.warn} ${clock(c.at)}  ${c.server} IPv${c.family}: mapping changed ${addr(c.from)} -> ${addr(c.to)} since ${clock(c.previousAt)} (${changeWords(c.kind)})\n`);
     }
     const next = (round + 1) * every;
     if (duration !== null && next >= duration) break;
@@ -380,7 +380,7 @@ async function runWatch(targets: Target[], probe: Probe, opts: Record<string, un
     rounds: tracker.rounds,
     interrupted,
     stable: natChanges.length > 0 ? false : stableKnown.length > 0 ? true : null,
-    changes: allChanges.map((c) => ({ ...c, at: iso(c.at) })),
+    changes: allChanges.map((c) => ({ ...c, at: iso(c.at), previousAt: iso(c.previousAt) })),
     servers: summaries.map((s) => ({
       ...s,
       firstAnswerAt: s.firstAnswerAt === null ? null : iso(s.firstAnswerAt),
@@ -408,7 +408,7 @@ export function renderWatchHuman(j: StunJson, st: Style): string {
   else if (nat.length > 0) lines.push(`${st.warn} ${c.bold(`Mapped address changed ${nat.length} time(s)`)} (${span})`);
   else if (w.stable) lines.push(`${st.ok} ${c.bold('Mapped address stable')} (${span})`);
   else lines.push(`${st.warn} ${c.bold('Mapping stability not verified')}: no server answered twice (${span})`);
-  for (const x of w.changes) lines.push(`    ${x.at.slice(11, 23)}  ${x.server} IPv${x.family}: ${addr(x.from)} -> ${addr(x.to)} (${changeWords(x.kind)})`);
+  for (const x of w.changes) lines.push(`    ${x.at.slice(11, 23)}  ${x.server} IPv${x.family}: ${addr(x.from)} -> ${addr(x.to)}, between ${x.previousAt.slice(11, 23)} and ${x.at.slice(11, 23)} UTC (${changeWords(x.kind)})`);
   lines.push('');
   for (const s of w.servers) {
     const state = s.stable === null ? 'not verified' : s.stable ? 'stable' : 'changed';

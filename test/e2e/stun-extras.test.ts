@@ -106,7 +106,11 @@ describe('rtcprobe stun --every: watch mode', () => {
     expect(r.stderr).toBe('');
     const ls = lines(r.stdout);
     expect(ls.filter((l) => l.event === 'round')).toHaveLength(4);
-    const change = ls.find((l) => l.event === 'change') as { at: string; round: number; from: Addr; to: Addr; kind: string };
+    const change = ls.find((l) => l.event === 'change') as { at: string; previousAt: string; round: number; from: Addr; to: Addr; kind: string };
+    const rounds = ls.filter((l) => l.event === 'round') as { at: string; round: number }[];
+    // The change is dated by the round that saw it, and bounded by the last round that did not.
+    expect(change.at).toBe(rounds[2]!.at);
+    expect(change.previousAt).toBe(rounds[1]!.at);
     expect(change).toMatchObject({ round: 3, from: { address: '198.51.100.7', port: 40000 }, to: { address: '198.51.100.7', port: 40001 }, kind: 'port' });
     const at = Date.parse(change.at);
     expect(at).toBeGreaterThanOrEqual(before);

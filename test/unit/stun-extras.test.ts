@@ -158,7 +158,7 @@ describe('mapping tracker', () => {
   it('reports a change with the time of the round that saw it, and its kind', () => {
     const t = new MappingTracker();
     t.observeRound(1000, obs(m(1)));
-    expect(t.observeRound(2000, obs(m(2)))).toEqual([{ server: 's', family: 4, at: 2000, round: 2, from: m(1), to: m(2), kind: 'port' }]);
+    expect(t.observeRound(2000, obs(m(2)))).toEqual([{ server: 's', family: 4, at: 2000, previousAt: 1000, round: 2, from: m(1), to: m(2), kind: 'port' }]);
     expect(t.observeRound(3000, obs(m(2, '192.0.2.7')))[0]!.kind).toBe('address');
     expect(t.observeRound(4000, obs(m(9, '192.0.2.7'), 6000))[0]!.kind).toBe('local-port');
     expect(t.summaries()[0]!.stable).toBe(false);

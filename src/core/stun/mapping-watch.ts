@@ -17,6 +17,8 @@ export interface MappingChange {
   family: 4 | 6;
   /** Epoch ms of the round that saw the new mapping. */
   at: number;
+  /** Epoch ms of the last round that still saw the old one: the change happened in between. */
+  previousAt: number;
   round: number;
   from: TransportAddress;
   to: TransportAddress;
@@ -45,6 +47,7 @@ export interface WatchServerSummary {
 interface State {
   summary: WatchServerSummary;
   last?: TransportAddress;
+  lastAt?: number;
   lastLocalPort?: number | null;
 }
 
@@ -79,11 +82,12 @@ export class MappingTracker {
       if (!s.mappings.some((m) => same(m, o.mapped!))) s.mappings.push(o.mapped);
       if (st.last && !same(st.last, o.mapped)) {
         const kind = st.last.address !== o.mapped.address ? 'address' : st.lastLocalPort === o.localPort ? 'port' : 'local-port';
-        const change: MappingChange = { server: o.server, family: o.family, at: now, round: this.roundCount, from: st.last, to: o.mapped, kind };
+        const change: MappingChange = { server: o.server, family: o.family, at: now, previousAt: st.lastAt!, round: this.roundCount, from: st.last, to: o.mapped, kind };
         s.changes.push(change);
         changes.push(change);
       }
       st.last = o.mapped;
+      st.lastAt = now;
       st.lastLocalPort = o.localPort;
       s.stable = s.answered < 2 ? null : !s.changes.some((c) => c.kind !== 'local-port');
     }

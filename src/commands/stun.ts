@@ -311,7 +311,7 @@ async function runWatch(targets: Target[], probe: Probe, opts: Record<string, un
   let interrupted = false;
   const allChanges: MappingChange[] = [];
 
-  if (!json) out.write(`Watching ${targets.length} STUN server(s) every ${every} ms${duration !== null ? ` for ${duration} ms` : ' until interrupted'}\n`);
+  if (!json) out.write(`Watching ${targets.length} STUN server(s) every ${every} ms${duration !== null ? ` for ${duration} ms` : ' until interrupted'} (Ctrl-C or SIGTERM stops it with a summary)\n`);
   for (let round = 0; ; round++) {
     const results = await Promise.all(
       targets.map(async (t, i) => {

@@ -3,7 +3,11 @@ import { sameEndpoint, type Channel, type Endpoint } from './net/channel.js';
 import { sleep } from './sleep.js';
 import { StreamChannel, type TlsInfo } from './net/stream.js';
 import { UdpChannel } from './net/udp.js';
-import { resolveHost } from './resolve.js';
+import { isIP } from 'node:net';
+import { lookupAddress, type DnsClient } from './dns/client.js';
+import type { IdnNames } from './dns/idn.js';
+import { serviceTargets, type SrvResult, type SrvTarget } from './dns/srv.js';
+import { classifyAddress, type AddressClass } from './stun/address-class.js';
 import { sanitizeRemoteText } from './sanitize.js';
 import { summarize, type RttSummary } from './stats.js';
 import { readAddress, readErrorCode, readString, readXorAddress, type TransportAddress } from './stun/attributes.js';
@@ -28,6 +32,18 @@ export interface StunProbeOptions {
   ca?: Buffer;
   signal?: AbortSignal;
   onIgnored?: (m: IgnoredMessage) => void;
+  /**
+   * DNS client for the SRV lookup (RFC 7064) of a host name given without a
+   * port, and for A/AAAA when it was given servers. Without one, no SRV
+   * lookup is made and the system resolves the host.
+   */
+  dns?: DnsClient;
+  /** Look up SRV records through `dns` (default true). */
+  srv?: boolean;
+  /** Both spellings of the host, when it is an internationalised name. */
+  idn?: IdnNames;
+  /** UDP: bind this local port (watch mode reuses one port so that the NAT mapping can be followed). */
+  localPort?: number;
 }
 
 /** One server's result. Fields typed `| null` are always present in JSON. */
@@ -37,8 +53,11 @@ export interface StunServerResult {
   family: 4 | 6;
   ok: boolean;
   mappedAddress: TransportAddress | null;
+  /** What kind of address the mapped address is; null when there is none. */
+  mappedAddressClass: AddressClass | null;
   rtt: RttSummary | null;
-  loss: number;
+  /** Fraction of requests left unanswered; null when no request was sent. */
+  loss: number | null;
   error: { code: ErrorCode; message: string } | null;
   resolvedAddress?: TransportAddress;
   localAddress?: Endpoint;
@@ -52,6 +71,19 @@ export interface StunServerResult {
   otherAddress?: TransportAddress;
   /** OTHER-ADDRESS present: the server claims RFC 5780 support. */
   rfc5780: boolean;
+  /** RFC 3489 SOURCE-ADDRESS: where the response was sent from (classic counterpart of RESPONSE-ORIGIN). */
+  sourceAddress?: TransportAddress;
+  /** RFC 3489 CHANGED-ADDRESS: the server's alternate address and port (classic counterpart of OTHER-ADDRESS). */
+  changedAddress?: TransportAddress;
+  /**
+   * The server looks like a classic RFC 3489 server: it sends MAPPED-ADDRESS
+   * with SOURCE-ADDRESS or CHANGED-ADDRESS, and no OTHER-ADDRESS.
+   */
+  classic: boolean;
+  /** The SRV step, when the host was a name given without a port. */
+  srv?: SrvResult & { target?: SrvTarget };
+  /** Both spellings of an internationalised host name. */
+  idn?: IdnNames;
   software?: string;
   tls?: TlsInfo;
   sent: number;
@@ -82,30 +114,52 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
     family: o.family,
     ok: false,
     mappedAddress: null,
+    mappedAddressClass: null,
     rtt: null,
-    loss: 0,
+    loss: null,
     error: null,
     alg: false,
     mappingChanged: false,
     rfc5780: false,
+    classic: false,
     sent: 0,
     received: 0,
     retransmissions: 0,
     ambiguousSamples: 0,
     ignored: [],
+    ...(o.idn ? { idn: o.idn } : {}),
   };
   const samples: number[] = [];
   let channel: Channel | undefined;
   try {
     const { transport, port } = effectiveTransport(spec, o.transport);
     result.transport = transport;
-    const resolved = await resolveHost(spec.host, o.family, { timeout: o.timeout, ...(o.signal ? { signal: o.signal } : {}) });
-    result.resolvedAddress = { family: resolved.family, address: resolved.address, port };
-    const remote = { address: resolved.address, port };
+    const dnsOpts = { timeout: o.timeout, ...(o.signal ? { signal: o.signal } : {}), ...(o.dns ? { dns: o.dns } : {}) };
+    let targets: SrvTarget[] = [{ host: spec.host, port }];
+    if (o.dns && o.srv !== false && !spec.explicitPort && !isIP(spec.host)) {
+      const found = await serviceTargets(spec, transport, port, (n) => o.dns!.resolveSrv(n), dnsOpts);
+      targets = found.targets;
+      if (found.srv) result.srv = found.srv;
+    }
+    // SRV targets are tried in order until one resolves for this family.
+    let resolved: Awaited<ReturnType<typeof lookupAddress>> | undefined;
+    let target = targets[0]!;
+    for (const [i, t] of targets.entries()) {
+      try {
+        resolved = await lookupAddress(t.host, o.family, dnsOpts);
+        target = t;
+        break;
+      } catch (err) {
+        if (i === targets.length - 1 || toRtcprobeError(err).code === 'ABORTED') throw err;
+      }
+    }
+    if (result.srv && !result.srv.fallback) result.srv.target = target;
+    result.resolvedAddress = { family: resolved!.family, address: resolved!.address, port: target.port };
+    const remote = { address: resolved!.address, port: target.port };
     if (transport === 'udp') {
-      channel = await UdpChannel.open({ remote, family: o.family, ...(o.signal ? { signal: o.signal } : {}) });
+      channel = await UdpChannel.open({ remote, family: o.family, ...(o.localPort ? { localPort: o.localPort } : {}), ...(o.signal ? { signal: o.signal } : {}) });
     } else {
-      const isLiteral = spec.host === resolved.address;
+      const isLiteral = isIP(spec.host) !== 0;
       const sc = await StreamChannel.open({
         remote,
         family: o.family,
@@ -158,6 +212,7 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
       }
       if (result.mappedAddress && !sameEndpoint(result.mappedAddress, mapped)) result.mappingChanged = true;
       result.mappedAddress = mapped;
+      result.mappedAddressClass = classifyAddress(mapped.address);
       if (legacy) {
         result.legacyMappedAddress = legacy;
         if (xor && !sameEndpoint(xor, legacy)) result.alg = true;
@@ -167,6 +222,11 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
       const other = readAddress(msg, Attr.OtherAddress);
       if (other) result.otherAddress = other;
       result.rfc5780 = !!result.otherAddress;
+      const source = readAddress(msg, Attr.SourceAddress);
+      if (source) result.sourceAddress = source;
+      const changed = readAddress(msg, Attr.ChangedAddress);
+      if (changed) result.changedAddress = changed;
+      result.classic = !!result.legacyMappedAddress && !!(result.sourceAddress || result.changedAddress) && !result.otherAddress;
       const sw = readString(msg, Attr.Software);
       if (sw !== undefined) result.software = sanitizeRemoteText(sw);
       result.ok = true;
@@ -183,7 +243,8 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
   } finally {
     channel?.close();
   }
-  result.loss = result.sent === 0 ? 1 : Math.round(((result.sent - result.received) / result.sent) * 1000) / 1000;
+  // Nothing sent (DNS or connection failure): there is no loss figure to give.
+  result.loss = result.sent === 0 ? null : Math.round(((result.sent - result.received) / result.sent) * 1000) / 1000;
   result.rtt = summarize(samples) ?? null;
   return result;
 }

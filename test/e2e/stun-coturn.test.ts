@@ -13,6 +13,9 @@ interface ServerJson {
   otherAddress?: { address: string; port: number };
   responseOrigin?: { address: string; port: number };
   rfc5780: boolean;
+  classic: boolean;
+  sourceAddress?: { address: string; port: number };
+  mappedAddressClass: string | null;
   software?: string;
   rtt: { min: number; median: number; p95: number; max: number } | null;
   loss: number;
@@ -55,6 +58,9 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
     expect(s.responseOrigin).toEqual({ family: 4, address: '127.0.0.1', port: coturn.port });
     expect(s.rfc5780).toBe(true);
     expect(s.otherAddress?.address).toBe('127.0.0.2');
+    // An RFC 5780 server is not classic, whatever else it sends.
+    expect(s.classic).toBe(false);
+    expect(s.mappedAddressClass).toBe('loopback');
     expect(s.software).toMatch(/Coturn/i);
     expect(s.sent).toBe(5);
     expect(s.received).toBe(5);
@@ -70,7 +76,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
   it('queries several servers in parallel and says whether they agree', async () => {
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, `stun:127.0.0.2:${coturn.port}`, '--count', '2']);
     expect(r.code).toBe(0);
-    expect(r.json.verdict).toMatchObject({ answered: 2, total: 2, publicAddresses: ['127.0.0.1'], agree: true });
+    expect(r.json.verdict).toMatchObject({ answered: 2, total: 2, publicAddresses: ['127.0.0.1'], agree: true, addresses: [{ address: '127.0.0.1', class: 'loopback' }] });
   });
 
   it('TCP transport', async () => {
@@ -118,7 +124,9 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
   it('human output puts the verdict first and has no colour when piped', async () => {
     const r = await runCli(['stun', `127.0.0.1:${coturn.port}`, '--count', '1']);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n')[0]).toMatch(/^✔ Public address 127\.0\.0\.1/);
+    // A loopback mapped address is not a public address: labelled by its class.
+    expect(r.stdout.split('\n')[0]).toMatch(/^⚠ Loopback address 127\.0\.0\.1: 1\/1 server\(s\) answered/);
+    expect(r.stdout).not.toMatch(/Public address/);
     // eslint-disable-next-line no-control-regex
     expect(r.stdout).not.toMatch(/\u001b\[/);
   });

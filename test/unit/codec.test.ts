@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { StunDecodeError } from '../../src/core/errors.js';
 import {
   canonicalIp, changeRequest, decodeAddress, decodeChangeRequest, decodeErrorCode, decodeXorAddress,
-  encodeAddress, encodeErrorCode, encodeXorAddress, readErrorCode, readXorAddress, requestedTransport, stringAttr,
+  encodeAddress, encodeErrorCode, encodeXorAddress, readAddress, readErrorCode, readXorAddress, requestedTransport, stringAttr, unknownRequired,
 } from '../../src/core/stun/attributes.js';
-import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
+import { Attr, attrName, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { appendFingerprint, appendIntegrity, crc32, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
 import { decodeMessage, encodeMessage, getAttribute, messageType, newTransactionId, splitMessageType, stunFrameLength } from '../../src/core/stun/message.js';
 
@@ -74,6 +74,27 @@ describe('addresses', () => {
     ['IPv6 too short', Buffer.from('00020001c0000201', 'hex')],
   ])('rejects %s', (_n, value) => {
     expect(() => decodeAddress(Attr.MappedAddress, value)).toThrow(StunDecodeError);
+  });
+});
+
+describe('classic RFC 3489 address attributes', () => {
+  it('SOURCE-ADDRESS (0x0004) and CHANGED-ADDRESS (0x0005) decode like MAPPED-ADDRESS and are known attributes', () => {
+    // Bytes as a classic server (Vovida stund) sends them: family 1, port, IPv4.
+    const msg = decodeMessage(encodeMessage({
+      method: StunMethod.Binding, cls: StunClass.SuccessResponse,
+      attributes: [
+        { type: 0x0001, value: Buffer.from('00010d960a000005', 'hex') },
+        { type: 0x0004, value: Buffer.from('00010d967f000001', 'hex') },
+        { type: 0x0005, value: Buffer.from('00010d977f000002', 'hex') },
+      ],
+    }));
+    expect(Attr.SourceAddress).toBe(0x0004);
+    expect(Attr.ChangedAddress).toBe(0x0005);
+    expect(readAddress(msg, Attr.SourceAddress)).toEqual({ family: 4, address: '127.0.0.1', port: 3478 });
+    expect(readAddress(msg, Attr.ChangedAddress)).toEqual({ family: 4, address: '127.0.0.2', port: 3479 });
+    expect(unknownRequired(msg)).toEqual([]);
+    expect(attrName(0x0004)).toBe('SOURCE-ADDRESS');
+    expect(attrName(0x0005)).toBe('CHANGED-ADDRESS');
   });
 });
 

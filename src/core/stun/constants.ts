@@ -55,6 +55,8 @@ export type StunMethod = (typeof StunMethod)[keyof typeof StunMethod];
 export const Attr = {
   MappedAddress: 0x0001, // RFC 8489 §14.1
   ChangeRequest: 0x0003, // RFC 5780 §7.2
+  SourceAddress: 0x0004, // RFC 3489 §11.2.5 (classic STUN; RESPONSE-ORIGIN replaces it)
+  ChangedAddress: 0x0005, // RFC 3489 §11.2.3 (classic STUN; OTHER-ADDRESS replaces it)
   Username: 0x0006, // RFC 8489 §14.3
   MessageIntegrity: 0x0008, // RFC 8489 §14.5
   ErrorCode: 0x0009, // RFC 8489 §14.8

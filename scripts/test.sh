@@ -13,7 +13,6 @@ command -v stund >/dev/null 2>&1 || need_pkgs+=(stun-server)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v sysctl >/dev/null 2>&1 || need_pkgs+=(procps)
-[ -x /usr/sbin/stund ] || need_pkgs+=(stun-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need_pkgs[*]}" >&2

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { RtcprobeError } from '../core/errors.js';
+import { hintFor, RtcprobeError } from '../core/errors.js';
 import type { StunServerResult } from '../core/stun-probe.js';
 import { formatHostPort, parseServer, type ServerSpec, type Transport } from '../core/uri.js';
 import { fmtMs, fmtPct, type CommandOutcome, type Style } from '../output.js';
@@ -48,6 +48,7 @@ function humanServer(s: StunServerResult, st: Style): string[] {
   const lines = [head];
   const row = (k: string, v: string) => lines.push(`    ${k.padEnd(10)} ${v}`);
   if (s.error) row('error', c.red(`${s.error.code}: ${s.error.message}`));
+  if (s.error && hintFor(s.error.code)) row('hint', hintFor(s.error.code)!);
   if (s.resolvedAddress) row('server', addr(s.resolvedAddress));
   if (s.localAddress) row('local', addr(s.localAddress));
   if (s.mappedAddress) row('mapped', addr(s.mappedAddress) + (s.mappingChanged ? c.yellow('  (changed between requests)') : ''));

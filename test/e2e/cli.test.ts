@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,15 @@ import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
 
 const STACK = /\n\s+at .+:\d+:\d+/;
+
+/** A loopback UDP port with nothing on it (bound, then released). */
+async function closedUdpPort(): Promise<number> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+  const { port } = sock.address();
+  await new Promise<void>((resolve) => sock.close(() => resolve()));
+  return port;
+}
 
 describe('command line', () => {
   let responder: Responder;
@@ -51,6 +61,65 @@ describe('command line', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(STACK);
+  });
+
+  it.each([
+    [['stun', '--count', 'x'], 'rtcprobe stun --help'],
+    [['stun', '127.0.0.1', '--ca', '/nonexistent.pem'], 'rtcprobe stun --help'],
+    [['nat', '--bogus'], 'rtcprobe nat --help'],
+    [['turn', '--size', '4'], 'rtcprobe turn --help'],
+    [['signal', 'serve', '--bogus'], 'rtcprobe signal serve --help'],
+    [['signal', 'serve', '--turn-uri', 'turn:127.0.0.1'], 'rtcprobe signal serve --help'],
+    [['signal', 'token', '--ttl', '0'], 'rtcprobe signal token --help'],
+    [['signal', 'bogus'], 'rtcprobe signal --help'],
+    [['nosuchcommand'], 'rtcprobe --help'],
+  ])('%j: the usage error points to the help of that command', async (args, help) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error USAGE: /);
+    expect(r.stderr).toContain(`Run "${help}" for usage.`);
+  });
+
+  it('every missing required option is named in one usage error', async () => {
+    const none = await runCli(['signal', 'token']);
+    expect(none.code).toBe(2);
+    expect(none.stderr.split('\n')[0]).toBe('error USAGE: "signal token" needs --secret <secret> (or RTCPROBE_SIGNAL_SECRET), --room <room> and --identity <id>');
+    // The environment variable stands in for --secret.
+    const env = await runCli(['signal', 'token', '--identity', 'alice'], { env: { RTCPROBE_SIGNAL_SECRET: 'k'.repeat(32) } });
+    expect(env.code).toBe(2);
+    expect(env.stderr.split('\n')[0]).toBe('error USAGE: "signal token" needs --room <room>');
+    const ok = await runCli(['signal', 'token', '--room', 'r', '--identity', 'alice'], { env: { RTCPROBE_SIGNAL_SECRET: 'k'.repeat(32) } });
+    expect(ok.code).toBe(0);
+    // A group: at least one of the positional URIs or --ice-servers.
+    const turn = await runCli(['turn', '--json']);
+    expect(turn.code).toBe(2);
+    expect(JSON.parse(turn.stdout).error).toEqual({ code: 'USAGE', message: '"turn" needs at least one turn: or turns: URI, or --ice-servers FILE' });
+  });
+
+  it('a closed port: the error names the endpoint once, with a hint on what to check', async () => {
+    const port = await closedUdpPort();
+    const r = await runCli(['stun', `127.0.0.1:${port}`, '--count', '1', '--no-color']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/error\s+UNREACHABLE: recvmsg ECONNREFUSED\n/);
+    expect(r.stdout).toMatch(/hint\s+nothing accepts traffic there: check the host and port/);
+    const t = await runCli(['turn', `turn:127.0.0.1:${port}`, '--user', 'u', '--password', 'p', '--no-color']);
+    expect(t.code).toBe(1);
+    const endpoint = `UDP 127.0.0.1:${port}: `;
+    expect(t.stdout).toContain(`${endpoint}recvmsg ECONNREFUSED`);
+    for (const line of t.stdout.split('\n')) expect(line.split(endpoint).length, line).toBeLessThanOrEqual(2);
+  });
+
+  it('TIMEOUT: a hint in human output; JSON keeps code and message', async () => {
+    const silent = await startResponder(() => []);
+    try {
+      const r = await runCli(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '300', '--no-color']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/error\s+TIMEOUT: .*\n\s+hint\s+check the host and port, that the server is running, and that no firewall drops/);
+      const j = await runCli(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '300', '--json']);
+      expect(JSON.parse(j.stdout).servers[0].error).toEqual({ code: 'TIMEOUT', message: expect.any(String) });
+    } finally {
+      await silent.close();
+    }
   });
 
   it('--json turns a usage error into a JSON document on stdout', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
@@ -187,6 +188,39 @@ describe('command line', () => {
     } finally {
       await silent.close();
     }
+  });
+
+  it('the README states the Node.js version of package.json engines, and exit 130 as it is', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const min = /^>=\s*(\d+(?:\.\d+)*)$/.exec(engines)![1]!;
+    expect(readme).toMatch(new RegExp(`Node\\.js ${min.replace(/\./g, '\\.')} or newer`));
+    expect(readme).not.toMatch(/Node\.js 20 or newer/);
+    expect(readme).toMatch(/\| 130 \| interrupted by SIGINT \(Ctrl-C\) or SIGTERM/);
+    expect(readme).not.toMatch(/Ctrl-C twice/);
+  });
+
+  it('--heartbeat: a connection is cut after one unanswered ping, as its help and the README say', async () => {
+    const relay = spawn(process.execPath, [BIN, 'signal', 'serve', '--port', '0', '--json', '--heartbeat', '200', '--join-timeout', '60000'], { cwd: ROOT });
+    try {
+      let out = '';
+      relay.stdout.on('data', (d) => { out += d; });
+      await vi.waitFor(() => expect(out).toContain('\n'), { timeout: 20000, interval: 10 });
+      const { ws } = JSON.parse(out.split('\n')[0]!) as { ws: string };
+      // A peer that never answers pings (ws answers them itself unless told not to).
+      const peer = new WebSocket(ws, { autoPong: false });
+      let pings = 0;
+      peer.on('ping', () => { pings++; });
+      const closed = new Promise<number>((resolve) => peer.on('close', (code) => resolve(code)));
+      expect(await closed).toBe(1006); // terminated, no close frame
+      expect(pings).toBe(1);
+    } finally {
+      relay.kill('SIGKILL');
+    }
+    const help = await runCli(['signal', 'serve', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('WebSocket ping interval; a connection that has not answered a ping by the next one is cut');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toMatch(/\| `--heartbeat <ms>` \| 30000 \| WebSocket ping interval; a connection that has not answered the previous ping is terminated/);
   });
 
   it('the README lists every error code', () => {

@@ -130,8 +130,8 @@ export async function main(argv: string[], io: Io): Promise<ExitCode> {
         return 2;
       }
       const e = toRtcprobeError(err);
-      const shown = e.code === 'INTERNAL' && global.verbose ? Object.assign(e, { message: `${e.message}\n${(err as Error)?.stack ?? ''}` }) : e;
-      renderError(shown, io, global, { jsonLines: !!current.spec?.jsonLines });
+      // One line, whatever went wrong: a bug too (--verbose adds its causes, never a stack trace).
+      renderError({ code: e.code, message: e.message, cause: e.cause }, io, global, { jsonLines: !!current.spec?.jsonLines });
       if (e.code === 'USAGE') usageHint();
       return 2;
     }

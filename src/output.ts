@@ -112,6 +112,22 @@ export function render(outcome: CommandOutcome, io: Io, g: GlobalOptions): void 
 }
 
 /**
+ * The causes under an error, one line each ("ECONNREFUSED: connect
+ * ECONNREFUSED 127.0.0.1:9"), never a stack trace; at most 5 deep.
+ */
+export function causeChain(cause: unknown): string[] {
+  const lines: string[] = [];
+  for (let c = cause, depth = 0; c !== undefined && c !== null && depth < 5; depth++) {
+    const e = c as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
+    const label = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error';
+    const message = typeof e.message === 'string' ? e.message : String(c);
+    lines.push(`${label}: ${message.split('\n')[0]}`);
+    c = typeof c === 'object' ? e.cause : undefined;
+  }
+  return lines;
+}
+
+/**
  * The error for failures that stop a command before it has a result: one
  * line on stderr (plus a hint for codes that have one). With --json, also a
  * JSON document on stdout; a compact single line when the command streams
@@ -126,7 +142,7 @@ export function renderError(err: { code: ErrorCode | string; message: string; st
   const c = makeStyle(g.color && !!io.stderr.isTTY, g.verbose).c;
   io.stderr.write(`${c.red('error')} ${err.code}: ${err.message}\n`);
   if (hint) io.stderr.write(`  hint: ${hint}\n`);
-  if (g.verbose && err.cause) io.stderr.write(`  cause: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
+  if (g.verbose) for (const line of causeChain(err.cause)) io.stderr.write(`  cause: ${line}\n`);
 }
 
 export const fmtMs = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1));

@@ -223,6 +223,21 @@ describe('command line', () => {
     expect(readme).toMatch(/\| `--heartbeat <ms>` \| 30000 \| WebSocket ping interval; a connection that has not answered the previous ping is terminated/);
   });
 
+  it('a bug that escapes the command is one INTERNAL line, exit 2, no stack trace', async () => {
+    const hook = fileURLToPath(new URL('../helpers/escaped-bug.mjs', import.meta.url));
+    const silent = await startResponder(() => []);
+    try {
+      const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(process.execPath, ['--import', hook, BIN, 'stun', `127.0.0.1:${silent.port}`, '--timeout', '60000', '--verbose'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 30000 },
+          (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stderr }));
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('error INTERNAL: a bug escaped\n');
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('the README lists every error code', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     for (const code of Object.keys(ERROR_CODES)) expect(readme, code).toContain(`\`${code}\``);

@@ -25,6 +25,7 @@ const say = (text) => {
 
 let signals = 0;
 let result;
+let grace;
 const worker = new Worker(new URL('./worker.js', import.meta.url), {
   workerData: { argv: process.argv.slice(2) },
 });
@@ -36,7 +37,7 @@ const onSignal = (sig) => {
   } else if (signals === 2) {
     say(`rtcprobe: second signal (${sig}), exiting without a clean stop\n`);
     worker.postMessage({ type: 'force', signal: sig });
-    setTimeout(() => process.exit(130), FORCE_GRACE_MS);
+    grace = setTimeout(() => process.exit(130), FORCE_GRACE_MS);
   } else {
     process.exit(130);
   }
@@ -48,13 +49,23 @@ worker.on('message', (m) => {
   else if (m?.type === 'forced') process.exit(130);
 });
 worker.on('error', (err) => {
-  // A bug escaped the command: one line, never a stack trace.
-  say(`error INTERNAL: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A bug escaped the command: one line, never a stack trace (and the JSON error document under --json).
+  const message = err instanceof Error ? err.message : String(err);
+  if (process.argv.includes('--json')) {
+    try {
+      writeSync(1, `${JSON.stringify({ error: { code: 'INTERNAL', message } })}\n`);
+    } catch {
+      // stdout is gone
+    }
+  }
+  say(`error INTERNAL: ${message}\n`);
   result = 2;
 });
 worker.on('exit', () => {
+  clearTimeout(grace);
   for (const s of SIGNALS) process.off(s, onSignal);
   const code = result ?? 2;
-  // Interrupted mid-run: 130. A long-running command that stopped cleanly on the signal keeps its 0.
-  process.exitCode = signals > 0 && code !== 0 ? 130 : code;
+  // Interrupted mid-run: 130. A long-running command that stopped cleanly on
+  // the first signal keeps its 0; a second signal always means 130.
+  process.exitCode = signals > 1 || (signals > 0 && code !== 0) ? 130 : code;
 });

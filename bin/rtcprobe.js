@@ -43,6 +43,9 @@ const onSignal = (sig) => {
   }
 };
 for (const s of SIGNALS) process.on(s, onSignal);
+// A worker gets no SIGWINCH of its own: pass on terminal resizes (the spinner needs the width).
+const onResize = () => worker.postMessage({ type: 'resize' });
+process.on('SIGWINCH', onResize);
 
 worker.on('message', (m) => {
   if (m?.type === 'done') result = m.code;
@@ -64,6 +67,7 @@ worker.on('error', (err) => {
 worker.on('exit', () => {
   clearTimeout(grace);
   for (const s of SIGNALS) process.off(s, onSignal);
+  process.off('SIGWINCH', onResize);
   const code = result ?? 2;
   // Interrupted mid-run: 130. A long-running command that stopped cleanly on
   // the first signal keeps its 0; a second signal always means 130.

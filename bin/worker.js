@@ -33,6 +33,25 @@ function output(fd) {
   });
 }
 
+/**
+ * What Node does for process.stdout on SIGWINCH: ask the terminal for its size
+ * again (getWindowSize() only returns the cached one), and emit 'resize' when
+ * it changed.
+ */
+function refreshSize(s) {
+  try {
+    const size = [];
+    if (s._handle?.getWindowSize(size) !== 0) return;
+    const [columns, rows] = size;
+    if (columns === s.columns && rows === s.rows) return;
+    s.columns = columns;
+    s.rows = rows;
+    s.emit('resize');
+  } catch {
+    // not a terminal any more
+  }
+}
+
 const stdout = output(1);
 const stderr = output(2);
 const abort = new AbortController();
@@ -40,6 +59,7 @@ const force = new AbortController();
 parentPort.on('message', (m) => {
   if (m?.type === 'abort') abort.abort(new Error(`received ${m.signal}`));
   else if (m?.type === 'force') force.abort(new Error(`received ${m.signal} again`));
+  else if (m?.type === 'resize') for (const s of [stdout, stderr]) if (s instanceof WriteStream) refreshSize(s);
 });
 // The port must not keep the thread alive once the command is done.
 parentPort.unref();

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
@@ -25,6 +26,8 @@ interface PtyOptions {
   timeoutMs?: number;
   /** Called with the CLI's pid once it runs; for sending it signals. */
   onStart?: (pid: number) => void;
+  /** Kept up to date with the output so far. */
+  live?: { output: string };
 }
 
 const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
@@ -61,6 +64,7 @@ function onPty(args: string[], o: PtyOptions): Promise<PtyRun> {
     child.stdout.on('data', (d: Buffer) => {
       bytes += d.length;
       if (output.length < maxBytes) output += d.toString('utf8');
+      if (o.live) o.live.output = output;
       if (pid === undefined) {
         const m = /pid=(\d+)/.exec(output);
         if (m) {
@@ -121,6 +125,30 @@ describeWith({ commands: ['script', 'stty'] }, 'on a terminal', () => {
     expect(r.output).toMatch(/No STUN server answered/);
     expect(r.output).not.toContain('querying');
     expect(r.output).not.toMatch(SPINNER);
+  });
+
+  it('a terminal shrunk to no width mid-run: the spinner stops for good, and one SIGINT still ends the run', async () => {
+    const before = silent.received.length;
+    let pid = 0;
+    const live = { output: '' };
+    const run = onPty(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '60000'], { ...SIZED, timeoutMs: 20000, live, onStart: (p) => { pid = p; } });
+    await vi.waitFor(() => expect(silent.received.length).toBeGreaterThan(before), { timeout: 10000, interval: 20 });
+    const tty = readlinkSync(`/proc/${pid}/fd/2`);
+    expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
+    // The spinner is drawing; then the terminal loses its size (the kernel sends SIGWINCH).
+    await vi.waitFor(() => expect(live.output).toMatch(SPINNER), { timeout: 5000, interval: 10 });
+    execFileSync('stty', ['-F', tty, 'cols', '0', 'rows', '0']);
+    // A frame may be on its way; after that, nothing. No event says "nothing more
+    // was drawn": give a spinner (a frame every 80 ms) several frames' time.
+    await new Promise((r) => setTimeout(r, 200));
+    const mark = live.output.length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(live.output.slice(mark)).not.toMatch(SPINNER);
+    process.kill(pid, 'SIGINT');
+    const r = await run;
+    expect(r.code).toBe(130);
+    expect(r.output).toContain('querying');
+    expect(r.bytes).toBeLessThan(16 * 1024);
   });
 
   it('a terminal without a size: one SIGINT ends a run in flight (exit 130), no spinner, little output', async () => {

@@ -1,12 +1,18 @@
 import { Chalk, type ChalkInstance } from 'chalk';
-import type { ErrorCode } from './core/errors.js';
+import { hintFor, type ErrorCode } from './core/errors.js';
+
+/** A terminal stream (tty.WriteStream) has a size; 0 or undefined when the terminal reports none. */
+export type OutStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 /** Everything a command needs from the outside world; bin/ builds it from `process`. */
 export interface Io {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout: OutStream;
+  stderr: OutStream;
   env: Record<string, string | undefined>;
+  /** Aborted on the first SIGINT/SIGTERM: stop cleanly and report what is known. */
   signal?: AbortSignal;
+  /** Aborted on a second signal: print a partial summary if there is one, and return at once. */
+  forceStop?: AbortSignal;
 }
 
 export interface GlobalOptions {
@@ -56,12 +62,44 @@ export interface Progress {
 
 const NO_PROGRESS: Progress = { update() {}, stop() {} };
 
-/** An ora spinner on stderr, only on a TTY and never with --json. */
+/**
+ * Whether a spinner may be drawn: only on a terminal of known width, never
+ * with --json, under CI, with NO_COLOR or on a dumb terminal. A terminal
+ * that reports 0 columns (a pseudo-terminal nobody sized) would make ora
+ * divide by zero: it then believes the spinner covers Infinity lines and
+ * clears them one by one in a loop that never ends.
+ */
+export function spinnerAllowed(io: Io, g: GlobalOptions): boolean {
+  const set = (v: string | undefined) => v !== undefined && v !== '';
+  if (g.json || !io.stderr.isTTY) return false;
+  if (set(io.env.CI) || set(io.env.NO_COLOR) || io.env.TERM === 'dumb') return false;
+  const cols = io.stderr.columns;
+  return typeof cols === 'number' && Number.isFinite(cols) && cols > 0;
+}
+
+/** An ora spinner on stderr, when spinnerAllowed(); stopped for good if the terminal shrinks to no width. */
 export async function startProgress(io: Io, g: GlobalOptions, text: string): Promise<Progress> {
-  if (g.json || !io.stderr.isTTY || io.env.CI) return NO_PROGRESS;
+  if (!spinnerAllowed(io, g)) return NO_PROGRESS;
   const { default: ora } = await import('ora');
-  const spinner = ora({ text, stream: io.stderr, color: 'cyan', isEnabled: true, discardStdin: false }).start();
-  return { update: (t) => { spinner.text = t; }, stop: () => spinner.stop() };
+  const stream = io.stderr as OutStream & NodeJS.EventEmitter;
+  const spinner = ora({ text, stream, color: 'cyan', isEnabled: true, discardStdin: false }).start();
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    stream.off?.('resize', onResize);
+    spinner.stop();
+  };
+  const onResize = () => {
+    if (!(Number(stream.columns) > 0)) stop();
+  };
+  stream.on?.('resize', onResize);
+  return {
+    update: (t) => {
+      if (!stopped) spinner.text = t;
+    },
+    stop,
+  };
 }
 
 export function render(outcome: CommandOutcome, io: Io, g: GlobalOptions): void {
@@ -73,14 +111,38 @@ export function render(outcome: CommandOutcome, io: Io, g: GlobalOptions): void 
   io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** The one-line error for failures that stop a command before it has a result. */
-export function renderError(err: { code: ErrorCode | string; message: string; stack?: string; cause?: unknown }, io: Io, g: GlobalOptions): void {
+/**
+ * The causes under an error, one line each ("ECONNREFUSED: connect
+ * ECONNREFUSED 127.0.0.1:9"), never a stack trace; at most 5 deep.
+ */
+export function causeChain(cause: unknown): string[] {
+  const lines: string[] = [];
+  for (let c = cause, depth = 0; c !== undefined && c !== null && depth < 5; depth++) {
+    const e = c as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
+    const label = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error';
+    const message = typeof e.message === 'string' ? e.message : String(c);
+    lines.push(`${label}: ${message.split('\n')[0]}`);
+    c = typeof c === 'object' ? e.cause : undefined;
+  }
+  return lines;
+}
+
+/**
+ * The error for failures that stop a command before it has a result: one
+ * line on stderr (plus a hint for codes that have one). With --json, also a
+ * JSON document on stdout; a compact single line when the command streams
+ * JSON Lines (`jsonLines`), so that every stdout line stays a document.
+ */
+export function renderError(err: { code: ErrorCode | string; message: string; stack?: string; cause?: unknown }, io: Io, g: GlobalOptions, o: { jsonLines?: boolean } = {}): void {
+  const hint = hintFor(err.code);
   if (g.json) {
-    io.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } }, null, 2)}\n`);
+    const doc = { error: { code: err.code, message: err.message, ...(hint ? { hint } : {}) } };
+    io.stdout.write(`${o.jsonLines ? JSON.stringify(doc) : JSON.stringify(doc, null, 2)}\n`);
   }
   const c = makeStyle(g.color && !!io.stderr.isTTY, g.verbose).c;
   io.stderr.write(`${c.red('error')} ${err.code}: ${err.message}\n`);
-  if (g.verbose && err.cause) io.stderr.write(`  cause: ${String((err.cause as Error)?.stack ?? err.cause)}\n`);
+  if (hint) io.stderr.write(`  hint: ${hint}\n`);
+  if (g.verbose) for (const line of causeChain(err.cause)) io.stderr.write(`  cause: ${line}\n`);
 }
 
 export const fmtMs = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1));

@@ -90,6 +90,7 @@ function requireOpt(opts: Record<string, unknown>, key: string, flag: string, ac
 const signalServeCommand: CommandSpec = {
   name: 'serve',
   summary: 'run the signaling relay: WebSocket channel server + HTTP session server, Redis scale-out',
+  jsonLines: true,
   options: [
     { flags: '-p, --port <n>', description: 'WebSocket port (0 = any free port, printed when ready)', default: DEFAULT_SIGNAL_PORT, parse: intOption(0, 65535) },
     { flags: '--host <addr>', description: 'address to listen on (0.0.0.0 or :: to serve the network)', default: '127.0.0.1' },
@@ -124,9 +125,9 @@ const signalTokenCommand: CommandSpec = {
   name: 'token',
   summary: 'mint a join token (JWT HS256 with room, identity and expiry)',
   options: [
-    { flags: '--secret <secret>', description: 'the signing secret (or env RTCPROBE_SIGNAL_SECRET)' },
-    { flags: '--room <room>', description: 'the room the token admits to' },
-    { flags: '--identity <id>', description: 'the identity (becomes the peerId)' },
+    { flags: '--secret <secret>', description: 'the signing secret (or env RTCPROBE_SIGNAL_SECRET)', required: true, env: 'RTCPROBE_SIGNAL_SECRET' },
+    { flags: '--room <room>', description: 'the room the token admits to', required: true },
+    { flags: '--identity <id>', description: 'the identity (becomes the peerId)', required: true },
     { flags: '--ttl <s>', description: 'lifetime in seconds', default: 3600, parse: intOption(1, 365 * 86400) },
   ],
   run: (_args, opts, ctx) => runToken(opts, ctx),
@@ -261,6 +262,7 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
   if (ctx.signal.aborted) throw new RtcprobeError('ABORTED', 'aborted before the relay started');
   const addr = await relay.listen();
   const started = Date.now();
+  ctx.onForcedStop?.(() => { const s = relay.snapshot(); return { event: 'stopped', command: 'signal', action: 'serve', ok: false, instance: id, uptimeSeconds: Math.round((Date.now() - started) / 1000), totals: { connections: s.connectionsTotal, received: s.received, relayed: s.relayed, errors: s.errors, closes: s.closes } }; });
 
   // Ready: one JSON line (--json) or a few human lines, then serve until aborted.
   const ready = {

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { IdnNames } from '../core/dns/idn.js';
-import { RtcprobeError } from '../core/errors.js';
+import { hintFor, RtcprobeError } from '../core/errors.js';
 import type { StunProbeOptions, StunServerResult } from '../core/stun-probe.js';
 import type { MappingChange, WatchServerSummary } from '../core/stun/mapping-watch.js';
 import { ADDRESS_CLASS_LABEL, classifyAddress, type AddressClass } from '../core/stun/address-class.js';
@@ -104,6 +104,7 @@ function humanServer(s: StunServerResult, st: Style): string[] {
   const lines = [head];
   const row = (k: string, v: string) => lines.push(`    ${k.padEnd(10)} ${v}`);
   if (s.error) row('error', c.red(`${s.error.code}: ${s.error.message}`));
+  if (s.error && hintFor(s.error.code)) row('hint', hintFor(s.error.code)!);
   if (s.idn) row('name', `${s.idn.unicode} (ASCII ${s.idn.ascii})`);
   if (s.srv) {
     row('SRV', s.srv.fallback

@@ -75,6 +75,7 @@ export const turnCommand: CommandSpec = {
   name: 'turn',
   summary: 'verify a TURN server end to end: auth, allocation, relayed path, refresh, deallocation, peer restrictions',
   args: '[uri...]',
+  requireOneOf: [{ anyOf: ['<args>', '--ice-servers'], label: 'at least one turn: or turns: URI, or --ice-servers FILE' }],
   options: [
     { flags: '-u, --user <name>', description: 'long-term credential user (with --secret: the user part of the REST username, optional)' },
     { flags: '-p, --password <password>', description: 'long-term credential password (or env RTCPROBE_TURN_PASSWORD)' },

@@ -25,6 +25,18 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** What to check, for the codes where the message alone leaves a user guessing. */
+export const ERROR_HINTS: Partial<Record<ErrorCode, string>> = {
+  TIMEOUT:
+    'check the host and port, that the server is running, and that no firewall drops the traffic on the way (STUN/TURN: UDP 3478 by default); on a slow path, raise --timeout',
+  UNREACHABLE:
+    'nothing accepts traffic there: check the host and port (STUN/TURN: 3478 by default, 5349 for TLS), that the server is running, and the route to it',
+};
+
+export function hintFor(code: string): string | undefined {
+  return Object.hasOwn(ERROR_HINTS, code) ? ERROR_HINTS[code as ErrorCode] : undefined;
+}
+
 export class RtcprobeError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -80,5 +92,7 @@ export function toRtcprobeError(err: unknown, context?: string): RtcprobeError {
   else if (e?.name === 'AbortError') code = 'ABORTED';
   else if (sys && (sys.startsWith('ERR_TLS') || sys.includes('CERT') || sys.startsWith('ERR_SSL') || sys === 'DEPTH_ZERO_SELF_SIGNED_CERT' || sys === 'SELF_SIGNED_CERT_IN_CHAIN')) code = 'TLS';
   const msg = typeof e?.message === 'string' ? e.message : String(err);
-  return new RtcprobeError(code, context ? `${context}: ${msg}` : msg, { cause: err });
+  // A context says where; it is said once even when the message already starts with it.
+  const message = context && !msg.startsWith(`${context}: `) ? `${context}: ${msg}` : msg;
+  return new RtcprobeError(code, message, { cause: err });
 }

@@ -1,14 +1,25 @@
 import { execFile, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
 
 const STACK = /\n\s+at .+:\d+:\d+/;
+
+/** A loopback UDP port with nothing on it (bound, then released). */
+async function closedUdpPort(): Promise<number> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+  const { port } = sock.address();
+  await new Promise<void>((resolve) => sock.close(() => resolve()));
+  return port;
+}
 
 describe('command line', () => {
   let responder: Responder;
@@ -51,6 +62,65 @@ describe('command line', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(STACK);
+  });
+
+  it.each([
+    [['stun', '--count', 'x'], 'rtcprobe stun --help'],
+    [['stun', '127.0.0.1', '--ca', '/nonexistent.pem'], 'rtcprobe stun --help'],
+    [['nat', '--bogus'], 'rtcprobe nat --help'],
+    [['turn', '--size', '4'], 'rtcprobe turn --help'],
+    [['signal', 'serve', '--bogus'], 'rtcprobe signal serve --help'],
+    [['signal', 'serve', '--turn-uri', 'turn:127.0.0.1'], 'rtcprobe signal serve --help'],
+    [['signal', 'token', '--ttl', '0'], 'rtcprobe signal token --help'],
+    [['signal', 'bogus'], 'rtcprobe signal --help'],
+    [['nosuchcommand'], 'rtcprobe --help'],
+  ])('%j: the usage error points to the help of that command', async (args, help) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error USAGE: /);
+    expect(r.stderr).toContain(`Run "${help}" for usage.`);
+  });
+
+  it('every missing required option is named in one usage error', async () => {
+    const none = await runCli(['signal', 'token']);
+    expect(none.code).toBe(2);
+    expect(none.stderr.split('\n')[0]).toBe('error USAGE: "signal token" needs --secret <secret> (or RTCPROBE_SIGNAL_SECRET), --room <room> and --identity <id>');
+    // The environment variable stands in for --secret.
+    const env = await runCli(['signal', 'token', '--identity', 'alice'], { env: { RTCPROBE_SIGNAL_SECRET: 'k'.repeat(32) } });
+    expect(env.code).toBe(2);
+    expect(env.stderr.split('\n')[0]).toBe('error USAGE: "signal token" needs --room <room>');
+    const ok = await runCli(['signal', 'token', '--room', 'r', '--identity', 'alice'], { env: { RTCPROBE_SIGNAL_SECRET: 'k'.repeat(32) } });
+    expect(ok.code).toBe(0);
+    // A group: at least one of the positional URIs or --ice-servers.
+    const turn = await runCli(['turn', '--json']);
+    expect(turn.code).toBe(2);
+    expect(JSON.parse(turn.stdout).error).toEqual({ code: 'USAGE', message: '"turn" needs at least one turn: or turns: URI, or --ice-servers FILE' });
+  });
+
+  it('a closed port: the error names the endpoint once, with a hint on what to check', async () => {
+    const port = await closedUdpPort();
+    const r = await runCli(['stun', `127.0.0.1:${port}`, '--count', '1', '--no-color']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/error\s+UNREACHABLE: recvmsg ECONNREFUSED\n/);
+    expect(r.stdout).toMatch(/hint\s+nothing accepts traffic there: check the host and port/);
+    const t = await runCli(['turn', `turn:127.0.0.1:${port}`, '--user', 'u', '--password', 'p', '--no-color']);
+    expect(t.code).toBe(1);
+    const endpoint = `UDP 127.0.0.1:${port}: `;
+    expect(t.stdout).toContain(`${endpoint}recvmsg ECONNREFUSED`);
+    for (const line of t.stdout.split('\n')) expect(line.split(endpoint).length, line).toBeLessThanOrEqual(2);
+  });
+
+  it('TIMEOUT: a hint in human output; JSON keeps code and message', async () => {
+    const silent = await startResponder(() => []);
+    try {
+      const r = await runCli(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '300', '--no-color']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/error\s+TIMEOUT: .*\n\s+hint\s+check the host and port, that the server is running, and that no firewall drops/);
+      const j = await runCli(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '300', '--json']);
+      expect(JSON.parse(j.stdout).servers[0].error).toEqual({ code: 'TIMEOUT', message: expect.any(String) });
+    } finally {
+      await silent.close();
+    }
   });
 
   it('--json turns a usage error into a JSON document on stdout', async () => {
@@ -115,6 +185,54 @@ describe('command line', () => {
       expect(code).toBe(130);
       expect(JSON.parse(stdout).servers[0].error.code).toBe('ABORTED');
       expect(stderr).not.toMatch(STACK);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('the README states the Node.js version of package.json engines, and exit 130 as it is', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const min = /^>=\s*(\d+(?:\.\d+)*)$/.exec(engines)![1]!;
+    expect(readme).toMatch(new RegExp(`Node\\.js ${min.replace(/\./g, '\\.')} or newer`));
+    expect(readme).not.toMatch(/Node\.js 20 or newer/);
+    expect(readme).toMatch(/\| 130 \| interrupted by SIGINT \(Ctrl-C\) or SIGTERM/);
+    expect(readme).not.toMatch(/Ctrl-C twice/);
+  });
+
+  it('--heartbeat: a connection is cut after one unanswered ping, as its help and the README say', async () => {
+    const relay = spawn(process.execPath, [BIN, 'signal', 'serve', '--port', '0', '--json', '--heartbeat', '200', '--join-timeout', '60000'], { cwd: ROOT });
+    try {
+      let out = '';
+      relay.stdout.on('data', (d) => { out += d; });
+      await vi.waitFor(() => expect(out).toContain('\n'), { timeout: 20000, interval: 10 });
+      const { ws } = JSON.parse(out.split('\n')[0]!) as { ws: string };
+      // A peer that never answers pings (ws answers them itself unless told not to).
+      const peer = new WebSocket(ws, { autoPong: false });
+      let pings = 0;
+      peer.on('ping', () => { pings++; });
+      const closed = new Promise<number>((resolve) => peer.on('close', (code) => resolve(code)));
+      expect(await closed).toBe(1006); // terminated, no close frame
+      expect(pings).toBe(1);
+    } finally {
+      relay.kill('SIGKILL');
+    }
+    const help = await runCli(['signal', 'serve', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('WebSocket ping interval; a connection that has not answered the previous ping (nor sent anything since) is cut');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toMatch(/\| `--heartbeat <ms>` \| 30000 \| WebSocket ping interval; a connection that has not answered the previous ping is terminated/);
+  });
+
+  it('a bug that escapes the command is one INTERNAL line, exit 2, no stack trace', async () => {
+    const hook = fileURLToPath(new URL('../helpers/escaped-bug.mjs', import.meta.url));
+    const silent = await startResponder(() => []);
+    try {
+      const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(process.execPath, ['--import', hook, BIN, 'stun', `127.0.0.1:${silent.port}`, '--timeout', '60000', '--verbose'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 30000 },
+          (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stderr }));
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('error INTERNAL: a bug escaped\n');
     } finally {
       await silent.close();
     }

@@ -58,7 +58,8 @@ export class StreamChannel implements Channel {
     readonly tlsInfo?: TlsInfo,
   ) {
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
-    sock.on('error', (err) => this.fail(toRtcprobeError(err, `${transport.toUpperCase()} ${remote.address}:${remote.port}`)));
+    // No "TCP host:port" prefix: the caller names the server it talks to, once.
+    sock.on('error', (err) => this.fail(toRtcprobeError(err)));
     sock.on('close', () => this.fail(new RtcprobeError('CONNECTION', 'the server closed the connection')));
   }
 
@@ -111,7 +112,7 @@ export class StreamChannel implements Channel {
         sock.off('error', onError);
         if (err) {
           sock.destroy();
-          reject(err instanceof RtcprobeError ? err : toRtcprobeError(err, `${transport.toUpperCase()} connect`));
+          reject(toRtcprobeError(err));
           return;
         }
         const la = { address: sock.localAddress ?? '', port: sock.localPort ?? 0 };

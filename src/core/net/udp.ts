@@ -54,8 +54,9 @@ export class UdpChannel implements Channel {
   ) {
     main.on('message', (data, rinfo) => this.events.emit('message', data, { address: rinfo.address, port: rinfo.port }, false));
     catcher.on('message', (data, rinfo) => this.events.emit('message', data, { address: rinfo.address, port: rinfo.port }, true));
+    // No "UDP host:port" prefix: the caller names the server it talks to, once.
     const fail = (err: Error) => {
-      if (!this.closed) this.events.emit('error', toRtcprobeError(err, `UDP ${remote.address}:${remote.port}`));
+      if (!this.closed) this.events.emit('error', toRtcprobeError(err));
     };
     main.on('error', fail);
     catcher.on('error', fail);

@@ -88,7 +88,10 @@ export function missingRequired(spec: CommandSpec, args: string[], opts: Record<
   const has = (flag: string): boolean => {
     if (flag === '<args>') return args.length > 0;
     const o = byFlag.get(flag);
-    return given(opts[attributeName(flag)]) || (!!o?.env && given(env[o.env]));
+    // An option given on the command line counts even when empty: the command
+    // then says what is wrong with its value ("must not be empty").
+    const v = opts[attributeName(flag)];
+    return given(v) || v === '' || (!!o?.env && given(env[o.env]));
   };
   const label = (flag: string): string => {
     if (flag === '<args>') return `<${positional}>`;

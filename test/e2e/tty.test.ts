@@ -183,7 +183,7 @@ describeWith({ commands: ['script', 'stty', 'turnserver'] }, 'on a terminal with
   // covered Infinity rows and erased them in a loop that never ended: hundreds
   // of MB of cursor moves, and signals never handled.
   it.each([
-    ['stun', () => ['stun', `127.0.0.1:${stunOnly.port}`, '-c', '2'], /Public address 127\.0\.0\.1/],
+    ['stun', () => ['stun', `127.0.0.1:${stunOnly.port}`, '-c', '2'], /Loopback address 127\.0\.0\.1/],
     ['nat', () => ['nat', '-s', `127.0.0.1:${stunOnly.port}`, '--no-hairpin'], /Open internet|no NAT/i],
     ['turn', () => ['turn', `turn:127.0.0.1:${turn.port}`, '--user', 'tty', '--password', 'tty-password', '--count', '3'], /TURN server works/],
   ])('%s finishes with its verdict and no spinner, in bounded output and time', async (_name, argv, verdict) => {

@@ -3,18 +3,20 @@
  * DNS to Deallocate, as a row with a status, a detail and (when something is
  * wrong) a hint naming the likely misconfiguration.
  */
-import { toRtcprobeError } from '../errors.js';
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import type { Channel } from '../net/channel.js';
 import type { TlsInfo } from '../net/stream.js';
 import { resolveHost } from '../resolve.js';
 import type { RttSummary } from '../stats.js';
 import type { TransportAddress } from '../stun/attributes.js';
-import { Attr, ErrorCodes } from '../stun/constants.js';
+import { Attr, ErrorCodes, StunMethod } from '../stun/constants.js';
 import { readString } from '../stun/attributes.js';
 import { formatHostPort, type ServerSpec, type Transport } from '../uri.js';
 import { classifyAddress, FORBIDDEN_PEERS, isNonPublic } from './addresses.js';
 import { openTurnTransport, TurnClient, TurnErrorResponse } from './client.js';
 import { mask, redact, restExpiryOf } from './credentials.js';
+import { BANDWIDTH_SIZE, runBandwidth, type BandwidthResult } from './bandwidth.js';
+import { formatBps } from './units.js';
 import { measurePath, type PathMode, type PathResult } from './datapath.js';
 import { MIN_CHANNEL, type TurnCredentials } from './protocol.js';
 
@@ -27,6 +29,33 @@ export interface CheckRow {
   hint: string;
   /** The server URI the row is about (absent for global rows). */
   server?: string;
+  /** Warnings only: a few words naming the problem, for the headline. */
+  label?: string;
+}
+
+/** Short names of warnings, by check name (the row id without its transport prefix). */
+const WARNING_LABELS: Record<string, string> = {
+  'credentials.expiry': 'REST credentials expire soon',
+  tls: 'TLS certificate not trusted',
+  'auth-challenge': 'unusual authentication challenge',
+  auth: 'response integrity does not verify',
+  allocate: 'relayed address unusable by remote peers',
+  'allocate-family': 'no IPv4 relay',
+  'stale-allocation': 'stale allocation (437)',
+  'relay-indication': 'loss on the relayed path',
+  'relay-channel': 'loss on the relayed path',
+  'channel-rebind': 'channel rebind not refused with 400',
+  quota: 'no allocation quota',
+  'tcp-allocate': 'no RFC 6062 TCP relay',
+  deallocate: 'deallocation not confirmed',
+  security: 'a forbidden peer got no answer',
+};
+
+function warningLabel(id: string): string {
+  if (id.startsWith('security.')) return WARNING_LABELS.security!;
+  if (WARNING_LABELS[id]) return WARNING_LABELS[id]!;
+  const name = id.slice(id.indexOf('.') + 1).replace(/\d+$/, '');
+  return WARNING_LABELS[name] ?? id;
 }
 
 export type CredentialSource = 'user' | 'rest-secret' | 'ice-servers';
@@ -35,6 +64,8 @@ export interface TurnTarget {
   spec: ServerSpec;
   credentials?: TurnCredentials;
   source?: CredentialSource;
+  /** Where the URI came from: a command-line argument (default) or an --ice-servers file. */
+  origin?: 'argument' | 'ice-servers';
   /** For REST credentials made here: regenerate with another expiry (clock-skew probe). */
   resign?: (expiry: number) => TurnCredentials;
 }
@@ -52,6 +83,8 @@ export interface TurnCheckOptions {
   /** Also try an RFC 6062 TCP allocation. */
   tcpRelay: boolean;
   insecure: boolean;
+  /** Bandwidth search on the relayed path (off when absent). */
+  bandwidth?: { maxBps: number; lossThreshold: number };
   ca?: Buffer;
   /** Current time, ms since the epoch (injected: the REST checks compare against it). */
   now: number;
@@ -72,12 +105,23 @@ export interface RelaySummary {
   mode: PathMode;
 }
 
+export type TurnVerdict = 'works' | 'not-verified' | 'failed';
+
 export interface TurnReport {
+  /** True only when nothing failed and every server was verified (an allocation succeeded). */
   ok: boolean;
+  /** works: every server allocated and nothing failed; not-verified: a server was reached but no allocation was tried or made (see unverified); failed: a check failed. */
+  verdict: TurnVerdict;
+  /** Servers that were reached but not verified, and why. */
+  unverified: { server: string; reason: string }[];
+  /** The distinct labels of the warnings, for the headline. */
+  warnings: string[];
   checks: CheckRow[];
   /** The first measured relayed path (channels preferred); null when none was measured. */
   relay: RelaySummary | null;
   paths: (PathResult & { server: string; transport: Transport; relayA: string; relayB: string })[];
+  /** With --bandwidth: the ramp of each server whose relayed path worked. */
+  bandwidth: (BandwidthResult & { server: string; transport: Transport; mode: PathMode })[];
   servers: {
     server: string;
     transport: Transport;
@@ -102,13 +146,14 @@ export function uriTransport(spec: ServerSpec): Transport {
 class Rows {
   readonly rows: CheckRow[] = [];
   constructor(private readonly secrets: (string | undefined)[]) {}
-  add(id: string, status: CheckStatus, detail: string, hint = '', server?: string): CheckRow {
+  add(id: string, status: CheckStatus, detail: string, hint = '', server?: string, label?: string): CheckRow {
     const row: CheckRow = {
       id,
       status,
       detail: redact(detail, this.secrets),
       hint: redact(hint, this.secrets),
       ...(server ? { server } : {}),
+      ...(status === 'warn' ? { label: label ?? warningLabel(id) } : {}),
     };
     this.rows.push(row);
     return row;
@@ -126,7 +171,7 @@ const isCode = (err: unknown, code: number) => err instanceof TurnErrorResponse 
 export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions): Promise<TurnReport> {
   const secrets = targets.flatMap((t) => [t.credentials?.password, t.credentials?.username]);
   const rows = new Rows(secrets);
-  const report: TurnReport = { ok: false, checks: rows.rows, relay: null, paths: [], servers: [] };
+  const report: TurnReport = { ok: false, verdict: 'failed', unverified: [], warnings: [], checks: rows.rows, relay: null, paths: [], bandwidth: [], servers: [] };
 
   credentialRows(targets, o, rows);
 
@@ -157,6 +202,9 @@ export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions):
       rows.add(`${prefix}.aborted`, 'fail', `${e.code}: ${e.message}`, e.code === 'ABORTED' ? 'the run was interrupted' : 'unexpected error; please report it', t.spec.input);
       if (e.code === 'ABORTED' || o.signal?.aborted) break;
     }
+    if (!ctx.allocated) {
+      report.unverified.push({ server: t.spec.input, reason: ctx.unverifiedReason ?? 'no allocation was made' });
+    }
     securityDone ||= ctx.securityRan === true;
     quotaDone ||= ctx.quotaRan === true;
   }
@@ -174,7 +222,10 @@ export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions):
       mode: first.mode,
     };
   }
-  report.ok = !rows.rows.some((r) => r.status === 'fail');
+  const failed = rows.rows.some((r) => r.status === 'fail');
+  report.verdict = failed ? 'failed' : report.unverified.length > 0 ? 'not-verified' : 'works';
+  report.ok = report.verdict === 'works';
+  report.warnings = [...new Set(rows.rows.filter((r) => r.status === 'warn').map((r) => r.label!))];
   return report;
 }
 
@@ -216,6 +267,10 @@ interface ServerCtx {
   wantQuota: boolean;
   securityRan?: boolean;
   quotaRan?: boolean;
+  /** An allocation succeeded on this server. */
+  allocated?: boolean;
+  /** Why the server was not verified, when no allocation was tried. */
+  unverifiedReason?: string;
   /** Set when the default (IPv4) relay was refused and an IPv6 one is used instead. */
   relayFamily?: 4 | 6;
 }
@@ -290,19 +345,18 @@ async function checkServer(x: ServerCtx): Promise<void> {
       a = await open(t.credentials);
     } catch (err) {
       const e = toRtcprobeError(err);
-      if (transport === 'tls' && e.code === 'TLS') {
-        add('reach', 'pass', `TCP ${addr(remote)} accepts connections`);
-        add('tls', 'fail', `TLS handshake failed: ${e.message}`,
-          'is this the TLS port (tls-listening-port, default 5349) and are cert= and pkey= set? A plain TCP listener here would also fail this way');
+      if (transport === 'tls' && e.code !== 'UNREACHABLE' && e.code !== 'ABORTED' && e.code !== 'DNS' && e.code !== 'SOCKET') {
+        // The TLS connection failed after TCP may have connected: find out what the port is.
+        await diagnoseTls(x, remote, e, (performance.now() - t0));
         return;
       }
-      add('reach', 'fail', `${transport.toUpperCase()} ${addr(remote)}: ${e.message}`,
+      add('reach', 'fail', `${transport.toUpperCase()} ${addr(remote)}: ${plainTlsText(e.message)}`,
         e.code === 'UNREACHABLE'
           ? `nothing accepts connections on ${addr(remote)}: is turnserver running, listening on this port (listening-port / tls-listening-port) and allowed through the firewall?`
           : e.code === 'TIMEOUT'
             ? `the connection attempt got no answer: a firewall drops ${transport.toUpperCase()} to port ${port}, or the host is down`
             : 'check that the server is up and that the port is right');
-      if (transport === 'tls') add('tls', 'skip', 'no connection, no TLS handshake');
+      if (transport === 'tls') add('tls', 'skip', 'no TCP connection, no TLS handshake');
       return;
     }
     if (transport !== 'udp') add('reach', 'pass', `${transport.toUpperCase()} connection to ${addr(remote)} in ${(performance.now() - t0).toFixed(1)} ms`);
@@ -357,6 +411,7 @@ async function checkServer(x: ServerCtx): Promise<void> {
       return;
     }
     const al = a.allocation!;
+    x.allocated = true;
     info.relayed = addr(al.relayed);
     if (al.mapped) info.mapped = addr(al.mapped);
     if (al.lifetime !== undefined) info.lifetime = al.lifetime;
@@ -410,6 +465,74 @@ async function checkServer(x: ServerCtx): Promise<void> {
   }
 }
 
+/**
+ * OpenSSL and Node TLS error text in plain words: no library file names or
+ * line numbers ("../deps/openssl/.../ssl3_record.c:350:") reach the output.
+ */
+export function plainTlsText(message: string): string {
+  const m = message.toLowerCase();
+  const known: [RegExp, string][] = [
+    [/wrong version number|unknown protocol|packet length too long|http request|record layer failure/, 'the server answered with something that is not TLS'],
+    [/econnreset|socket hang up|disconnected before secure tls connection/, 'the server closed the connection during the TLS handshake'],
+    [/alert handshake failure|no shared cipher|no ciphers available/, 'the server refused the handshake: no TLS version or cipher in common'],
+    [/alert protocol version|unsupported protocol|tlsv1 alert/, 'the server refused the handshake: no TLS version in common'],
+    [/alert internal error/, 'the server reported an internal TLS error (its certificate or key may be unusable)'],
+    [/unrecognized name/, 'the server does not know the requested name (SNI)'],
+  ];
+  for (const [re, words] of known) if (re.test(m)) return words;
+  // Unknown: keep the reason, drop OpenSSL's error stack and source positions.
+  return message
+    .replace(/[0-9A-F]{8,}:error:[0-9A-F]+:[^:]*:[^:]*:/gi, '')
+    .replace(/:?\S*\.c:\d+:?/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/**
+ * A turns: URI whose TLS connection failed: open plain TCP to the same port
+ * to tell "nothing there" from "TCP works, TLS does not", and ask it a STUN
+ * Binding in the clear to recognise a plain STUN/TURN port.
+ */
+async function diagnoseTls(x: ServerCtx, remote: { address: string; port: number }, tlsErr: RtcprobeError, elapsed: number): Promise<void> {
+  const { o } = x;
+  const add = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
+  const signal = o.signal ? { signal: o.signal } : {};
+  let plain: TurnClient | undefined;
+  try {
+    const ch = await openTurnTransport({ remote, family: o.family, transport: 'tcp', timeout: o.timeout, ...signal });
+    plain = new TurnClient(ch, { timeout: Math.min(o.timeout, 2000), ...signal });
+  } catch (err) {
+    const e = toRtcprobeError(err);
+    add('reach', 'fail', `TCP ${addr(remote)}: ${plainTlsText(e.message)}`,
+      e.code === 'TIMEOUT'
+        ? `the connection attempt got no answer: a firewall drops TCP to port ${remote.port}, or the host is down`
+        : 'check that the server is up and that the port is right');
+    add('tls', 'skip', 'no TCP connection, no TLS handshake');
+    return;
+  }
+  add('reach', 'pass', `TCP ${addr(remote)} accepts connections`);
+  let speaksStun = false;
+  try {
+    await plain.request(StunMethod.Binding, []);
+    speaksStun = true;
+  } catch (err) {
+    // An error response is an answer too: the port speaks STUN in the clear.
+    speaksStun = err instanceof TurnErrorResponse;
+  } finally {
+    plain.close();
+  }
+  if (speaksStun) {
+    add('tls', 'fail', `the port does not speak TLS: the TLS handshake ${tlsErr.code === 'TIMEOUT' ? 'got no answer' : `failed (${plainTlsText(tlsErr.message)})`}, but a STUN request in the clear was answered`,
+      `this is a plain STUN/TURN port: use turn:${formatHostPort(x.t.spec.host, remote.port)}?transport=tcp for it, or point turns: at the TLS port (coturn: tls-listening-port, default 5349, with cert= and pkey=)`);
+  } else if (tlsErr.code === 'TIMEOUT') {
+    add('tls', 'fail', `TCP connected, but the TLS handshake got no answer within ${Math.round(elapsed)} ms`,
+      'something accepts TCP on this port but does not answer a TLS ClientHello: not a TLS server, a server still loading its certificate, or a proxy without a working backend');
+  } else {
+    add('tls', 'fail', `TCP connected, but the TLS handshake failed: ${plainTlsText(tlsErr.message)}`,
+      'is this the TLS port (coturn: tls-listening-port, default 5349) and does the server have a certificate and key (cert= / pkey=)?');
+  }
+}
+
 async function allocateFailure(x: ServerCtx, a: TurnClient, err: unknown, remote: { address: string; port: number }): Promise<void> {
   const { t, o, transport } = x;
   const add = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
@@ -438,7 +561,16 @@ async function allocateFailure(x: ServerCtx, a: TurnClient, err: unknown, remote
     add('auth-challenge', 'warn', `unauthenticated Allocate answered ${err.errorCode} ${err.reason}`, '');
   }
   if (!t.credentials) {
-    if (err.errorCode === ErrorCodes.Unauthorized) add('auth', 'skip', 'no credentials given (--user/--password, --secret or --ice-servers)', 'give credentials to test allocations and the relayed path');
+    if (err.errorCode === ErrorCodes.Unauthorized) {
+      x.unverifiedReason = t.origin === 'ice-servers'
+        ? 'its iceServers entry has no username and credential, so no allocation or relay was tested'
+        : 'no credentials were given, so no allocation or relay was tested';
+      add('auth', 'skip',
+        t.origin === 'ice-servers'
+          ? 'the iceServers entry of this URL has no username and credential, and no --user/--password or --secret was given'
+          : 'no credentials given (--user/--password, --secret or --ice-servers)',
+        'without credentials no allocation can be made, so the relay is not verified: give credentials to test allocations and the relayed path');
+    }
     else add('allocate', 'fail', err.message, '');
     return;
   }
@@ -578,6 +710,16 @@ async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: Tran
       'the relay port range is most likely blocked by a firewall: open UDP min-port..max-port (coturn default 49152-65535) on the TURN host and in any cloud security group, for traffic between relayed addresses too');
   }
 
+  if (o.bandwidth) {
+    const mode: PathMode | undefined = chan && chan.received > 0 ? 'channel' : ind.received > 0 ? 'indication' : undefined;
+    if (!mode) {
+      add('bandwidth', 'skip', 'no relayed message came back, so there is no rate to search');
+    } else {
+      o.progress?.(`${x.label}: searching the relayed bandwidth`);
+      await bandwidthCheck(x, mode === 'channel' ? { ...ends, channelA: MIN_CHANNEL, channelB: MIN_CHANNEL } : ends, mode, o.bandwidth);
+    }
+  }
+
   // Rebinding the peer to another channel must fail with 400 (RFC 8656 §11.2).
   if (chan) {
     try {
@@ -587,6 +729,39 @@ async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: Tran
       if (isCode(err, ErrorCodes.BadRequest)) add('channel-rebind', 'pass', `rebinding the peer to channel 0x${(MIN_CHANNEL + 1).toString(16)} refused with 400, as RFC 8656 requires`);
       else add('channel-rebind', 'warn', `rebinding the peer to another channel failed, but not with 400: ${errText(err)}`, '');
     }
+  }
+}
+
+async function bandwidthCheck(x: ServerCtx, ends: Parameters<typeof runBandwidth>[0], mode: PathMode, b: { maxBps: number; lossThreshold: number }): Promise<void> {
+  const { o } = x;
+  const add = (status: CheckStatus, detail: string, hint = '', label?: string) => x.rows.add(`${x.prefix}.bandwidth`, status, detail, hint, x.label, label);
+  const r = await runBandwidth(ends, mode, {
+    startBps: Math.min(100_000, b.maxBps),
+    maxBps: b.maxBps,
+    factor: 2,
+    lossThreshold: b.lossThreshold,
+    size: BANDWIDTH_SIZE,
+    stepMs: 1000,
+    drain: Math.max(1000, Math.min(o.timeout, 2000)),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  x.report.bandwidth.push({ ...r, server: x.label, transport: x.transport, mode });
+  const pct = `${+(b.lossThreshold * 100).toFixed(2)}%`;
+  const what = `${mode === 'channel' ? 'ChannelData' : 'Send/Data indications'}, ${r.size}-byte messages echoed back, ${r.steps.length} steps of 1 s`;
+  if (r.bestBps === undefined) {
+    add('warn', `no step passed: at the first rate, ${formatBps(r.steps[0]?.targetBps ?? 0)}, ${r.steps[0] ? `${r.steps[0].received}/${r.steps[0].sent} messages came back` : 'nothing was sent'} (${what})`,
+      'no throughput figure: the relayed path lost messages even at a low rate; check the relay-path rows and the server load', 'bandwidth not measured');
+    return;
+  }
+  const best = `highest relayed rate with loss <= ${pct}: ${formatBps(r.bestBps)} each way`;
+  if (r.stoppedBy === 'loss') {
+    add('pass', `${best}; loss began when ${formatBps(r.lossStartBps!)} was sent (${(r.lossStartLoss! * 100).toFixed(1)}% lost) (${what})`,
+      'the limit is the server, its uplink or a rate limit on the path (coturn: max-bps, bps-capacity), or this machine when it is busy: compare with a run from another host');
+  } else if (r.stoppedBy === 'sender') {
+    const last = r.steps[r.steps.length - 1]!;
+    add('pass', `${best}; this machine could send only ${formatBps(last.sentBps)} of the ${formatBps(last.targetBps)} asked for, so the server's limit lies above (${what})`);
+  } else {
+    add('pass', `${best}; no loss up to the highest rate tried, ${formatBps(b.maxBps)} (--bandwidth-max) (${what})`);
   }
 }
 

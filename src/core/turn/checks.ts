@@ -480,12 +480,10 @@ export function plainTlsText(message: string): string {
     [/unrecognized name/, 'the server does not know the requested name (SNI)'],
   ];
   for (const [re, words] of known) if (re.test(m)) return words;
-  // Unknown: keep the reason, drop OpenSSL's error stack and source positions.
-  return message
-    .replace(/[0-9A-F]{8,}:error:[0-9A-F]+:[^:]*:[^:]*:/gi, '')
-    .replace(/:?\S*\.c:\d+:?/g, '')
-    .replace(/\s+/g, ' ')
-    .trim();
+  // Unknown: keep OpenSSL's reason words, drop its error codes, function names and source positions.
+  const ossl = /error:[0-9a-f]+:[^:]*:[^:]*:([^:]+)/i.exec(message);
+  if (ossl) return `TLS error: ${ossl[1]!.trim()}`;
+  return message.replace(/\S*\.c:\d+:?/g, '').replace(/\s+/g, ' ').trim();
 }
 
 /**

@@ -24,6 +24,8 @@ export interface PionTurnOptions {
   relay?: string;
   minPort?: number;
   maxPort?: number;
+  /** CIDRs toward which permissions are refused. */
+  denyPeers?: string[];
 }
 
 export interface PionTurn {
@@ -46,6 +48,7 @@ export async function startPionTurn(o: PionTurnOptions = {}): Promise<PionTurn> 
   if (o.users?.length) args.push('-users', o.users.map((u) => `${u.user}=${u.password}`).join(','));
   if (o.relay) args.push('-relay', o.relay);
   if (o.minPort) args.push('-min-port', String(o.minPort), '-max-port', String(o.maxPort ?? o.minPort + 20));
+  if (o.denyPeers?.length) args.push('-deny-peers', o.denyPeers.join(','));
   const child = spawn(PION_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let log = '';

@@ -27,6 +27,7 @@ func main() {
 	maxPort := flag.Int("max-port", 0, "highest relay port (0: any)")
 	realm := flag.String("realm", "pion.test", "realm")
 	users := flag.String("users", "", "long-term users, comma separated user=password pairs")
+	deny := flag.String("deny-peers", "", "comma separated CIDRs toward which permissions are refused (pion answers such a CreatePermission with an error response)")
 	verbose := flag.Bool("verbose", false, "log at debug level on stderr")
 	flag.Parse()
 
@@ -44,6 +45,25 @@ func main() {
 	relayIP := *relay
 	if relayIP == "" {
 		relayIP = *listen
+	}
+	var denied []*net.IPNet
+	for _, c := range strings.Split(*deny, ",") {
+		if c == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			log.Fatalf("bad -deny-peers entry %q: %v", c, err)
+		}
+		denied = append(denied, n)
+	}
+	permit := func(client net.Addr, peer net.IP) bool {
+		for _, n := range denied {
+			if n.Contains(peer) {
+				return false
+			}
+		}
+		return true
 	}
 	gen := func() turn.RelayAddressGenerator {
 		if *minPort > 0 && *maxPort >= *minPort {
@@ -83,8 +103,8 @@ func main() {
 			k, ok := keys[username]
 			return k, ok
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen()}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen()}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen(), PermissionHandler: permit}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: permit}},
 	})
 	if err != nil {
 		log.Fatalf("server: %v", err)

@@ -232,9 +232,17 @@ describe('relayed address versus the address the server was reached on', () => {
     ['198.51.100.9', '203.0.113.7', 'warn', 'relay-ip deliberately names another public interface'],
     ['fd00::5', '2001:db8::1', 'warn', 'ula'],
   ] as const)('%s reached via %s: %s', (relayed, server, status, text) => {
-    const v = judgeRelayAddress(relayed, server);
+    const v = judgeRelayAddress(relayed, server, true);
     expect(v.status).toBe(status);
     expect(v.note + v.hint).toContain(text);
+  });
+
+  it('names coturn options only for coturn; otherwise states what the RFC requires', () => {
+    const other = judgeRelayAddress('10.0.0.5', '203.0.113.7', false);
+    expect(other.status).toBe('warn');
+    expect(other.hint).not.toMatch(/coturn|external-ip|relay-ip/);
+    expect(other.hint).toContain('XOR-RELAYED-ADDRESS');
+    expect(judgeRelayAddress('10.0.0.5', '203.0.113.7', true).hint).toContain('external-ip');
   });
 });
 

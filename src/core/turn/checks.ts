@@ -18,7 +18,7 @@ import { mask, redact, restExpiryOf } from './credentials.js';
 import { BANDWIDTH_SIZE, runBandwidth, type BandwidthResult } from './bandwidth.js';
 import { formatBps } from './units.js';
 import { measurePath, type PathMode, type PathResult } from './datapath.js';
-import { MIN_CHANNEL, type TurnCredentials } from './protocol.js';
+import { MIN_CHANNEL, POST_AUTH_ERRORS, type TurnCredentials } from './protocol.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -136,6 +136,9 @@ export interface TurnReport {
 }
 
 const addr = (a: { address: string; port: number }) => formatHostPort(a.address, a.port);
+
+/** Payload of the small messages tried when large ones are lost. */
+const SMALL_SIZE = 100;
 
 /** The transport a TURN URI means (RFC 7065): turns: is TLS, ?transport= picks UDP or TCP. */
 export function uriTransport(spec: ServerSpec): Transport {
@@ -271,6 +274,10 @@ interface ServerCtx {
   allocated?: boolean;
   /** Why the server was not verified, when no allocation was tried. */
   unverifiedReason?: string;
+  /** SOFTWARE seen outside the TURN clients (the plain-TCP probe of a turns: port). */
+  software?: string;
+  /** Every client opened toward this server (their SOFTWARE attributes tell what it is). */
+  clients?: TurnClient[];
   /** Set when the default (IPv4) relay was refused and an IPv6 one is used instead. */
   relayFamily?: 4 | 6;
 }
@@ -278,7 +285,7 @@ interface ServerCtx {
 async function checkServer(x: ServerCtx): Promise<void> {
   const { t, o, rows, prefix, transport, label } = x;
   const id = (name: string) => `${prefix}.${name}`;
-  const add = (name: string, status: CheckStatus, detail: string, hint = '') => rows.add(id(name), status, detail, hint, label);
+  const add = (name: string, status: CheckStatus, detail: string, hint = '', rowLabel?: string) => rows.add(id(name), status, detail, hint, label, rowLabel);
   const info: TurnReport['servers'][number] = { server: label, transport };
   x.report.servers.push(info);
   const port = t.spec.port;
@@ -298,6 +305,7 @@ async function checkServer(x: ServerCtx): Promise<void> {
   }
   const remote = { address, port };
   const clients: TurnClient[] = [];
+  x.clients = clients;
   const open = async (credentials: TurnCredentials | undefined): Promise<TurnClient> => {
     const isLiteral = t.spec.host === address;
     // TLS is always opened permissively here; the tls row decides what an untrusted certificate means.
@@ -352,7 +360,7 @@ async function checkServer(x: ServerCtx): Promise<void> {
       }
       add('reach', 'fail', `${transport.toUpperCase()} ${addr(remote)}: ${plainTlsText(e.message)}`,
         e.code === 'UNREACHABLE'
-          ? `nothing accepts connections on ${addr(remote)}: is turnserver running, listening on this port (listening-port / tls-listening-port) and allowed through the firewall?`
+          ? `nothing accepts connections on ${addr(remote)}: is the TURN server running, listening on this port and allowed through the firewall?`
           : e.code === 'TIMEOUT'
             ? `the connection attempt got no answer: a firewall drops ${transport.toUpperCase()} to port ${port}, or the host is down`
             : 'check that the server is up and that the port is right');
@@ -368,10 +376,12 @@ async function checkServer(x: ServerCtx): Promise<void> {
         add('tls', 'pass', `${what}: chain and name verified`);
       } else if (o.insecure) {
         add('tls', 'warn', `${what}: NOT trusted (${tls.authorizationError}); continuing because of --insecure`,
-          'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host (cert= / pkey= in turnserver.conf), with the full chain');
+          coturnOr(x, 'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host, with the full chain',
+            'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host (cert= / pkey= in turnserver.conf), with the full chain'));
       } else {
         add('tls', 'fail', `${what}: NOT trusted (${tls.authorizationError})`,
-          'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host (cert= / pkey=, full chain). --insecure continues anyway');
+          coturnOr(x, 'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host, with the full chain. --insecure continues anyway',
+            'browsers will refuse this certificate: use a certificate from a public CA whose name matches the turns: host (cert= / pkey=, full chain). --insecure continues anyway'));
         return;
       }
     }
@@ -392,18 +402,27 @@ async function checkServer(x: ServerCtx): Promise<void> {
         a = await allocateFresh(a, { family: 6 });
         al = a.allocation!;
         x.relayFamily = 6;
+        if (a.familyMismatch) familyMismatchRow(x, a.familyMismatch);
         familyNote = 'the server has no IPv4 relay address: an Allocate without REQUESTED-ADDRESS-FAMILY (what most clients send) is refused with 440; this run continues with an IPv6 relay';
       }
       relayA = al.relayed;
       if (transport === 'udp') add('reach', 'pass', `UDP ${addr(remote)} answers`);
       if (a.auth.realm !== undefined) {
         add('auth-challenge', 'pass', `unauthenticated Allocate challenged with 401, REALM "${a.auth.realm}" and a NONCE`);
-        add('auth', a.allocateAnswer!.integrity === 'mismatch' ? 'warn' : 'pass',
-          `authenticated as ${mask(t.credentials?.username)} in realm "${a.auth.realm}"${a.allocateAnswer!.integrity === 'mismatch' ? ', but the response MESSAGE-INTEGRITY does not verify' : ''}`);
+        // Accepted credentials are proven by a success response whose MESSAGE-INTEGRITY verifies with our key.
+        const integrity = a.allocateAnswer!.integrity;
+        if (integrity === 'ok') {
+          add('auth', 'pass', `authenticated as ${mask(t.credentials?.username)} in realm "${a.auth.realm}"`);
+        } else {
+          add('auth', 'warn', `the Allocate succeeded as ${mask(t.credentials?.username)} in realm "${a.auth.realm}", but the response ${integrity === 'mismatch' ? 'MESSAGE-INTEGRITY does not verify' : 'carries no MESSAGE-INTEGRITY'}: the server did not prove it knows the credentials`,
+            'RFC 8489 §9.2.4 requires success responses to signed requests to carry MESSAGE-INTEGRITY made with the same key; clients that check it (browsers do) may discard the answer',
+            integrity === 'mismatch' ? 'response integrity does not verify' : 'response without integrity');
+        }
         info.realm = a.auth.realm;
       } else {
         add('auth-challenge', 'fail', 'the server allocated a relay without asking for credentials: anyone can use it as an open relay',
-          'enable authentication: lt-cred-mech with user= entries, or use-auth-secret with static-auth-secret; remove no-auth');
+          coturnOr(x, 'enable authentication: RFC 8656 requires long-term credentials (a user list, or time-limited credentials from a shared secret)',
+            'enable authentication: lt-cred-mech with user= entries, or use-auth-secret with static-auth-secret; remove no-auth'));
         add('auth', 'skip', 'the server does not authenticate');
       }
     } catch (err) {
@@ -421,7 +440,10 @@ async function checkServer(x: ServerCtx): Promise<void> {
       add('stale-allocation', 'warn', `the server answered 437 (Allocation Mismatch) to ${staleTuples} first Allocate(s): it still held an allocation for that local address and port, left by an earlier client; a new local port worked`,
         'harmless for this check; frequent 437s mean clients end without deallocating (their allocations live until the lifetime expires)');
     }
-    if (familyNote) add('allocate-family', 'warn', familyNote, 'clients on IPv4-only networks cannot be relayed: give coturn an IPv4 relay-ip (and external-ip behind NAT)');
+    if (familyNote) {
+      add('allocate-family', 'warn', familyNote, coturnOr(x, 'clients on IPv4-only networks cannot be relayed: give the server an IPv4 relay address (RFC 8656 §7.1: IPv4 is the default family)',
+        'clients on IPv4-only networks cannot be relayed: give coturn an IPv4 relay-ip (and external-ip behind NAT)'));
+    }
 
     // A second allocation, for the relayed data path.
     let b: TurnClient | undefined;
@@ -431,6 +453,8 @@ async function checkServer(x: ServerCtx): Promise<void> {
       relayB = b.allocation!.relayed;
     } catch (err) {
       add('permission', 'skip', `a second allocation for the data path failed: ${errText(err)}`);
+      for (const name of ['relay-indication', 'channel-bind', 'relay-channel', 'channel-rebind']) add(name, 'skip', 'not run: no second allocation');
+      if (o.bandwidth) add('bandwidth', 'skip', 'not run: no second allocation');
     }
     if (b && relayB) await dataPath(x, a, b, relayA!, relayB);
 
@@ -517,18 +541,30 @@ async function diagnoseTls(x: ServerCtx, remote: { address: string; port: number
     // An error response is an answer too: the port speaks STUN in the clear.
     speaksStun = err instanceof TurnErrorResponse;
   } finally {
+    if (plain.software) x.software = plain.software;
     plain.close();
   }
   if (speaksStun) {
     add('tls', 'fail', `the port does not speak TLS: the TLS handshake ${tlsErr.code === 'TIMEOUT' ? 'got no answer' : `failed (${plainTlsText(tlsErr.message)})`}, but a STUN request in the clear was answered`,
-      `this is a plain STUN/TURN port: use turn:${formatHostPort(x.t.spec.host, remote.port)}?transport=tcp for it, or point turns: at the TLS port (coturn: tls-listening-port, default 5349, with cert= and pkey=)`);
+      `this is a plain STUN/TURN port: use turn:${formatHostPort(x.t.spec.host, remote.port)}?transport=tcp for it, or point turns: at the TLS port (${coturnOr(x, 'RFC 7065 default 5349', 'coturn: tls-listening-port, default 5349, with cert= and pkey=')})`);
   } else if (tlsErr.code === 'TIMEOUT') {
     add('tls', 'fail', `TCP connected, but the TLS handshake got no answer within ${Math.round(elapsed)} ms`,
       'something accepts TCP on this port but does not answer a TLS ClientHello: not a TLS server, a server still loading its certificate, or a proxy without a working backend');
   } else {
     add('tls', 'fail', `TCP connected, but the TLS handshake failed: ${plainTlsText(tlsErr.message)}`,
-      'is this the TLS port (coturn: tls-listening-port, default 5349) and does the server have a certificate and key (cert= / pkey=)?');
+      coturnOr(x, 'is this the TLS port (RFC 7065 default 5349), and does the server have a certificate and key?',
+        'is this the TLS port (coturn: tls-listening-port, default 5349) and does the server have a certificate and key (cert= / pkey=)?'));
   }
+}
+
+/** True when a response of this server named coturn in SOFTWARE. */
+function isCoturn(x: ServerCtx): boolean {
+  return /coturn/i.test(x.software ?? '') || (x.clients ?? []).some((c) => /coturn/i.test(c.software ?? ''));
+}
+
+/** A hint in neutral (RFC) terms, or naming coturn's options when the server said it is coturn. */
+function coturnOr(x: ServerCtx, neutral: string, coturn: string): string {
+  return isCoturn(x) ? coturn : neutral;
 }
 
 async function allocateFailure(x: ServerCtx, a: TurnClient, err: unknown, remote: { address: string; port: number }): Promise<void> {
@@ -539,10 +575,10 @@ async function allocateFailure(x: ServerCtx, a: TurnClient, err: unknown, remote
     if (transport === 'udp') {
       add('reach', 'fail', `UDP ${addr(remote)}: ${e.message}`,
         e.code === 'UNREACHABLE'
-          ? `ICMP port unreachable: nothing listens on UDP ${remote.port}; is turnserver running with this listening-port?`
+          ? `ICMP port unreachable: nothing listens on UDP ${remote.port}; is the TURN server running on this port?`
           : `no answer: the server is down, the port is wrong, or a firewall drops UDP ${remote.port}`);
     } else {
-      add('allocate', 'fail', `Allocate failed: ${e.code}: ${e.message}`, 'the server accepted the connection but did not answer TURN: is this port really coturn?');
+      add('allocate', 'fail', `Allocate failed: ${e.code}: ${e.message}`, 'the server accepted the connection but did not answer TURN: is this port really a TURN server?');
     }
     return;
   }
@@ -572,7 +608,9 @@ async function allocateFailure(x: ServerCtx, a: TurnClient, err: unknown, remote
     else add('allocate', 'fail', err.message, '');
     return;
   }
-  if (err.rejected) {
+  // 400 to the first signed request: pion (and others) answer a bad MESSAGE-INTEGRITY or an unknown user so.
+  const badRequestSigned = err.signed && err.errorCode === ErrorCodes.BadRequest;
+  if (err.rejected || badRequestSigned) {
     let hint: string;
     const expiry = restExpiryOf(t.credentials.username);
     if (t.source === 'rest-secret' && t.resign && expiry !== undefined) {
@@ -582,26 +620,38 @@ async function allocateFailure(x: ServerCtx, a: TurnClient, err: unknown, remote
       const left = expiry - Math.floor(o.now / 1000);
       hint = left <= 0
         ? `the REST username expired ${-left} s ago: fetch fresh credentials`
-        : `the REST username is valid for ${left} s by our clock; if the server still rejects it, either the credential was signed with a different secret than the server's static-auth-secret, or the server's clock is more than ${left} s ahead of ours (check NTP)`;
+        : `the REST username is valid for ${left} s by our clock; if the server still rejects it, either the credential was signed with a different secret than the server's ${coturnOr(x, 'shared secret', 'static-auth-secret')}, or the server's clock is more than ${left} s ahead of ours (check NTP)`;
     } else {
-      hint = `wrong user name or password, or the user is not defined for realm "${realm ?? '?'}" (user= with lt-cred-mech). If the server uses use-auth-secret, pass --secret instead`;
+      hint = coturnOr(x,
+        `wrong user name or password, or the user is not defined for realm "${realm ?? '?'}". If the server uses time-limited (REST) credentials, pass --secret instead`,
+        `wrong user name or password, or the user is not defined for realm "${realm ?? '?'}" (user= with lt-cred-mech). If the server uses use-auth-secret, pass --secret instead`);
     }
-    add('auth', 'fail', `the server rejected these credentials (user ${mask(t.credentials.username)}, realm "${realm ?? '?'}"): 401 again after a signed request`, hint);
+    if (badRequestSigned) {
+      add('auth', 'fail', `the server refused the first signed request with 400${err.reason ? ` "${err.reason}"` : ''} (user ${mask(t.credentials.username)}, realm "${realm ?? '?'}"): credentials rejected, or the request malformed`,
+        t.source === 'rest-secret' ? hint : `a wrong password or an unknown user is the likely cause (some servers answer 400 instead of 401 when MESSAGE-INTEGRITY does not verify): ${hint}`);
+    } else {
+      add('auth', 'fail', `the server rejected these credentials (user ${mask(t.credentials.username)}, realm "${realm ?? '?'}"): 401 again after a signed request`, hint);
+    }
     return;
   }
   if (err.errorCode === ErrorCodes.WrongCredentials) {
     add('auth', 'fail', `the server rejected these credentials: ${err.message}`, 'the user name or password is wrong');
     return;
   }
-  add('auth', 'pass', `credentials accepted (the Allocate failed later, with ${err.errorCode})`);
-  const hints: Record<number, string> = {
-    486: 'the user or the server is at its allocation quota (user-quota / total-quota): close stale sessions or raise the quota',
-    508: 'the server has no free relay port: widen min-port..max-port or add relay-ip addresses',
-    442: 'the server does not relay UDP: check no-udp-relay',
-    403: 'the server forbids this user or client address: check allowed-peer-ip / denied-peer-ip and user restrictions',
-    440: 'the server has no relay address of the requested family: set relay-ip for it',
+  if (err.signed && POST_AUTH_ERRORS.has(err.errorCode)) {
+    add('auth', 'pass', `credentials accepted (the Allocate failed later, with ${err.errorCode}, an error sent only after authentication)`);
+  } else {
+    add('auth', 'skip', `not established: the ${err.signed ? 'signed ' : ''}Allocate was refused with ${err.errorCode || 'an error without ERROR-CODE'}, which does not tell whether the credentials are accepted`);
+  }
+  const hints: Record<number, [string, string]> = {
+    486: ['the user or the server is at its allocation quota: close stale sessions or raise the quota', 'the user or the server is at its allocation quota (user-quota / total-quota): close stale sessions or raise the quota'],
+    508: ['the server has no free relay port (RFC 8656: 508 Insufficient Capacity): widen its relay port range or add relay addresses', 'the server has no free relay port: widen min-port..max-port or add relay-ip addresses'],
+    442: ['the server does not relay UDP, which RFC 8656 requires every TURN server to support', 'the server does not relay UDP: check no-udp-relay'],
+    403: ['the server forbids this user or client address', 'the server forbids this user or client address: check allowed-peer-ip / denied-peer-ip and user restrictions'],
+    440: ['the server has no relay address of the requested family', 'the server has no relay address of the requested family: set relay-ip for it'],
   };
-  add('allocate', 'fail', err.message, hints[err.errorCode] ?? 'see the server log');
+  const h = hints[err.errorCode];
+  add('allocate', 'fail', err.message, h ? coturnOr(x, h[0], h[1]) : 'see the server log');
 }
 
 async function skewHint(x: ServerCtx, remote: { address: string; port: number }, expiry: number): Promise<string> {
@@ -615,8 +665,10 @@ async function skewHint(x: ServerCtx, remote: { address: string; port: number },
     await c.deallocate().catch(() => {});
     return `credentials signed with the same secret but expiring a week later ARE accepted: the server's clock is ahead of ours by more than the TTL (${o.ttl ?? '?'} s). Fix NTP on the server or this machine, or raise --ttl`;
   } catch (err) {
-    if (err instanceof TurnErrorResponse && err.rejected) {
-      return '--secret is not the server\'s static-auth-secret (even a username valid for a week is refused), or the server does not use use-auth-secret';
+    if (err instanceof TurnErrorResponse && (err.rejected || (err.signed && err.errorCode === ErrorCodes.BadRequest))) {
+      return coturnOr(x,
+        '--secret is not the server\'s shared secret (even a username valid for a week is refused), or the server does not use time-limited (REST) credentials',
+        '--secret is not the server\'s static-auth-secret (even a username valid for a week is refused), or the server does not use use-auth-secret');
     }
     return `the secret or the server clock is wrong (a clock probe failed: ${errText(err)})`;
   } finally {
@@ -631,10 +683,12 @@ async function skewHint(x: ServerCtx, remote: { address: string; port: number },
  * deployment); otherwise it usually means a coturn behind NAT without
  * external-ip. Pure: unit-tested without a server.
  */
-export function judgeRelayAddress(relayed: string, serverAddress: string): { status: 'pass' | 'warn'; note: string; hint: string } {
+export function judgeRelayAddress(relayed: string, serverAddress: string, coturn = false): { status: 'pass' | 'warn'; note: string; hint: string } {
   const rc = classifyAddress(relayed);
   const sc = classifyAddress(serverAddress);
-  const externalHint = `peers cannot send to ${relayed}: if coturn is behind NAT, set external-ip=<public IP>/<private IP>; otherwise set relay-ip to a public address`;
+  const externalHint = coturn
+    ? `peers cannot send to ${relayed}: if coturn is behind NAT, set external-ip=<public IP>/<private IP>; otherwise set relay-ip to a public address`
+    : `peers cannot send to ${relayed}: a server behind NAT must announce its public address as XOR-RELAYED-ADDRESS (RFC 8656 §7.2), not its private one`;
   if (rc === 'loopback') {
     return sc === 'loopback'
       ? { status: 'pass', note: ' (loopback, like the server address: a test on this host; in production this address would be unusable)', hint: '' }
@@ -649,7 +703,9 @@ export function judgeRelayAddress(relayed: string, serverAddress: string): { sta
     return {
       status: 'warn',
       note: `: differs from the address the server was reached on (${serverAddress})`,
-      hint: `fine when relay-ip deliberately names another public interface; if ${serverAddress} is a NAT in front of coturn, external-ip is missing or wrong`,
+      hint: coturn
+        ? `fine when relay-ip deliberately names another public interface; if ${serverAddress} is a NAT in front of coturn, external-ip is missing or wrong`
+        : `fine when the server deliberately relays on another public interface; if ${serverAddress} is a NAT in front of the server, the public relay address it announces is missing or wrong`,
     };
   }
   return { status: 'pass', note: '', hint: '' };
@@ -657,7 +713,7 @@ export function judgeRelayAddress(relayed: string, serverAddress: string): { sta
 
 function relayRow(x: ServerCtx, relayed: TransportAddress, serverAddress: string, mapped: TransportAddress | undefined, lifetime?: number): void {
   const base = `relayed address ${addr(relayed)}${mapped ? `, our address as the server sees it ${addr(mapped)}` : ''}${lifetime !== undefined ? `, lifetime ${lifetime} s` : ''}`;
-  const v = judgeRelayAddress(relayed.address, serverAddress);
+  const v = judgeRelayAddress(relayed.address, serverAddress, isCoturn(x));
   x.rows.add(`${x.prefix}.allocate`, v.status, `${base}${v.note}`, v.hint, x.label);
 }
 
@@ -670,42 +726,73 @@ async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: Tran
     await b.createPermission([relayA]);
     add('permission', 'pass', `permissions between our two relayed addresses ${both}`);
   } catch (err) {
-    if (isCode(err, ErrorCodes.Forbidden) && classifyAddress(relayA.address) === 'loopback') {
+    const what = err instanceof TurnErrorResponse ? (err.errorCode ? `${err.errorCode}${err.reason ? ` ${err.reason}` : ''}` : 'an error without ERROR-CODE') : errText(err);
+    if (err instanceof TurnErrorResponse && classifyAddress(relayA.address) === 'loopback') {
       add('permission', 'skip',
-        `the server refuses loopback peers (403), which is the safe setting; both relayed addresses are loopback (${both}), so the relayed path cannot be exercised on this host`,
-        'to measure the relayed path on a loopback test server, start it with allow-loopback-peers (never in production)');
-      add('relay-indication', 'skip', 'no permission');
-      add('relay-channel', 'skip', 'no permission');
-      return;
+        `the server refuses loopback peers (${err.errorCode || 'an error without ERROR-CODE'}), which is the safe setting; both relayed addresses are loopback (${both}), so the relayed path cannot be exercised on this host`,
+        coturnOr(x, 'to measure the relayed path on a loopback test server, let it accept loopback peers (never in production)',
+          'to measure the relayed path on a loopback test server, start it with allow-loopback-peers (never in production)'));
+    } else if (err instanceof TurnErrorResponse) {
+      add('permission', 'fail', `CreatePermission toward our own relayed address was refused: ${what}`,
+        coturnOr(x, `the server forbids its own relay addresses as peers (${relayB.address}): two clients of this server could then never reach each other through it`,
+          isCode(err, ErrorCodes.Forbidden) ? `the server forbids its own relay range as peers: denied-peer-ip covers ${relayB.address}` : 'see the server log'));
+    } else {
+      add('permission', 'fail', `CreatePermission toward our own relayed address failed: ${what}`, 'the server did not answer a CreatePermission it should grant: see the server log');
     }
-    add('permission', 'fail', `CreatePermission toward our own relayed address failed: ${errText(err)}`,
-      isCode(err, ErrorCodes.Forbidden) ? `the server forbids its own relay range as peers: denied-peer-ip covers ${relayB.address}` : 'see the server log');
+    for (const name of ['relay-indication', 'channel-bind', 'relay-channel', 'channel-rebind']) add(name, 'skip', 'not run: no permission between the two allocations');
+    if (o.bandwidth) add('bandwidth', 'skip', 'not run: no permission between the two allocations');
     return;
   }
   const common = { count: o.count, size: o.size, rate: o.rate, drain: Math.max(1000, Math.min(o.timeout, 3000)), ...(o.signal ? { signal: o.signal } : {}) };
   const ends = { a, b, relayA, relayB };
   o.progress?.(`${x.label}: relaying over Send/Data indications`);
   const ind = await measurePath(ends, 'indication', common);
-  pathRow(x, 'relay-indication', 'Send/Data indications', ind, relayA);
   x.report.paths.push({ ...ind, server: x.label, transport: x.transport, relayA: addr(relayA), relayB: addr(relayB) });
 
   let chan: PathResult | undefined;
+  let bindErr: unknown;
   try {
     await a.channelBind(MIN_CHANNEL, relayB);
     await b.channelBind(MIN_CHANNEL, relayA);
-    add('channel-bind', 'pass', `channel 0x${MIN_CHANNEL.toString(16)} bound on both allocations`);
     o.progress?.(`${x.label}: relaying over channels`);
     chan = await measurePath({ ...ends, channelA: MIN_CHANNEL, channelB: MIN_CHANNEL }, 'channel', common);
-    pathRow(x, 'relay-channel', 'ChannelData', chan, relayA);
     x.report.paths.push({ ...chan, server: x.label, transport: x.transport, relayA: addr(relayA), relayB: addr(relayB) });
   } catch (err) {
-    add('channel-bind', 'fail', `ChannelBind failed: ${errText(err)}`, 'browsers use channels for media: check the server log');
-    add('relay-channel', 'skip', 'no channel');
+    if (toRtcprobeError(err).code === 'ABORTED') throw err;
+    bindErr = err;
   }
-  if (ind.received === 0 && (!chan || chan.received === 0)) {
+
+  // Large messages lost: try small ones on the same path before blaming a firewall.
+  let sizeLimit: { small: PathResult; size: number } | undefined;
+  const lossy = (r: PathResult | undefined) => !r || r.loss > 0.2;
+  if (o.size > SMALL_SIZE && lossy(ind) && lossy(chan)) {
+    o.progress?.(`${x.label}: trying small messages`);
+    const small = chan
+      ? await measurePath({ ...ends, channelA: MIN_CHANNEL, channelB: MIN_CHANNEL }, 'channel', { ...common, count: 10, size: SMALL_SIZE, rate: 50 })
+      : await measurePath(ends, 'indication', { ...common, count: 10, size: SMALL_SIZE, rate: 50 });
+    if (small.loss <= 0.2) sizeLimit = { small, size: o.size };
+  }
+
+  pathRow(x, 'relay-indication', 'Send/Data indications', ind, relayA, sizeLimit);
+  if (chan) {
+    add('channel-bind', 'pass', `channel 0x${MIN_CHANNEL.toString(16)} bound on both allocations`);
+    pathRow(x, 'relay-channel', 'ChannelData', chan, relayA, sizeLimit);
+  } else {
+    add('channel-bind', 'fail', `ChannelBind failed: ${errText(bindErr)}`, 'browsers use channels for media: check the server log');
+    add('relay-channel', 'skip', 'not run: no channel');
+  }
+  if (sizeLimit) {
+    const sm = sizeLimit.small;
+    add('relay-size', 'fail',
+      `${o.size}-byte messages are lost on the relayed path (indications ${ind.received}/${ind.sent}${chan ? `, channels ${chan.received}/${chan.sent}` : ''}), while ${SMALL_SIZE}-byte messages pass (${sm.received}/${sm.sent}): a size limit, not a blocked port`,
+      `the path or the server does not carry messages of ${o.size} bytes: a datagram larger than the path MTU (about 1500 bytes with headers) is fragmented and fragments are often dropped, or the server's receive buffer is smaller than the message and truncates it. Media packets stay below about 1200 bytes; retry with a smaller --size to measure the path`,
+    );
+  } else if (ind.received === 0 && (!chan || chan.received === 0)) {
     add('relay-path', 'fail',
       'allocations and permissions succeed, but not one relayed message arrived, neither through Send indications nor through channels',
-      'the relay port range is most likely blocked by a firewall: open UDP min-port..max-port (coturn default 49152-65535) on the TURN host and in any cloud security group, for traffic between relayed addresses too');
+      coturnOr(x,
+        'the relay port range is most likely blocked by a firewall: open UDP to the server\'s relay port range on the TURN host and in any cloud security group, for traffic between relayed addresses too',
+        'the relay port range is most likely blocked by a firewall: open UDP min-port..max-port (coturn default 49152-65535) on the TURN host and in any cloud security group, for traffic between relayed addresses too'));
   }
 
   if (o.bandwidth) {
@@ -727,6 +814,8 @@ async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: Tran
       if (isCode(err, ErrorCodes.BadRequest)) add('channel-rebind', 'pass', `rebinding the peer to channel 0x${(MIN_CHANNEL + 1).toString(16)} refused with 400, as RFC 8656 requires`);
       else add('channel-rebind', 'warn', `rebinding the peer to another channel failed, but not with 400: ${errText(err)}`, '');
     }
+  } else {
+    add('channel-rebind', 'skip', 'not run: no channel');
   }
 }
 
@@ -754,7 +843,8 @@ async function bandwidthCheck(x: ServerCtx, ends: Parameters<typeof runBandwidth
   const best = `highest relayed rate with loss <= ${pct}: ${formatBps(r.bestBps)} each way`;
   if (r.stoppedBy === 'loss') {
     add('pass', `${best}; loss began when ${formatBps(r.lossStartBps!)} was sent (${(r.lossStartLoss! * 100).toFixed(1)}% lost) (${what})`,
-      'the limit is the server, its uplink or a rate limit on the path (coturn: max-bps, bps-capacity), or this machine when it is busy: compare with a run from another host');
+      coturnOr(x, 'the limit is the server, its uplink or a rate limit on the path, or this machine when it is busy: compare with a run from another host',
+        'the limit is the server, its uplink or a rate limit on the path (coturn: max-bps, bps-capacity), or this machine when it is busy: compare with a run from another host'));
   } else if (r.stoppedBy === 'sender') {
     const last = r.steps[r.steps.length - 1]!;
     add('pass', `${best}; this machine could send only ${formatBps(last.sentBps)} of the ${formatBps(last.targetBps)} asked for, so the server's limit lies above (${what})`);
@@ -763,18 +853,24 @@ async function bandwidthCheck(x: ServerCtx, ends: Parameters<typeof runBandwidth
   }
 }
 
-function pathRow(x: ServerCtx, name: string, what: string, r: PathResult, relay: TransportAddress): void {
+function pathRow(x: ServerCtx, name: string, what: string, r: PathResult, relay: TransportAddress, sizeLimit?: { size: number }): void {
   const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
+  const sizeHint = sizeLimit ? `smaller messages pass: see ${x.prefix}.relay-size (a size limit, not a firewall)` : undefined;
   if (r.received === 0) {
     add('fail', `${what}: 0/${r.sent} messages came back through ${addr(relay)}`,
-      'the relay port range is most likely blocked by a firewall (coturn min-port..max-port, default 49152-65535)');
+      sizeHint ?? coturnOr(x, 'the relay port range is most likely blocked by a firewall (the server\'s relay ports, UDP)',
+        'the relay port range is most likely blocked by a firewall (coturn min-port..max-port, default 49152-65535)'));
     return;
   }
   const rtt = r.rtt!;
   const detail = `${what}: ${r.received}/${r.sent} echoed, loss ${(r.loss * 100).toFixed(1)}%, RTT min ${rtt.min} / median ${rtt.median} / p95 ${rtt.p95} / p99 ${rtt.p99} / max ${rtt.max} ms, jitter ${rtt.jitter} ms, ${r.throughput.messagesPerSecond} msg/s, ${(r.throughput.bitsPerSecond / 1000).toFixed(1)} kbit/s`;
-  if (r.loss > 0.2) add('fail', detail, 'heavy loss on the relayed path: the relay host or its uplink is overloaded, or a rate limit (max-bps / bps-capacity) applies');
-  else if (r.loss > 0) add('warn', detail, 'some relayed messages were lost: check the server load and its max-bps / bps-capacity settings');
-  else add('pass', detail);
+  if (r.loss > 0.2) {
+    add('fail', detail, sizeHint ?? coturnOr(x, 'heavy loss on the relayed path: the relay host or its uplink is overloaded, or a rate limit applies',
+      'heavy loss on the relayed path: the relay host or its uplink is overloaded, or a rate limit (max-bps / bps-capacity) applies'));
+  } else if (r.loss > 0) {
+    add('warn', detail, coturnOr(x, 'some relayed messages were lost: check the server load and any bandwidth limit it applies',
+      'some relayed messages were lost: check the server load and its max-bps / bps-capacity settings'));
+  } else add('pass', detail);
 }
 
 async function securityProbes(x: ServerCtx, a: TurnClient, open: (c: TurnCredentials | undefined) => Promise<TurnClient>): Promise<void> {
@@ -786,8 +882,16 @@ async function securityProbes(x: ServerCtx, a: TurnClient, open: (c: TurnCredent
   try {
     other = await open(x.t.credentials);
     await other.allocate({ family: v4 ? 6 : 4 });
+    const mm = other.familyMismatch;
+    if (mm) {
+      // Permissions on it would say nothing about peers of the family asked for.
+      familyMismatchRow(x, mm);
+      otherErr = `IPv${mm.asked} was asked for, the server granted IPv${mm.granted.family} ${addr(mm.granted)}`;
+      await other.deallocate().catch(() => {});
+      other = undefined;
+    }
   } catch (err) {
-    otherErr = err instanceof TurnErrorResponse ? `${err.errorCode} ${err.reason}` : errText(err);
+    otherErr = err instanceof TurnErrorResponse ? (err.errorCode ? `${err.errorCode} ${err.reason}` : 'error without ERROR-CODE') : errText(err);
     other = undefined;
   }
   for (const p of FORBIDDEN_PEERS) {
@@ -800,14 +904,22 @@ async function securityProbes(x: ServerCtx, a: TurnClient, open: (c: TurnCredent
         continue;
       }
       await client.createPermission([{ address: p.address }]);
-      add(name, 'fail', `the server granted a permission toward ${p.label} ${p.address}: clients could use the relay to reach that address`, p.fix);
+      add(name, 'fail', `the server granted a permission toward ${p.label} ${p.address}: clients could use the relay to reach that address`,
+        coturnOr(x, `the server must refuse peers in this range (${p.label}): a relay that reaches loopback, private, link-local or other special addresses lets any client with credentials into the server's own networks (RFC 8656 security considerations)`, p.fix));
     } catch (err) {
       if (isCode(err, ErrorCodes.Forbidden)) add(name, 'pass', `${p.label} ${p.address}: refused with 403`);
-      else if (err instanceof TurnErrorResponse) add(name, 'pass', `${p.label} ${p.address}: refused with ${err.errorCode} ${err.reason}`);
+      else if (err instanceof TurnErrorResponse) add(name, 'pass', `${p.label} ${p.address}: refused with ${err.errorCode ? `${err.errorCode} ${err.reason}` : 'an error without ERROR-CODE'}`);
       else add(name, 'warn', `${p.label} ${p.address}: no answer (${errText(err)})`, '');
     }
   }
   if (other?.allocation) await other.deallocate().catch(() => {});
+}
+
+function familyMismatchRow(x: ServerCtx, mm: NonNullable<TurnClient['familyMismatch']>): void {
+  x.rows.add(`${x.prefix}.relay-family`, 'warn',
+    `an Allocate with REQUESTED-ADDRESS-FAMILY IPv${mm.asked} was granted an IPv${mm.granted.family} relayed address, ${addr(mm.granted)}: the server ignores the family asked for`,
+    `RFC 8656 §7.2: a server that cannot allocate an IPv${mm.asked} address must answer 440 (Address Family not Supported); clients that ask for IPv${mm.asked} get a relay that IPv${mm.asked} peers cannot reach`,
+    x.label, 'relay family ignored');
 }
 
 async function quotaProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) => Promise<TurnClient>): Promise<void> {
@@ -830,7 +942,7 @@ async function quotaProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) =
         return;
       }
     }
-    add('warn', `no quota: ${held + x.o.quota} simultaneous allocations succeeded for one user`, 'one leaked credential can exhaust the relay: set user-quota and total-quota');
+    add('warn', `no quota: ${held + x.o.quota} simultaneous allocations succeeded for one user`, coturnOr(x, 'one leaked credential can exhaust the relay: limit allocations per user and in total (RFC 8656 lets the server answer 486 Allocation Quota Reached)', 'one leaked credential can exhaust the relay: set user-quota and total-quota'));
   } finally {
     await Promise.all(extra.map((c) => c.release()));
     for (const c of extra) c.close();
@@ -850,7 +962,7 @@ async function tcpRelayProbe(x: ServerCtx, open: (c: TurnCredentials | undefined
     add('pass', `RFC 6062 TCP allocation: relayed address ${addr(r.relayed)}`);
     await c.deallocate().catch(() => {});
   } catch (err) {
-    add('warn', `RFC 6062 TCP allocation refused: ${errText(err)}`, isCode(err, 442) ? 'TCP relaying is off (no-tcp-relay)' : '');
+    add('warn', `RFC 6062 TCP allocation refused: ${errText(err)}`, isCode(err, 442) ? coturnOr(x, 'the server does not offer RFC 6062 TCP relaying (442 Unsupported Transport Protocol)', 'TCP relaying is off (no-tcp-relay)') : '');
   } finally {
     c?.close();
   }

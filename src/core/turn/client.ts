@@ -9,7 +9,9 @@ import type { Channel, ChannelEvents, Endpoint } from '../net/channel.js';
 import { StreamChannel, type TlsInfo } from '../net/stream.js';
 import { UdpChannel } from '../net/udp.js';
 import type { TransportAddress } from '../stun/attributes.js';
-import { StunMethod } from '../stun/constants.js';
+import { readString } from '../stun/attributes.js';
+import { Attr, StunMethod } from '../stun/constants.js';
+import { sanitizeRemoteText } from '../sanitize.js';
 import type { StunMessage } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
 import { StunTransactor, type IgnoredMessage } from '../stun/transaction.js';
@@ -25,6 +27,7 @@ import {
   isDataIndication,
   permissionAttributes,
   readAllocateSuccess,
+  readRelayedAddresses,
   readLifetime,
   refreshAttributes,
   TurnAuth,
@@ -43,8 +46,12 @@ export class TurnErrorResponse extends RtcprobeError {
     /** A 401 after credentials were sent: the server does not accept them. */
     readonly rejected: boolean,
     readonly response?: StunMessage,
+    /** The request that got this answer carried MESSAGE-INTEGRITY. */
+    readonly signed = false,
   ) {
-    super('STUN_ERROR_RESPONSE', `${methodLabel(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
+    super('STUN_ERROR_RESPONSE', errorCode === 0
+      ? `${methodLabel(method)} answered with an error response without ERROR-CODE`
+      : `${methodLabel(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
     this.name = 'TurnErrorResponse';
   }
 }
@@ -55,6 +62,7 @@ function methodLabel(m: number): string {
     case StunMethod.Refresh: return 'Refresh';
     case StunMethod.CreatePermission: return 'CreatePermission';
     case StunMethod.ChannelBind: return 'ChannelBind';
+    case StunMethod.Binding: return 'Binding';
     default: return `method 0x${m.toString(16)}`;
   }
 }
@@ -143,6 +151,10 @@ export class TurnClient {
   allocateAnswer: TurnAnswer | undefined;
   /** Relayed packets that could not be parsed. */
   malformedRelayed = 0;
+  /** Set when an Allocate asked for an address family and the relayed address granted is of another. */
+  familyMismatch: { asked: 4 | 6; granted: TransportAddress } | undefined;
+  /** The SOFTWARE attribute of the last response that carried one. */
+  software: string | undefined;
 
   constructor(
     channel: Channel,
@@ -195,9 +207,11 @@ export class TurnClient {
         timeout: limits.timeout,
         ...(limits.signal ? { signal: limits.signal } : {}),
       });
+      const sw = readString(ans.response, Attr.Software);
+      if (sw !== undefined) this.software = sanitizeRemoteText(sw);
       const v = this.auth.interpret(ans.response);
       if (v.kind === 'success') return { response: v.response, rtt: ans.rtt, integrity: v.integrity };
-      if (v.kind === 'error') throw new TurnErrorResponse(method, v.code, v.reason, v.rejected, v.response);
+      if (v.kind === 'error') throw new TurnErrorResponse(method, v.code, v.reason, v.rejected, v.response, v.signed);
     }
     throw new RtcprobeError('STUN_BAD_RESPONSE', 'the server kept asking for authentication');
   }
@@ -206,6 +220,13 @@ export class TurnClient {
     const answer = await this.request(StunMethod.Allocate, allocateAttributes(p));
     const a = readAllocateSuccess(answer.response);
     if (!a) throw new RtcprobeError('STUN_BAD_RESPONSE', 'Allocate success response without XOR-RELAYED-ADDRESS');
+    this.familyMismatch = undefined;
+    if (p.family !== undefined) {
+      // A response may list several relayed addresses: use the one of the family asked for, and note when there is none.
+      const match = readRelayedAddresses(answer.response).find((r) => r.port !== 0 && r.family === p.family);
+      if (match) a.relayed = match;
+      else this.familyMismatch = { asked: p.family, granted: a.relayed };
+    }
     this.allocation = a;
     this.allocateAnswer = answer;
     return { ...a, answer };

@@ -855,7 +855,7 @@ async function bandwidthCheck(x: ServerCtx, ends: Parameters<typeof runBandwidth
 
 function pathRow(x: ServerCtx, name: string, what: string, r: PathResult, relay: TransportAddress, sizeLimit?: { size: number }): void {
   const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
-  const sizeHint = sizeLimit ? `smaller messages pass: see ${x.prefix}.relay-size (a size limit, not a firewall)` : undefined;
+  const sizeHint = sizeLimit ? `smaller messages pass: see ${x.prefix}.relay-size: the path or the server limits the message size` : undefined;
   if (r.received === 0) {
     add('fail', `${what}: 0/${r.sent} messages came back through ${addr(relay)}`,
       sizeHint ?? coturnOr(x, 'the relay port range is most likely blocked by a firewall (the server\'s relay ports, UDP)',

@@ -812,6 +812,7 @@ async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: Tran
       add('channel-rebind', 'warn', `binding ${addr(relayB)} to a second channel 0x${(MIN_CHANNEL + 1).toString(16)} was accepted`, 'RFC 8656 §12 requires 400 (Bad Request) when a peer is already bound to another channel');
     } catch (err) {
       if (isCode(err, ErrorCodes.BadRequest)) add('channel-rebind', 'pass', `rebinding the peer to channel 0x${(MIN_CHANNEL + 1).toString(16)} refused with 400, as RFC 8656 requires`);
+      else if (toRtcprobeError(err).code === 'TIMEOUT') add('channel-rebind', 'warn', 'rebinding the peer to another channel got no answer at all, where RFC 8656 requires 400 (Bad Request)', 'a server that stays silent instead of answering an error makes clients wait for their retransmission timeout');
       else add('channel-rebind', 'warn', `rebinding the peer to another channel failed, but not with 400: ${errText(err)}`, '');
     }
   } else {

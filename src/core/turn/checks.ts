@@ -17,7 +17,7 @@ import { openTurnTransport, TurnClient, TurnErrorResponse } from './client.js';
 import { mask, redact, restExpiryOf } from './credentials.js';
 import { BANDWIDTH_SIZE, runBandwidth, type BandwidthResult } from './bandwidth.js';
 import { formatBps } from './units.js';
-import { measurePath, type PathMode, type PathResult } from './datapath.js';
+import { measurePath, measureRemotePeer, type PathMode, type PathResult } from './datapath.js';
 import { MIN_CHANNEL, POST_AUTH_ERRORS, type TurnCredentials } from './protocol.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
@@ -456,7 +456,9 @@ async function checkServer(x: ServerCtx): Promise<void> {
       for (const name of ['relay-indication', 'channel-bind', 'relay-channel', 'channel-rebind']) add(name, 'skip', 'not run: no second allocation');
       if (o.bandwidth) add('bandwidth', 'skip', 'not run: no second allocation');
     }
-    if (b && relayB) await dataPath(x, a, b, relayA!, relayB);
+    let between: boolean | undefined;
+    if (b && relayB) between = await dataPath(x, a, b, relayA!, relayB);
+    await remotePeerCheck(x, a, relayA!, al.mapped, between);
 
     // Refresh.
     try {
@@ -717,7 +719,8 @@ function relayRow(x: ServerCtx, relayed: TransportAddress, serverAddress: string
   x.rows.add(`${x.prefix}.allocate`, v.status, `${base}${v.note}`, v.hint, x.label);
 }
 
-async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: TransportAddress, relayB: TransportAddress): Promise<void> {
+/** The relayed path between our two allocations; resolves whether any relayed message came back (undefined: not run). */
+async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: TransportAddress, relayB: TransportAddress): Promise<boolean | undefined> {
   const { o } = x;
   const add = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
   const both = `${addr(relayA)} <-> ${addr(relayB)}`;
@@ -741,7 +744,7 @@ async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: Tran
     }
     for (const name of ['relay-indication', 'channel-bind', 'relay-channel', 'channel-rebind']) add(name, 'skip', 'not run: no permission between the two allocations');
     if (o.bandwidth) add('bandwidth', 'skip', 'not run: no permission between the two allocations');
-    return;
+    return undefined;
   }
   const common = { count: o.count, size: o.size, rate: o.rate, drain: Math.max(1000, Math.min(o.timeout, 3000)), ...(o.signal ? { signal: o.signal } : {}) };
   const ends = { a, b, relayA, relayB };
@@ -817,6 +820,55 @@ async function dataPath(x: ServerCtx, a: TurnClient, b: TurnClient, relayA: Tran
     }
   } else {
     add('channel-rebind', 'skip', 'not run: no channel');
+  }
+  return ind.received > 0 || (chan?.received ?? 0) > 0;
+}
+
+/**
+ * The path between the relay and a peer outside the server, our own UDP
+ * socket playing that peer at its server-reflexive address. Relaying between
+ * two allocations of one server can work while this fails: a firewall that
+ * admits the server's own traffic to the relay ports but not the Internet's.
+ */
+async function remotePeerCheck(x: ServerCtx, a: TurnClient, relay: TransportAddress, mapped: TransportAddress | undefined, between: boolean | undefined): Promise<void> {
+  const { o } = x;
+  const add = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
+  const skipBoth = (why: string, hint = '') => {
+    add('peer-to-relay', 'skip', why, hint);
+    add('relay-to-peer', 'skip', why, hint);
+  };
+  if (x.transport !== 'udp') return skipBoth('not run: our socket plays the outside peer, which needs UDP to the server');
+  if (!mapped) return skipBoth('not run: the Allocate response carried no XOR-MAPPED-ADDRESS, so our outside address is unknown');
+  try {
+    await a.createPermission([mapped]);
+  } catch (err) {
+    const what = err instanceof TurnErrorResponse ? (err.errorCode ? `${err.errorCode}${err.reason ? ` ${err.reason}` : ''}` : 'an error without ERROR-CODE') : errText(err);
+    return skipBoth(`not run: a permission toward our own address ${mapped.address} was refused (${what})${classifyAddress(mapped.address) === 'loopback' ? ': loopback peers are refused, which is the safe setting' : ''}`);
+  }
+  o.progress?.(`${x.label}: relaying to and from an outside peer`);
+  const r = await measureRemotePeer(a, relay, mapped, {
+    count: Math.min(o.count, 20), rate: Math.min(o.rate, 100), size: o.size,
+    drain: Math.max(1000, Math.min(o.timeout, 2000)), ...(o.signal ? { signal: o.signal } : {}),
+  });
+  const ok = (d: { sent: number; received: number }) => d.received > 0 && d.received >= d.sent * 0.8;
+  const p2r = r.peerToRelay;
+  const r2p = r.relayToPeer;
+  const firewall = coturnOr(x, 'open UDP to the relay port range from every source, not only from the TURN host itself', 'open UDP min-port..max-port (coturn default 49152-65535) from every source, not only from the TURN host itself');
+  if (ok(p2r)) {
+    add('peer-to-relay', 'pass', `${p2r.received}/${p2r.sent} datagrams from our socket (outside address ${addr(mapped)}) to the relayed address ${addr(relay)} came back in Data indications`);
+  } else {
+    add('peer-to-relay', 'fail', `${p2r.received}/${p2r.sent} datagrams sent straight from our socket (outside address ${addr(mapped)}) to the relayed address ${addr(relay)} reached us through the server`,
+      between
+        ? `relaying between two allocations of this server works, but datagrams from outside to the relayed address do not arrive: a firewall in front of the relay ports admits the server's own traffic and drops inbound UDP from elsewhere, so peers that are not clients of this server cannot reach relayed clients: ${firewall}`
+        : `datagrams to the relayed address do not arrive: a firewall most likely drops inbound UDP to the relay ports: ${firewall}`);
+  }
+  if (ok(r2p)) {
+    add('relay-to-peer', 'pass', `${r2p.received}/${r2p.sent} Send indications toward our outside address ${addr(mapped)} arrived on our socket from the relayed address ${addr(relay)}`);
+  } else {
+    add('relay-to-peer', 'fail', `${r2p.received}/${r2p.sent} Send indications toward our outside address ${addr(mapped)} arrived on our socket from the relayed address ${addr(relay)}`,
+      between
+        ? 'relaying between two allocations works, but the relay cannot send to an outside address: an outbound firewall on the TURN host drops UDP from the relay ports toward the Internet, or a firewall in front of this machine drops datagrams from the relayed address'
+        : 'the relay could not send to an outside address: check outbound UDP from the relay ports on the TURN host, and the firewall in front of this machine');
   }
 }
 

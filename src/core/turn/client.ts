@@ -74,12 +74,15 @@ function methodLabel(m: number): string {
  */
 class DemuxChannel implements Channel {
   private readonly events = new EventEmitter();
+  /** Datagrams from some other address than the server's (a peer sending to us directly); true = consumed. */
+  onStray: ((data: Buffer, from: Endpoint) => boolean) | undefined;
   constructor(
     readonly inner: Channel,
     private readonly onRelayed: (data: Buffer) => void,
   ) {
     inner.on('message', (data, from, stray) => {
       if (!stray && (isChannelData(data) || isDataIndication(data))) this.onRelayed(data);
+      else if (stray && this.onStray?.(data, from)) return;
       else this.events.emit('message', data, from, stray);
     });
     inner.on('error', (err) => this.events.emit('error', err));
@@ -264,6 +267,22 @@ export class TurnClient {
 
   async channelBind(channel: number, peer: { address: string; port: number }): Promise<TurnAnswer> {
     return this.request(StunMethod.ChannelBind, (tid) => channelBindAttributes(channel, peer, tid));
+  }
+
+  /**
+   * UDP only: datagrams that reach our socket from elsewhere than the server
+   * (a peer, or a relay sending to our server-reflexive address). The handler
+   * returns true for the datagrams it takes.
+   */
+  onDirectData(h: ((data: Buffer, from: Endpoint) => boolean) | undefined): void {
+    this.channel.onStray = h;
+  }
+
+  /** UDP only: send a datagram from our own socket straight to `to`, not through the server. */
+  sendDirect(to: Endpoint, data: Buffer): void {
+    const inner = this.channel.inner;
+    if (!(inner instanceof UdpChannel)) throw new RtcprobeError('INTERNAL', 'direct sends need a UDP transport');
+    inner.catcher.send(data, to.port, to.address);
   }
 
   sendIndication(peer: { address: string; port: number }, data: Buffer): void {

@@ -128,6 +128,22 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
     expect(row(r.json, 'udp.deallocate').status).toBe('pass');
   });
 
+  it('--tcp-relay: RFC 6062 Connect to a listener of ours, ConnectionBind on a second connection, bytes echoed through the relay', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}?transport=tcp`, '--user', USER, '--password', PASSWORD, '--count', '3', '--tcp-relay'], { timeout: 60000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(row(r.json, 'tcp.tcp-allocate').status).toBe('pass');
+    expect(row(r.json, 'tcp.tcp-connect').status).toBe('pass');
+    expect(row(r.json, 'tcp.tcp-connect').detail).toMatch(/granted CONNECTION-ID \d+; the relay connected from 127\.0\.0\.1:(\d+)/);
+    const data = row(r.json, 'tcp.tcp-relay-data');
+    expect(data.status).toBe('pass');
+    expect(data.detail).toMatch(/ConnectionBind accepted; 16384 bytes echoed/);
+    // A hardened server refuses the loopback listener as a peer: skipped, with the reason.
+    const h = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${hardened.port}?transport=tcp`, '--user', USER, '--password', PASSWORD, '--count', '3', '--tcp-relay'], { timeout: 60000 });
+    expect(row(h.json, 'tcp.tcp-connect').status).toBe('skip');
+    expect(row(h.json, 'tcp.tcp-connect').detail).toMatch(/refuses our loopback address as a peer \(.*403/);
+    expect(row(h.json, 'tcp.tcp-relay-data').status).toBe('skip');
+  });
+
   it('a wrong password is reported as rejected credentials, with exit 1', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', 'not-the-password'], { timeout: 60000 });
     expect(r.code).toBe(1);

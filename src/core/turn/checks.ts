@@ -17,6 +17,7 @@ import { openTurnTransport, TurnClient, TurnErrorResponse } from './client.js';
 import { mask, redact, restExpiryOf } from './credentials.js';
 import { BANDWIDTH_SIZE, runBandwidth, type BandwidthResult } from './bandwidth.js';
 import { formatBps } from './units.js';
+import { measureTcpRelay, TcpRelayError } from './tcp-relay.js';
 import { measurePath, measureRemotePeer, type PathMode, type PathResult } from './datapath.js';
 import { MIN_CHANNEL, POST_AUTH_ERRORS, type TurnCredentials } from './protocol.js';
 
@@ -478,7 +479,7 @@ async function checkServer(x: ServerCtx): Promise<void> {
       o.progress?.(`${label}: looking for the allocation quota`);
       await quotaProbe(x, open);
     }
-    if (o.tcpRelay) await tcpRelayProbe(x, open);
+    if (o.tcpRelay) await tcpRelayProbe(x, open, remote);
 
     // Deallocate: LIFETIME=0, then a fresh Allocate on the same 5-tuple must succeed.
     o.progress?.(`${label}: deallocating`);
@@ -1002,20 +1003,69 @@ async function quotaProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) =
   }
 }
 
-async function tcpRelayProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) => Promise<TurnClient>): Promise<void> {
-  const add = (status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.tcp-allocate`, status, detail, hint, x.label);
+async function tcpRelayProbe(x: ServerCtx, open: (c: TurnCredentials | undefined) => Promise<TurnClient>, remote: { address: string; port: number }): Promise<void> {
+  const rowAdd = (name: string, status: CheckStatus, detail: string, hint = '') => x.rows.add(`${x.prefix}.${name}`, status, detail, hint, x.label);
+  const add = (status: CheckStatus, detail: string, hint = '') => rowAdd('tcp-allocate', status, detail, hint);
+  const skipData = (why: string) => {
+    rowAdd('tcp-connect', 'skip', why);
+    rowAdd('tcp-relay-data', 'skip', why);
+  };
   if (x.transport === 'udp') {
     add('skip', 'RFC 6062 TCP allocations need a TCP or TLS connection to the server');
+    skipData('not run: no TCP allocation');
     return;
   }
   let c: TurnClient | undefined;
   try {
     c = await open(x.t.credentials);
-    const r = await c.allocate({ relayTransport: 'tcp' });
+    let r;
+    try {
+      r = await c.allocate({ relayTransport: 'tcp' });
+    } catch (err) {
+      add('warn', `RFC 6062 TCP allocation refused: ${errText(err)}`, isCode(err, 442) ? coturnOr(x, 'the server does not offer RFC 6062 TCP relaying (442 Unsupported Transport Protocol)', 'TCP relaying is off (no-tcp-relay)') : '');
+      skipData('not run: no TCP allocation');
+      return;
+    }
     add('pass', `RFC 6062 TCP allocation: relayed address ${addr(r.relayed)}`);
+    // Connect toward a TCP listener of ours, ConnectionBind on a second connection, then bytes echoed by the listener.
+    x.o.progress?.(`${x.label}: relaying over TCP (RFC 6062)`);
+    try {
+      const d = await measureTcpRelay(c, {
+        remote,
+        tls: x.transport === 'tls',
+        ...(x.t.spec.host !== remote.address ? { servername: x.t.spec.host } : {}),
+        ...(x.o.ca ? { ca: x.o.ca } : {}),
+        peerAddress: c.local.address,
+        bytes: 16384,
+        timeout: x.o.timeout,
+        ...(x.o.signal ? { signal: x.o.signal } : {}),
+      });
+      rowAdd('tcp-connect', 'pass', `Connect toward our TCP listener on ${c.local.address} granted CONNECTION-ID ${d.connectionId}${d.peerSaw ? `; the relay connected from ${addr(d.peerSaw)}` : ''}`);
+      if (d.echoed === d.sent) rowAdd('tcp-relay-data', 'pass', `ConnectionBind accepted; ${d.sent} bytes echoed through the relayed TCP connection in ${d.durationMs} ms`);
+      else rowAdd('tcp-relay-data', 'fail', `ConnectionBind accepted, but only ${d.echoed} of ${d.sent} bytes came back through the relayed TCP connection`, 'the relayed TCP connection stalls: check the server log');
+    } catch (err) {
+      const e = err instanceof TcpRelayError ? err : undefined;
+      const inner = e?.inner ?? toRtcprobeError(err);
+      if (inner.code === 'ABORTED') throw inner;
+      const what = err instanceof TcpRelayError && err.inner instanceof TurnErrorResponse ? err.inner.message : `${inner.code}: ${inner.message}`;
+      if (!e || e.stage === 'permission' || e.stage === 'connect') {
+        const loop = classifyAddress(c.local.address) === 'loopback';
+        if (loop && inner instanceof TurnErrorResponse) {
+          rowAdd('tcp-connect', 'skip', `the server refuses our loopback address as a peer (${what}), which is the safe setting: the TCP relay path cannot be exercised on this host`);
+        } else {
+          rowAdd('tcp-connect', 'fail', `Connect toward our TCP listener on ${c.local.address} failed: ${what}`,
+            isCode(inner, 447) ? 'the relay could not open a TCP connection to the peer (447): a firewall on the TURN host or in front of this machine blocks it' : 'see the server log');
+        }
+        rowAdd('tcp-relay-data', 'skip', 'not run: no connection to the peer');
+      } else {
+        rowAdd('tcp-connect', 'pass', 'Connect toward our TCP listener granted a CONNECTION-ID');
+        rowAdd('tcp-relay-data', 'fail', `${e.stage === 'bind' ? 'ConnectionBind' : 'relayed TCP data'} failed: ${what}`, e.stage === 'bind' ? 'the server did not bind the data connection to the peer connection (RFC 6062 §5.3)' : 'the relayed TCP connection carried no data back');
+      }
+    }
     await c.deallocate().catch(() => {});
   } catch (err) {
-    add('warn', `RFC 6062 TCP allocation refused: ${errText(err)}`, isCode(err, 442) ? coturnOr(x, 'the server does not offer RFC 6062 TCP relaying (442 Unsupported Transport Protocol)', 'TCP relaying is off (no-tcp-relay)') : '');
+    add('warn', `RFC 6062 TCP allocation failed: ${errText(err)}`);
+    skipData('not run: no TCP allocation');
   } finally {
     c?.close();
   }

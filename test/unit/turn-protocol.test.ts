@@ -6,6 +6,7 @@ import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
 import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
 import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
+import { pickCredentials } from '../../src/commands/turn.js';
 import { BandwidthRamp } from '../../src/core/turn/bandwidth.js';
 import { judgeRelayAddress, plainTlsText } from '../../src/core/turn/checks.js';
 import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../src/core/turn/credentials.js';
@@ -320,5 +321,30 @@ describe('bandwidth ramp', () => {
     r.record(step(200, 0, 0.5));
     expect(r.next()).toBeUndefined();
     expect(r.result(1000).stoppedBy).toBe('sender');
+  });
+});
+
+describe('credentials: flags and files win over the environment', () => {
+  const env = (e: Record<string, string>) => e;
+  it.each([
+    [{ user: 'u', password: 'p' }, env({ RTCPROBE_TURN_SECRET: 's' }), false, { user: 'u', password: 'p' }],
+    [{ secret: 'flag' }, env({ RTCPROBE_TURN_PASSWORD: 'p' }), false, { secret: 'flag' }],
+    [{ user: 'u' }, env({ RTCPROBE_TURN_PASSWORD: 'p' }), false, { user: 'u', password: 'p' }],
+    [{ user: 'u' }, env({ RTCPROBE_TURN_SECRET: 's' }), false, { user: 'u', secret: 's' }],
+    [{}, env({ RTCPROBE_TURN_SECRET: 's' }), false, { secret: 's' }],
+    [{}, env({ RTCPROBE_TURN_PASSWORD: 'p' }), true, {}],
+    [{}, env({}), false, {}],
+  ] as const)('%j with %j (file: %s)', (opts, e, file, expected) => {
+    expect(pickCredentials({ ...opts }, e, file)).toEqual(expected);
+  });
+
+  it.each([
+    [{}, env({ RTCPROBE_TURN_PASSWORD: 'p' }), false, /RTCPROBE_TURN_PASSWORD is set but no --user/],
+    [{ user: 'u' }, env({ RTCPROBE_TURN_PASSWORD: 'p', RTCPROBE_TURN_SECRET: 's' }), false, /both RTCPROBE_TURN_SECRET and RTCPROBE_TURN_PASSWORD/],
+    [{ password: 'p' }, env({}), true, /--password needs --user/],
+    [{ secret: 's', password: 'p', user: 'u' }, env({}), false, /exclude each other/],
+    [{ user: 'u' }, env({}), false, /--user needs --password/],
+  ] as const)('refuses %j with %j', (opts, e, file, message) => {
+    expect(() => pickCredentials({ ...opts }, e, file)).toThrow(message);
   });
 });

@@ -99,7 +99,7 @@ export const turnCommand: CommandSpec = {
     { flags: '--security', description: 'ask for permissions toward loopback, private, CGNAT, link-local, unspecified, multicast and IPv6 special addresses (no traffic is sent to them); each one granted is a failure' },
     { flags: '--quota <n>', description: 'try up to n extra simultaneous allocations to find the allocation quota (0 = off)', default: 0, parse: intOption(0, 1000) },
     { flags: '--tcp-relay', description: 'also try an RFC 6062 TCP allocation (turn:...?transport=tcp and turns: URIs)' },
-    { flags: '--bandwidth', description: 'search the relayed throughput: raise the rate in 1 s steps from 100 kbit/s (x2 each) until a step loses more than --bandwidth-loss; 1000-byte messages' },
+    { flags: '--bandwidth', description: 'search the relayed throughput: raise the rate in 1 s steps from 100 kbit/s (x2 each) until a step loses more than --bandwidth-loss, then narrow the gap; 1000-byte messages' },
     { flags: '--bandwidth-max <kbit/s>', description: 'highest rate the bandwidth search tries, kbit/s each way', default: 1_000_000, parse: intOption(100, 100_000_000) },
     { flags: '--bandwidth-loss <percent>', description: 'loss (%) above which a bandwidth step fails', default: 1, parse: intOption(0, 50) },
     { flags: '-t, --timeout <ms>', description: 'limit per operation (DNS, connect, one transaction with its retransmissions)', default: 3000, parse: intOption(100, 120000) },

@@ -285,11 +285,25 @@ describe('bandwidth ramp', () => {
       asked.push(t);
       r.record(step(t, loss[t] ?? 0));
     }
-    expect(asked).toEqual([100, 200, 400, 800, 800]);
+    // Doubling to the first loss (confirmed once), then two steps between 400 and 800: 566 passes, 673 passes.
+    expect(asked).toEqual([100, 200, 400, 800, 800, 566, 673]);
     const res = r.result(1000);
     expect(res.stoppedBy).toBe('loss');
-    expect(res.bestBps).toBe(400);
+    expect(res.bestBps).toBe(673);
     expect(res.lossStartBps).toBe(800);
+  });
+
+  it('a losing refinement step becomes the new loss start', () => {
+    const r = new BandwidthRamp(o);
+    const asked: number[] = [];
+    for (let t = r.next(); t !== undefined; t = r.next()) {
+      asked.push(t);
+      r.record(step(t, t >= 500 ? 0.3 : 0));
+    }
+    expect(asked).toEqual([100, 200, 400, 800, 800, 566, 566, 476]);
+    const res = r.result(1000);
+    expect(res.bestBps).toBe(476);
+    expect(res.lossStartBps).toBe(566);
   });
 
   it('a single lossy step on a loaded machine does not end the ramp', () => {

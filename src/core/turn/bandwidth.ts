@@ -65,13 +65,23 @@ export interface BandwidthResult {
 /** Share of the asked-for rate that must really be sent for a step to count as a test of the server. */
 const SENDER_SHORTFALL = 0.7;
 
-/** The ramp as a state machine: ask next() for a rate, give record() what was measured. */
+/** Bisection steps between the last rate that passed and the first that lost, after the doubling ramp. */
+const REFINE_STEPS = 2;
+
+/**
+ * The ramp as a state machine: ask next() for a rate, give record() what was
+ * measured. Rates double until a step loses more than the threshold twice
+ * in a row; then up to two steps at the geometric mean of the last passing
+ * and the first losing rate narrow the gap.
+ */
 export class BandwidthRamp {
   readonly steps: BandwidthStep[] = [];
   private target: number;
   private retried = false;
   private stop: BandwidthStop | undefined;
   private lossAt: BandwidthStep | undefined;
+  private passedTarget: number | undefined;
+  private refinesLeft = REFINE_STEPS;
 
   constructor(private readonly o: Pick<BandwidthOptions, 'startBps' | 'maxBps' | 'factor' | 'lossThreshold'>) {
     if (!(o.factor > 1)) throw new RangeError('factor must be > 1');
@@ -85,8 +95,7 @@ export class BandwidthRamp {
 
   record(s: BandwidthStep): void {
     this.steps.push(s);
-    const passed = this.steps.filter((x) => x.loss <= this.o.lossThreshold && x.received > 0);
-    if (s.received === 0 && passed.length === 0) {
+    if (s.received === 0 && this.passedTarget === undefined) {
       this.stop = 'silence';
       return;
     }
@@ -96,13 +105,19 @@ export class BandwidthRamp {
         this.retried = true;
         return;
       }
+      this.retried = false;
       this.lossAt = s;
-      this.stop = 'loss';
+      this.narrowOrStop();
       return;
     }
     this.retried = false;
+    this.passedTarget = Math.max(this.passedTarget ?? 0, s.targetBps);
     if (s.sentBps < s.targetBps * SENDER_SHORTFALL) {
       this.stop = 'sender';
+      return;
+    }
+    if (this.lossAt) {
+      this.narrowOrStop();
       return;
     }
     if (this.target >= this.o.maxBps) {
@@ -110,6 +125,17 @@ export class BandwidthRamp {
       return;
     }
     this.target = Math.min(this.o.maxBps, Math.round(this.target * this.o.factor));
+  }
+
+  private narrowOrStop(): void {
+    const lo = this.passedTarget;
+    const hi = this.lossAt!.targetBps;
+    if (lo === undefined || this.refinesLeft <= 0 || hi / lo < 1.2) {
+      this.stop = 'loss';
+      return;
+    }
+    this.refinesLeft--;
+    this.target = Math.round(Math.sqrt(lo * hi));
   }
 
   result(size: number): BandwidthResult {

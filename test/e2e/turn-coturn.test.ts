@@ -300,7 +300,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn --bandwidth against co
     // A 400 kbit/s ceiling is below the limit: no loss up to the highest rate tried.
     expect(human.stdout).toMatch(/relayed bandwidth via turn:127\.0\.0\.1:\d+: \d+ kbit\/s each way with loss <= 1%/);
     expect(human.stdout).toMatch(/no loss up to the highest rate tried, 400 kbit\/s/);
-  });
+  }, 120000);
 });
 
 describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with a REST API secret', () => {

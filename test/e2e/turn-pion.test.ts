@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
 import { ensurePionTurn, startPionTurn, type PionTurn } from '../helpers/pion-turn.js';
 import { IN_CI } from '../helpers/system.js';
+import { toRtcprobeError } from '../../src/core/errors.js';
+import { openTurnTransport, TurnClient } from '../../src/core/turn/client.js';
 
 /**
  * rtcprobe turn against pion/turn v2 (test/pion-turn), a TURN server that is
@@ -128,6 +130,23 @@ describePion('rtcprobe turn against pion/turn', () => {
     const human = await runCli(['turn', `turn:127.0.0.1:${strict.port}`, '--user', USER, '--password', PASSWORD, '--no-color'], { timeout: 60000 });
     expect(human.stdout).toMatch(/- udp\.relay-channel\s+not run: no permission/);
     expect(human.code).toBe(0);
+  });
+
+  it('a Refresh without an allocation gets no answer from pion: the client gives up within its timeout with TIMEOUT', async () => {
+    const ch = await openTurnTransport({ remote: { address: '127.0.0.1', port: pion.port }, family: 4, transport: 'udp', timeout: 600 });
+    const c = new TurnClient(ch, { credentials: { username: USER, password: PASSWORD }, timeout: 600 });
+    try {
+      const t0 = performance.now();
+      const err = await c.refresh(600).then(() => undefined, (e: unknown) => e);
+      expect(toRtcprobeError(err).code).toBe('TIMEOUT');
+      expect(performance.now() - t0).toBeLessThan(3000);
+      // The same client still works afterwards: silence is not fatal.
+      const a = await c.allocate();
+      expect(a.relayed.address).toBe('127.0.0.1');
+      await c.deallocate();
+    } finally {
+      c.close();
+    }
   });
 
   it('--size 2000: pion truncates what does not fit its buffer; small messages pass, so a size limit is reported, not a firewall', async () => {

@@ -29,4 +29,6 @@ done
 
 if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi
 npm run build --silent
+# The pion/turn test server (a second TURN implementation), built offline from Debian's Go sources.
+if [ ! -x test/pion-turn/bin/pion-turn ]; then bash test/pion-turn/build.sh || echo "pion-turn could not be built: its tests will be skipped" >&2; fi
 exec npx vitest run "$@"

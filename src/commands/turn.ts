@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { RtcprobeError } from '../core/errors.js';
+import { formatBps } from '../core/turn/units.js';
 import type { CheckRow, TurnReport, TurnTarget } from '../core/turn/checks.js';
 import type { TurnCredentials } from '../core/turn/protocol.js';
 import { familyForAll, type FamilyOption } from '../core/resolve.js';
-import { parseServer, type ServerSpec } from '../core/uri.js';
+import { maskUserinfo, parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
 import { intOption, type CommandSpec } from './options.js';
 import type { RunContext } from './context.js';
@@ -31,12 +32,22 @@ export function renderTurnHuman(j: TurnJson, st: Style): string {
     const first = j.checks.find((r) => r.status === 'fail')!;
     lines.push(`${st.fail} ${c.bold(`TURN check failed: ${first.detail}`)}`);
     if (first.hint) lines.push(`  ${c.yellow('hint:')} ${first.hint}`);
+  } else if (j.verdict === 'not-verified') {
+    const u = j.unverified;
+    const why = u.length === 1 ? u[0]!.reason : `${u.length} servers not verified (${u.map((x) => x.server).join(', ')})`;
+    lines.push(`${st.warn} ${c.bold(`TURN server reached, but not verified: ${why}`)}`);
   } else if (s.warn > 0) {
-    lines.push(`${st.warn} ${c.bold('TURN server works, with warnings')}`);
+    const w = j.warnings;
+    lines.push(`${st.warn} ${c.bold(`TURN server works, with ${s.warn} warning${s.warn === 1 ? '' : 's'}: ${w.join(', ')}`)}`);
   } else {
     lines.push(`${st.ok} ${c.bold('TURN server works')}`);
   }
   lines.push(`  ${counts}`);
+  for (const b of j.bandwidth ?? []) {
+    if (b.bestBps !== undefined) {
+      lines.push(`  relayed bandwidth via ${b.server}: ${formatBps(b.bestBps)} each way with loss <= ${+(b.lossThreshold * 100).toFixed(2)}%${b.lossStartBps !== undefined ? `, loss began at ${formatBps(b.lossStartBps)}` : ''}`);
+    }
+  }
   if (j.relay?.rtt) {
     const r = j.relay;
     lines.push(`  relayed path via ${r.address} (${r.mode}): RTT median ${r.rtt!.median} ms, p99 ${r.rtt!.p99} ms, loss ${(r.loss * 100).toFixed(1)}%, jitter ${r.jitter ?? '-'} ms`);
@@ -66,7 +77,7 @@ function readFileOption(path: string, flag: string): Buffer {
 function parseTurnUri(input: string): ServerSpec {
   const spec = parseServer(input, 'turn');
   if (spec.scheme !== 'turn' && spec.scheme !== 'turns') {
-    throw new RtcprobeError('BAD_SERVER', `"${input}" is a STUN URI; give turn: or turns: URIs (use "rtcprobe stun" for STUN)`);
+    throw new RtcprobeError('BAD_SERVER', `"${maskUserinfo(input)}" is a STUN URI; give turn: or turns: URIs (use "rtcprobe stun" for STUN)`);
   }
   return spec;
 }
@@ -90,29 +101,68 @@ export const turnCommand: CommandSpec = {
     { flags: '--security', description: 'ask for permissions toward loopback, private, CGNAT, link-local, unspecified, multicast and IPv6 special addresses (no traffic is sent to them); each one granted is a failure' },
     { flags: '--quota <n>', description: 'try up to n extra simultaneous allocations to find the allocation quota (0 = off)', default: 0, parse: intOption(0, 1000) },
     { flags: '--tcp-relay', description: 'also try an RFC 6062 TCP allocation (turn:...?transport=tcp and turns: URIs)' },
+    { flags: '--bandwidth', description: 'search the relayed throughput: raise the rate in 1 s steps from 100 kbit/s (x2 each) until a step loses more than --bandwidth-loss, then narrow the gap; 1000-byte messages' },
+    { flags: '--bandwidth-max <kbit/s>', description: 'highest rate the bandwidth search tries, kbit/s each way', default: 1_000_000, parse: intOption(100, 100_000_000) },
+    { flags: '--bandwidth-loss <percent>', description: 'loss (%) above which a bandwidth step fails', default: 1, parse: intOption(0, 50) },
     { flags: '-t, --timeout <ms>', description: 'limit per operation (DNS, connect, one transaction with its retransmissions)', default: 3000, parse: intOption(100, 120000) },
     { flags: '-f, --family <n>', description: 'IP family: 4 or 6 (default: that of IP literals, else 4)', choices: ['4', '6'] },
   ],
   run: runTurn,
 };
 
+/**
+ * Credentials from the flags, then the environment. Flags and files win:
+ * a variable is only used when no flag of the same kind was given, and a
+ * variable that cannot be used is ignored when something else supplies
+ * credentials. Messages about the environment name the variable.
+ */
+export function pickCredentials(
+  opts: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  haveFile: boolean,
+): { user?: string; password?: string; secret?: string } {
+  const user = opts.user as string | undefined;
+  const flagPassword = opts.password as string | undefined;
+  const flagSecret = opts.secret as string | undefined;
+  if (flagSecret === '') throw new RtcprobeError('USAGE', '--secret is empty');
+  const envPassword = env.RTCPROBE_TURN_PASSWORD || undefined;
+  const envSecret = env.RTCPROBE_TURN_SECRET || undefined;
+  if (flagSecret !== undefined && flagPassword !== undefined) throw new RtcprobeError('USAGE', '--secret and --password exclude each other');
+  if (flagPassword !== undefined && user === undefined) throw new RtcprobeError('USAGE', '--password needs --user');
+  let password = flagPassword;
+  let secret = flagSecret;
+  if (password === undefined && secret === undefined) {
+    // Nothing explicit: the environment may supply one of them.
+    if (envSecret !== undefined && envPassword !== undefined && user !== undefined) {
+      throw new RtcprobeError('USAGE', 'both RTCPROBE_TURN_SECRET and RTCPROBE_TURN_PASSWORD are set: unset one, or pick with --secret or --password');
+    }
+    if (user !== undefined) {
+      password = envPassword;
+      secret = password === undefined ? envSecret : undefined;
+    } else if (envSecret !== undefined) {
+      secret = envSecret;
+    } else if (envPassword !== undefined && !haveFile) {
+      throw new RtcprobeError('USAGE', 'RTCPROBE_TURN_PASSWORD is set but no --user was given: add --user, or unset the variable');
+    }
+    // Otherwise RTCPROBE_TURN_PASSWORD without a user is ignored: the --ice-servers file brings its own.
+  }
+  if (user !== undefined && password === undefined && secret === undefined) {
+    throw new RtcprobeError('USAGE', '--user needs --password (or RTCPROBE_TURN_PASSWORD, or --secret for REST credentials)');
+  }
+  return { ...(user !== undefined ? { user } : {}), ...(password !== undefined ? { password } : {}), ...(secret !== undefined ? { secret } : {}) };
+}
+
 async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
   const env = ctx.io.env;
-  const user = opts.user as string | undefined;
-  const password = (opts.password as string | undefined) ?? env.RTCPROBE_TURN_PASSWORD;
-  const secret = (opts.secret as string | undefined) ?? env.RTCPROBE_TURN_SECRET;
+  const { user, password, secret } = pickCredentials(opts, env, typeof opts.iceServers === 'string');
   const ttl = opts.ttl as number;
   const now = Date.now();
-  if (secret !== undefined && opts.password !== undefined) throw new RtcprobeError('USAGE', '--secret and --password exclude each other');
-  if (password !== undefined && user === undefined && secret === undefined) throw new RtcprobeError('USAGE', '--password needs --user');
-  if (user !== undefined && password === undefined && secret === undefined) throw new RtcprobeError('USAGE', '--user needs --password (or --secret for REST credentials)');
 
   const { restCredentials, restPassword, parseIceServers } = await import('../core/turn/credentials.js');
   let credentials: TurnCredentials | undefined;
   let source: TurnTarget['source'];
   let resign: TurnTarget['resign'];
   if (secret !== undefined) {
-    if (secret === '') throw new RtcprobeError('USAGE', '--secret is empty');
     credentials = restCredentials(secret, { ...(user ? { user } : {}), ttl, now });
     source = 'rest-secret';
     resign = (expiry) => {
@@ -137,6 +187,7 @@ async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunCo
       for (const u of e.urls) {
         targets.push({
           spec: parseTurnUri(u),
+          origin: 'ice-servers',
           ...(c ? { credentials: c, source: c === credentials ? source : 'ice-servers' } : {}),
           ...(c === credentials && resign ? { resign } : {}),
         });
@@ -159,6 +210,7 @@ async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunCo
       security: !!opts.security,
       quota: opts.quota as number,
       tcpRelay: !!opts.tcpRelay,
+      ...(opts.bandwidth ? { bandwidth: { maxBps: (opts.bandwidthMax as number) * 1000, lossThreshold: (opts.bandwidthLoss as number) / 100 } } : {}),
       insecure: !!opts.insecure,
       ...(ca ? { ca } : {}),
       now,

@@ -20,8 +20,20 @@ export interface ServerSpec {
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
 
+/**
+ * The input with any user information ("user:password@") masked, for
+ * messages: URIs copied from elsewhere sometimes carry credentials.
+ */
+export function maskUserinfo(input: string): string {
+  const at = input.lastIndexOf('@');
+  if (at < 0) return input;
+  const m = /^\s*((?:stuns?|turns?):)?/i.exec(input)!;
+  const start = m[0].length;
+  return at >= start ? `${input.slice(0, start)}***${input.slice(at)}` : input;
+}
+
 function bad(input: string, why: string): RtcprobeError {
-  return new RtcprobeError('BAD_SERVER', `invalid server "${input}": ${why}`);
+  return new RtcprobeError('BAD_SERVER', `invalid server "${maskUserinfo(input)}": ${why}`);
 }
 
 function parsePort(input: string, s: string): number {
@@ -70,6 +82,11 @@ export function parseServer(input: string, defaultScheme: Scheme = 'stun'): Serv
     if (rest.startsWith('//')) throw bad(input, `${scheme}: URIs have no "//" (RFC 7064/7065)`);
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
     throw bad(input, 'unsupported URI scheme (use stun:, stuns:, turn: or turns:)');
+  }
+  const at = rest.lastIndexOf('@');
+  if (at >= 0 && (rest.indexOf('?') < 0 || at < rest.indexOf('?'))) {
+    // RFC 7064/7065 URIs have no userinfo; "user:password@host" would otherwise be read as host "user", port "password@host".
+    throw bad(input, 'a user name or password in the URI is not supported (RFC 7065 URIs carry none, and it would end up in logs and the process list): pass them with --user and --password, or the password in RTCPROBE_TURN_PASSWORD');
   }
   let transport: Transport | undefined;
   const q = rest.indexOf('?');

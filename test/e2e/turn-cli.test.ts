@@ -26,6 +26,18 @@ describe('rtcprobe turn: usage errors exit 2 before any network traffic', () => 
   });
 });
 
+describe('rtcprobe turn: credentials in a URI', () => {
+  it('are never echoed, on stdout or stderr, and --user/--password are suggested', async () => {
+    for (const extra of [[], ['--json']]) {
+      const r = await runCli(['turn', 'turn:alice:S3cret@127.0.0.1', ...extra]);
+      expect(r.code).toBe(2);
+      expect(r.stdout + r.stderr).not.toContain('S3cret');
+      expect(r.stdout + r.stderr).toMatch(/--user and --password/);
+      expect(r.stdout + r.stderr).toContain('turn:***@127.0.0.1');
+    }
+  });
+});
+
 describeWith({ commands: ['turnserver'] }, 'rtcprobe turn: human output and module loading', () => {
   let coturn: Coturn;
   let verbose: Coturn;

@@ -4,15 +4,20 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runJson } from '../helpers/cli.js';
+import { runCli, runJson } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { findFreePortRange } from '../helpers/ports.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
 
-interface Row { id: string; status: 'pass' | 'warn' | 'fail' | 'skip'; detail: string; hint: string; server?: string }
+interface Row { id: string; status: 'pass' | 'warn' | 'fail' | 'skip'; detail: string; hint: string; server?: string; label?: string }
+interface BandwidthJson { bestBps?: number; lossStartBps?: number; stoppedBy: string; lossThreshold: number; size: number; steps: { targetBps: number; sentBps: number; receivedBps: number; loss: number }[] }
 interface TurnJson {
   ok: boolean;
+  verdict: 'works' | 'not-verified' | 'failed';
+  unverified: { server: string; reason: string }[];
+  warnings: string[];
+  bandwidth: BandwidthJson[];
   checks: Row[];
   relay?: { address: string; rtt?: { min: number; median: number; p95: number; p99: number; max: number }; loss: number; jitter?: number };
   paths: { mode: string; sent: number; received: number; loss: number }[];
@@ -123,6 +128,22 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
     expect(row(r.json, 'udp.deallocate').status).toBe('pass');
   });
 
+  it('--tcp-relay: RFC 6062 Connect to a listener of ours, ConnectionBind on a second connection, bytes echoed through the relay', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}?transport=tcp`, '--user', USER, '--password', PASSWORD, '--count', '3', '--tcp-relay'], { timeout: 60000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(row(r.json, 'tcp.tcp-allocate').status).toBe('pass');
+    expect(row(r.json, 'tcp.tcp-connect').status).toBe('pass');
+    expect(row(r.json, 'tcp.tcp-connect').detail).toMatch(/granted CONNECTION-ID \d+; the relay connected from 127\.0\.0\.1:(\d+)/);
+    const data = row(r.json, 'tcp.tcp-relay-data');
+    expect(data.status).toBe('pass');
+    expect(data.detail).toMatch(/ConnectionBind accepted; 16384 bytes echoed/);
+    // A hardened server refuses the loopback listener as a peer: skipped, with the reason.
+    const h = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${hardened.port}?transport=tcp`, '--user', USER, '--password', PASSWORD, '--count', '3', '--tcp-relay'], { timeout: 60000 });
+    expect(row(h.json, 'tcp.tcp-connect').status).toBe('skip');
+    expect(row(h.json, 'tcp.tcp-connect').detail).toMatch(/refuses our loopback address as a peer \(.*403/);
+    expect(row(h.json, 'tcp.tcp-relay-data').status).toBe('skip');
+  });
+
   it('a wrong password is reported as rejected credentials, with exit 1', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', 'not-the-password'], { timeout: 60000 });
     expect(r.code).toBe(1);
@@ -134,11 +155,95 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
     expectNoSecrets(r.stdout, 'not-the-password', USER);
   });
 
-  it('without credentials: the 401 challenge is checked and authentication is skipped', async () => {
+  it('without credentials: the 401 challenge is checked, and the verdict says "not verified" with exit 1', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`], { timeout: 60000 });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.json.ok).toBe(false);
+    expect(r.json.verdict).toBe('not-verified');
+    expect(r.json.unverified[0]!.reason).toMatch(/no credentials/);
     expect(row(r.json, 'udp.auth-challenge').status).toBe('pass');
     expect(row(r.json, 'udp.auth').status).toBe('skip');
+    const human = await runCli(['turn', `turn:127.0.0.1:${loose.port}`, '--no-color']);
+    expect(human.code).toBe(1);
+    expect(human.stdout.split('\n')[0]).toMatch(/^⚠ TURN server reached, but not verified: no credentials were given, so no allocation or relay was tested/);
+    expect(human.stdout).not.toMatch(/TURN server works/);
+  });
+
+  it('an --ice-servers entry without username and credential: not verified, and the skip row blames the entry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-ice-'));
+    try {
+      const file = join(dir, 'ice.json');
+      writeFileSync(file, JSON.stringify([{ urls: `turn:127.0.0.1:${loose.port}` }]));
+      const r = await runJson<TurnJson>(['turn', '--ice-servers', file], { timeout: 60000 });
+      expect(r.code).toBe(1);
+      expect(r.json.verdict).toBe('not-verified');
+      const auth = row(r.json, 'udp.auth');
+      expect(auth.status).toBe('skip');
+      expect(auth.detail).toMatch(/iceServers entry of this URL has no username and credential/);
+      expect(auth.detail).not.toMatch(/--ice-servers\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('flags and files win over the environment', async () => {
+    // A REST secret in the environment does not collide with an explicit --user/--password.
+    const a = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '-u', USER, '-p', PASSWORD, '--count', '3'], { env: { RTCPROBE_TURN_SECRET: 'stale-secret-from-env' }, timeout: 60000 });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(row(a.json, 'udp.auth').status).toBe('pass');
+    expect(a.json.checks.some((c) => c.id === 'credentials.expiry')).toBe(false);
+    // A password in the environment without --user does not stop a file that brings its own credentials.
+    const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-ice-'));
+    try {
+      const file = join(dir, 'ice.json');
+      writeFileSync(file, JSON.stringify([{ urls: `turn:127.0.0.1:${loose.port}`, username: USER, credential: PASSWORD }]));
+      const b = await runJson<TurnJson>(['turn', '--ice-servers', file, '--count', '3'], { env: { RTCPROBE_TURN_PASSWORD: 'env-password' }, timeout: 60000 });
+      expect(b.code, b.stdout + b.stderr).toBe(0);
+      expect(row(b.json, 'udp.auth').status).toBe('pass');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The environment is still used when nothing explicit is given.
+    const c = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '-u', USER, '--count', '3'], { env: { RTCPROBE_TURN_PASSWORD: PASSWORD }, timeout: 60000 });
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    // A variable that cannot be used is named.
+    const d = await runCli(['turn', `turn:127.0.0.1:${loose.port}`], { env: { RTCPROBE_TURN_PASSWORD: PASSWORD } });
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/RTCPROBE_TURN_PASSWORD is set but no --user/);
+  });
+
+  it('the headline names the warnings it found', async () => {
+    const r = await runCli(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', PASSWORD, '--count', '3', '--quota', '1', '--no-color'], { timeout: 60000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('⚠ TURN server works, with 1 warning: no allocation quota');
+    const j = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', PASSWORD, '--count', '3', '--quota', '1'], { timeout: 60000 });
+    expect(j.json.warnings).toEqual(['no allocation quota']);
+    expect(row(j.json, 'quota').label).toBe('no allocation quota');
+  });
+
+  it('turns: at coturn\'s plain port: the port answers STUN in the clear, so the hint says it does not speak TLS', async () => {
+    const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${loose.port}`, '--user', USER, '--password', PASSWORD, '--timeout', '1500'], { timeout: 60000 });
+    expect(r.code).toBe(1);
+    expect(row(r.json, 'tls.reach').status).toBe('pass');
+    const tls = row(r.json, 'tls.tls');
+    expect(tls.status).toBe('fail');
+    expect(tls.detail).toMatch(/the port does not speak TLS/);
+    expect(tls.detail).toMatch(/STUN request in the clear was answered/);
+    expect(tls.hint).toContain(`turn:127.0.0.1:${loose.port}?transport=tcp`);
+    expect(tls.hint).not.toMatch(/check that the server is up/);
+  });
+
+  it('an iceServers file that starts with a UTF-8 byte order mark is read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-ice-'));
+    try {
+      const file = join(dir, 'ice.json');
+      writeFileSync(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify([{ urls: `turn:127.0.0.1:${loose.port}`, username: USER, credential: PASSWORD }]))]));
+      const r = await runJson<TurnJson>(['turn', '--ice-servers', file, '--count', '3'], { timeout: 60000 });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(row(r.json, 'udp.auth').status).toBe('pass');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--ice-servers: every turn: URL of the file is checked with its own credentials', async () => {
@@ -161,6 +266,41 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describeWith({ commands: ['turnserver'] }, 'rtcprobe turn --bandwidth against coturn', () => {
+  let limited: Coturn;
+  beforeAll(async () => {
+    // max-bps is bytes per second per session: 250 000 B/s is 2 Mbit/s.
+    limited = await startCoturn({ users: [{ user: USER, password: PASSWORD }], args: ['--allow-loopback-peers', '--max-bps', '250000'] });
+  });
+  afterAll(async () => {
+    await limited?.stop();
+  });
+
+  it('finds where loss begins under coturn\'s max-bps, starting low and reporting the best rate reached', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${limited.port}`, '--user', USER, '--password', PASSWORD, '--count', '5', '--bandwidth', '--bandwidth-max', '20000'], { timeout: 120000 });
+    expect(r.code, r.stdout).toBe(0);
+    const bw = r.json.bandwidth[0]!;
+    expect(bw.lossThreshold).toBe(0.01);
+    expect(bw.size).toBe(1000);
+    expect(bw.steps[0]!.targetBps).toBe(100_000);
+    expect(bw.stoppedBy).toBe('loss');
+    // The best passing rate is real traffic within the limit, and loss began above it.
+    expect(bw.bestBps).toBeGreaterThan(50_000);
+    // coturn enforces max-bps over its own accounting windows, so a step of up to twice the limit can pass;
+    // without the limit the search goes beyond 100 Mbit/s on this host.
+    expect(bw.bestBps).toBeLessThanOrEqual(4_400_000);
+    expect(bw.lossStartBps).toBeGreaterThan(bw.steps[0]!.targetBps);
+    expect(bw.lossStartBps).toBeLessThanOrEqual(12_800_000);
+    const rowBw = row(r.json, 'udp.bandwidth');
+    expect(rowBw.status).toBe('pass');
+    expect(rowBw.detail).toMatch(/highest relayed rate with loss <= 1%: [\d.]+ (k|M)bit\/s each way; loss began when [\d.]+ (k|M)bit\/s was sent/);
+    const human = await runCli(['turn', `turn:127.0.0.1:${limited.port}`, '--user', USER, '--password', PASSWORD, '--count', '5', '--bandwidth', '--bandwidth-max', '400', '--no-color'], { timeout: 120000 });
+    // A 400 kbit/s ceiling is below the limit: no loss up to the highest rate tried.
+    expect(human.stdout).toMatch(/relayed bandwidth via turn:127\.0\.0\.1:\d+: \d+ kbit\/s each way with loss <= 1%/);
+    expect(human.stdout).toMatch(/no loss up to the highest rate tried, 400 kbit\/s/);
+  }, 120000);
 });
 
 describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with a REST API secret', () => {
@@ -275,9 +415,31 @@ describe('rtcprobe turn against a dead server', () => {
       expect(row(r.json, 'tls.reach').status).toBe('pass');
       const tls = row(r.json, 'tls.tls');
       expect(tls.status).toBe('fail');
-      expect(tls.detail).toMatch(/TLS handshake failed/);
-      expect(tls.hint).toContain('tls-listening-port');
+      expect(tls.detail).toMatch(/TCP connected, but the TLS handshake failed: the server answered with something that is not TLS/);
+      expect(r.stdout).not.toMatch(/openssl|\.c:\d+|ssl3_/);
+      // Nothing says this server is coturn: the hint names no coturn option.
+      expect(tls.hint).toContain('is this the TLS port');
+      expect(tls.hint).not.toMatch(/coturn|tls-listening-port/);
     } finally {
+      srv.close();
+    }
+  });
+
+  it('turns: to a port that accepts TCP and stays silent: TCP connected, the TLS handshake got no answer', async () => {
+    const held: net.Socket[] = [];
+    const srv = net.createServer((sock) => { held.push(sock); });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (srv.address() as net.AddressInfo).port;
+      const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${port}`, '--user', USER, '--password', PASSWORD, '--timeout', '1000'], { timeout: 60000 });
+      expect(r.code).toBe(1);
+      expect(row(r.json, 'tls.reach').status).toBe('pass');
+      const tls = row(r.json, 'tls.tls');
+      expect(tls.status).toBe('fail');
+      expect(tls.detail).toMatch(/TCP connected, but the TLS handshake got no answer/);
+      expect(tls.hint).not.toMatch(/firewall|host is down/);
+    } finally {
+      for (const s of held) s.destroy();
       srv.close();
     }
   });

@@ -67,3 +67,57 @@ describeWith({ commands: ['turnserver', 'ip', 'nft'], root: true }, 'rtcprobe tu
     }
   });
 });
+
+describeWith({ commands: ['turnserver', 'ip', 'nft'], root: true }, 'rtcprobe turn: relay ports closed to outside peers only (network namespaces)', () => {
+  let lab: TurnLab;
+  let coturn: Coturn;
+  let client: { ns: string; address: string };
+
+  beforeAll(async () => {
+    lab = turnLab('peer');
+    // The client runs in a namespace of its own (203.0.113.2, over a veth pair): an outside host for the relay 203.0.113.1.
+    client = lab.addClientNamespace();
+    coturn = await startCoturn({
+      ips: [lab.address],
+      netns: lab.ns,
+      basePort: 41000,
+      users: [{ user: 'peer', password: 'outside-peer-pw' }],
+    });
+  });
+  afterAll(async () => {
+    await coturn?.stop();
+    lab?.down();
+  });
+
+  const args = () => ['turn', `turn:${lab.address}:${coturn.port}`, '--user', 'peer', '--password', 'outside-peer-pw', '--count', '10', '--rate', '100', '--timeout', '2000'];
+
+  it('open: relay to peer, peer to relay and between allocations all pass', async () => {
+    lab.unblock();
+    const r = await runJson<TurnJson>(args(), { netns: client.ns, timeout: 60000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(row(r.json, 'udp.relay-channel').status).toBe('pass');
+    expect(row(r.json, 'udp.peer-to-relay').status).toBe('pass');
+    expect(row(r.json, 'udp.peer-to-relay').detail).toContain(`outside address ${client.address}:`);
+    expect(row(r.json, 'udp.relay-to-peer').status).toBe('pass');
+  });
+
+  it('nftables drops outside traffic to the relay range: relaying between allocations still works, peer to relay fails with a firewall hint', async () => {
+    lab.blockRelayFromOutside(lab.address, coturn.relayMin, coturn.relayMax);
+    try {
+      const r = await runJson<TurnJson>(args(), { netns: client.ns, timeout: 60000 });
+      expect(r.code).toBe(1);
+      // The check earlier versions relied on passes: both ends are relays on the server itself.
+      expect(row(r.json, 'udp.relay-indication').status).toBe('pass');
+      expect(row(r.json, 'udp.relay-channel').status).toBe('pass');
+      expect(r.json.checks.some((c) => c.id === 'udp.relay-path')).toBe(false);
+      const p2r = row(r.json, 'udp.peer-to-relay');
+      expect(p2r.status).toBe('fail');
+      expect(p2r.detail).toMatch(/^0\/10 datagrams sent straight from our socket \(outside address 203\.0\.113\.2:\d+\)/);
+      expect(p2r.hint).toMatch(/relaying between two allocations of this server works, but datagrams from outside to the relayed address do not arrive: a firewall/);
+      // The other direction is not filtered.
+      expect(row(r.json, 'udp.relay-to-peer').status).toBe('pass');
+    } finally {
+      lab.unblock();
+    }
+  });
+});

@@ -6,7 +6,9 @@ import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
 import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
 import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
-import { judgeRelayAddress } from '../../src/core/turn/checks.js';
+import { pickCredentials } from '../../src/commands/turn.js';
+import { BandwidthRamp } from '../../src/core/turn/bandwidth.js';
+import { judgeRelayAddress, plainTlsText } from '../../src/core/turn/checks.js';
 import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../src/core/turn/credentials.js';
 import {
   allocateAttributes, channelBindAttributes, decodeChannelData, decodeDataIndication, encodeChannelData,
@@ -231,8 +233,132 @@ describe('relayed address versus the address the server was reached on', () => {
     ['198.51.100.9', '203.0.113.7', 'warn', 'relay-ip deliberately names another public interface'],
     ['fd00::5', '2001:db8::1', 'warn', 'ula'],
   ] as const)('%s reached via %s: %s', (relayed, server, status, text) => {
-    const v = judgeRelayAddress(relayed, server);
+    const v = judgeRelayAddress(relayed, server, true);
     expect(v.status).toBe(status);
     expect(v.note + v.hint).toContain(text);
+  });
+
+  it('names coturn options only for coturn; otherwise states what the RFC requires', () => {
+    const other = judgeRelayAddress('10.0.0.5', '203.0.113.7', false);
+    expect(other.status).toBe('warn');
+    expect(other.hint).not.toMatch(/coturn|external-ip|relay-ip/);
+    expect(other.hint).toContain('XOR-RELAYED-ADDRESS');
+    expect(judgeRelayAddress('10.0.0.5', '203.0.113.7', true).hint).toContain('external-ip');
+  });
+});
+
+describe('iceServers JSON with a byte order mark', () => {
+  it('a UTF-8 BOM before the document is accepted', () => {
+    const text = `\uFEFF${JSON.stringify([{ urls: 'turn:192.0.2.1', username: 'u', credential: 'c' }])}`;
+    expect(parseIceServers(text)).toEqual([{ urls: ['turn:192.0.2.1'], username: 'u', credential: 'c' }]);
+    // And from bytes, as the command reads the file.
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"iceServers":[{"urls":"turn:192.0.2.2"}]}')]);
+    expect(parseIceServers(bytes.toString('utf8'))[0]!.urls).toEqual(['turn:192.0.2.2']);
+  });
+});
+
+describe('TLS errors in plain words', () => {
+  it.each([
+    ['TLS connect: 804CC4CE177F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n', /not TLS/],
+    ['read ECONNRESET', /closed the connection during the TLS handshake/],
+    ['Client network socket disconnected before secure TLS connection was established', /closed the connection/],
+    ['C0D7:error:0A000410:SSL routines:ssl3_read_bytes:sslv3 alert handshake failure:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1605:SSL alert number 40', /no TLS version or cipher in common/],
+    ['80:error:0A0000FF:SSL routines:frob:something new:../deps/openssl/openssl/ssl/x.c:12:', /something new/],
+  ])('%j', (raw, words) => {
+    const out = plainTlsText(raw);
+    expect(out).toMatch(words);
+    expect(out).not.toMatch(/\.c:\d+|deps\/openssl|[0-9A-F]{8,}:error/);
+  });
+});
+
+describe('bandwidth ramp', () => {
+  const step = (targetBps: number, loss: number, sentShare = 1) => ({
+    targetBps, sentBps: Math.round(targetBps * sentShare), receivedBps: Math.round(targetBps * (1 - loss)), sent: 100, received: Math.round(100 * (1 - loss)), loss,
+  });
+  const o = { startBps: 100, maxBps: 10_000, factor: 2, lossThreshold: 0.01 };
+
+  it('doubles from the start until loss, retries the lossy rate once, reports the best rate that passed and where loss began', () => {
+    const r = new BandwidthRamp(o);
+    const asked: number[] = [];
+    const loss: Record<number, number> = { 800: 0.2 };
+    for (let t = r.next(); t !== undefined; t = r.next()) {
+      asked.push(t);
+      r.record(step(t, loss[t] ?? 0));
+    }
+    // Doubling to the first loss (confirmed once), then two steps between 400 and 800: 566 passes, 673 passes.
+    expect(asked).toEqual([100, 200, 400, 800, 800, 566, 673]);
+    const res = r.result(1000);
+    expect(res.stoppedBy).toBe('loss');
+    expect(res.bestBps).toBe(673);
+    expect(res.lossStartBps).toBe(800);
+  });
+
+  it('a losing refinement step becomes the new loss start', () => {
+    const r = new BandwidthRamp(o);
+    const asked: number[] = [];
+    for (let t = r.next(); t !== undefined; t = r.next()) {
+      asked.push(t);
+      r.record(step(t, t >= 500 ? 0.3 : 0));
+    }
+    expect(asked).toEqual([100, 200, 400, 800, 800, 566, 566, 476]);
+    const res = r.result(1000);
+    expect(res.bestBps).toBe(476);
+    expect(res.lossStartBps).toBe(566);
+  });
+
+  it('a single lossy step on a loaded machine does not end the ramp', () => {
+    const r = new BandwidthRamp(o);
+    const seen = new Map<number, number>();
+    for (let t = r.next(); t !== undefined; t = r.next()) {
+      const n = (seen.get(t) ?? 0) + 1;
+      seen.set(t, n);
+      r.record(step(t, t === 400 && n === 1 ? 0.5 : 0));
+    }
+    const res = r.result(1000);
+    expect(res.stoppedBy).toBe('max');
+    expect(res.bestBps).toBe(10_000);
+    expect(res.lossStartBps).toBeUndefined();
+  });
+
+  it('silence at the first rate gives no figure, never 0', () => {
+    const r = new BandwidthRamp(o);
+    r.record(step(100, 1));
+    expect(r.next()).toBeUndefined();
+    const res = r.result(1000);
+    expect(res.stoppedBy).toBe('silence');
+    expect(res.bestBps).toBeUndefined();
+  });
+
+  it('stops when this machine cannot send at the rate asked for', () => {
+    const r = new BandwidthRamp(o);
+    r.record(step(100, 0));
+    r.record(step(200, 0, 0.5));
+    expect(r.next()).toBeUndefined();
+    expect(r.result(1000).stoppedBy).toBe('sender');
+  });
+});
+
+describe('credentials: flags and files win over the environment', () => {
+  const env = (e: Record<string, string>) => e;
+  it.each([
+    [{ user: 'u', password: 'p' }, env({ RTCPROBE_TURN_SECRET: 's' }), false, { user: 'u', password: 'p' }],
+    [{ secret: 'flag' }, env({ RTCPROBE_TURN_PASSWORD: 'p' }), false, { secret: 'flag' }],
+    [{ user: 'u' }, env({ RTCPROBE_TURN_PASSWORD: 'p' }), false, { user: 'u', password: 'p' }],
+    [{ user: 'u' }, env({ RTCPROBE_TURN_SECRET: 's' }), false, { user: 'u', secret: 's' }],
+    [{}, env({ RTCPROBE_TURN_SECRET: 's' }), false, { secret: 's' }],
+    [{}, env({ RTCPROBE_TURN_PASSWORD: 'p' }), true, {}],
+    [{}, env({}), false, {}],
+  ] as const)('%j with %j (file: %s)', (opts, e, file, expected) => {
+    expect(pickCredentials({ ...opts }, e, file)).toEqual(expected);
+  });
+
+  it.each([
+    [{}, env({ RTCPROBE_TURN_PASSWORD: 'p' }), false, /RTCPROBE_TURN_PASSWORD is set but no --user/],
+    [{ user: 'u' }, env({ RTCPROBE_TURN_PASSWORD: 'p', RTCPROBE_TURN_SECRET: 's' }), false, /both RTCPROBE_TURN_SECRET and RTCPROBE_TURN_PASSWORD/],
+    [{ password: 'p' }, env({}), true, /--password needs --user/],
+    [{ secret: 's', password: 'p', user: 'u' }, env({}), false, /exclude each other/],
+    [{ user: 'u' }, env({}), false, /--user needs --password/],
+  ] as const)('refuses %j with %j', (opts, e, file, message) => {
+    expect(() => pickCredentials({ ...opts }, e, file)).toThrow(message);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RtcprobeError } from '../../src/core/errors.js';
 import { effectiveTransport } from '../../src/core/stun-probe.js';
-import { parseServer } from '../../src/core/uri.js';
+import { maskUserinfo, parseServer } from '../../src/core/uri.js';
 
 describe('parseServer', () => {
   it.each([
@@ -42,5 +42,33 @@ describe('effectiveTransport', () => {
   });
   it('refuses a stuns: URI with --transport udp', () => {
     expect(() => effectiveTransport(parseServer('stuns:example.org'), 'udp')).toThrow(/means TLS/);
+  });
+});
+
+describe('user information in a URI', () => {
+  it.each([
+    'turn:alice:S3cret@turn.example.org',
+    'turn:alice:S3cret@turn.example.org:3478?transport=tcp',
+    'turns:alice:S3cret@192.0.2.1:443',
+    'alice:S3cret@192.0.2.1',
+    'turn://alice:S3cret@turn.example.org',
+  ])('%s is refused without echoing the password, pointing at --user/--password', (input) => {
+    let err: unknown;
+    try {
+      parseServer(input, 'turn');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RtcprobeError);
+    const message = (err as Error).message;
+    expect(message).not.toContain('S3cret');
+    expect(message).not.toContain('alice');
+    expect(message).toContain('***@');
+    if (!input.includes('//')) expect(message).toMatch(/--user and --password/);
+  });
+
+  it('maskUserinfo leaves URIs without userinfo alone', () => {
+    expect(maskUserinfo('turn:example.org:3478')).toBe('turn:example.org:3478');
+    expect(maskUserinfo('turn:bob:pw@example.org')).toBe('turn:***@example.org');
   });
 });

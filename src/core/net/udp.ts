@@ -48,7 +48,7 @@ export class UdpChannel implements Channel {
 
   private constructor(
     private readonly main: dgram.Socket,
-    private readonly catcher: dgram.Socket,
+    readonly catcher: dgram.Socket,
     readonly local: Endpoint,
     readonly remote: Endpoint,
   ) {

@@ -9,7 +9,9 @@ import type { Channel, ChannelEvents, Endpoint } from '../net/channel.js';
 import { StreamChannel, type TlsInfo } from '../net/stream.js';
 import { UdpChannel } from '../net/udp.js';
 import type { TransportAddress } from '../stun/attributes.js';
-import { StunMethod } from '../stun/constants.js';
+import { readString } from '../stun/attributes.js';
+import { Attr, StunMethod } from '../stun/constants.js';
+import { sanitizeRemoteText } from '../sanitize.js';
 import type { StunMessage } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
 import { StunTransactor, type IgnoredMessage } from '../stun/transaction.js';
@@ -25,6 +27,7 @@ import {
   isDataIndication,
   permissionAttributes,
   readAllocateSuccess,
+  readRelayedAddresses,
   readLifetime,
   refreshAttributes,
   TurnAuth,
@@ -43,8 +46,12 @@ export class TurnErrorResponse extends RtcprobeError {
     /** A 401 after credentials were sent: the server does not accept them. */
     readonly rejected: boolean,
     readonly response?: StunMessage,
+    /** The request that got this answer carried MESSAGE-INTEGRITY. */
+    readonly signed = false,
   ) {
-    super('STUN_ERROR_RESPONSE', `${methodLabel(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
+    super('STUN_ERROR_RESPONSE', errorCode === 0
+      ? `${methodLabel(method)} answered with an error response without ERROR-CODE`
+      : `${methodLabel(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
     this.name = 'TurnErrorResponse';
   }
 }
@@ -55,6 +62,7 @@ function methodLabel(m: number): string {
     case StunMethod.Refresh: return 'Refresh';
     case StunMethod.CreatePermission: return 'CreatePermission';
     case StunMethod.ChannelBind: return 'ChannelBind';
+    case StunMethod.Binding: return 'Binding';
     default: return `method 0x${m.toString(16)}`;
   }
 }
@@ -66,12 +74,15 @@ function methodLabel(m: number): string {
  */
 class DemuxChannel implements Channel {
   private readonly events = new EventEmitter();
+  /** Datagrams from some other address than the server's (a peer sending to us directly); true = consumed. */
+  onStray: ((data: Buffer, from: Endpoint) => boolean) | undefined;
   constructor(
     readonly inner: Channel,
     private readonly onRelayed: (data: Buffer) => void,
   ) {
     inner.on('message', (data, from, stray) => {
       if (!stray && (isChannelData(data) || isDataIndication(data))) this.onRelayed(data);
+      else if (stray && this.onStray?.(data, from)) return;
       else this.events.emit('message', data, from, stray);
     });
     inner.on('error', (err) => this.events.emit('error', err));
@@ -143,6 +154,10 @@ export class TurnClient {
   allocateAnswer: TurnAnswer | undefined;
   /** Relayed packets that could not be parsed. */
   malformedRelayed = 0;
+  /** Set when an Allocate asked for an address family and the relayed address granted is of another. */
+  familyMismatch: { asked: 4 | 6; granted: TransportAddress } | undefined;
+  /** The SOFTWARE attribute of the last response that carried one. */
+  software: string | undefined;
 
   constructor(
     channel: Channel,
@@ -195,9 +210,11 @@ export class TurnClient {
         timeout: limits.timeout,
         ...(limits.signal ? { signal: limits.signal } : {}),
       });
+      const sw = readString(ans.response, Attr.Software);
+      if (sw !== undefined) this.software = sanitizeRemoteText(sw);
       const v = this.auth.interpret(ans.response);
       if (v.kind === 'success') return { response: v.response, rtt: ans.rtt, integrity: v.integrity };
-      if (v.kind === 'error') throw new TurnErrorResponse(method, v.code, v.reason, v.rejected, v.response);
+      if (v.kind === 'error') throw new TurnErrorResponse(method, v.code, v.reason, v.rejected, v.response, v.signed);
     }
     throw new RtcprobeError('STUN_BAD_RESPONSE', 'the server kept asking for authentication');
   }
@@ -206,6 +223,13 @@ export class TurnClient {
     const answer = await this.request(StunMethod.Allocate, allocateAttributes(p));
     const a = readAllocateSuccess(answer.response);
     if (!a) throw new RtcprobeError('STUN_BAD_RESPONSE', 'Allocate success response without XOR-RELAYED-ADDRESS');
+    this.familyMismatch = undefined;
+    if (p.family !== undefined) {
+      // A response may list several relayed addresses: use the one of the family asked for, and note when there is none.
+      const match = readRelayedAddresses(answer.response).find((r) => r.port !== 0 && r.family === p.family);
+      if (match) a.relayed = match;
+      else this.familyMismatch = { asked: p.family, granted: a.relayed };
+    }
     this.allocation = a;
     this.allocateAnswer = answer;
     return { ...a, answer };
@@ -243,6 +267,22 @@ export class TurnClient {
 
   async channelBind(channel: number, peer: { address: string; port: number }): Promise<TurnAnswer> {
     return this.request(StunMethod.ChannelBind, (tid) => channelBindAttributes(channel, peer, tid));
+  }
+
+  /**
+   * UDP only: datagrams that reach our socket from elsewhere than the server
+   * (a peer, or a relay sending to our server-reflexive address). The handler
+   * returns true for the datagrams it takes.
+   */
+  onDirectData(h: ((data: Buffer, from: Endpoint) => boolean) | undefined): void {
+    this.channel.onStray = h;
+  }
+
+  /** UDP only: send a datagram from our own socket straight to `to`, not through the server. */
+  sendDirect(to: Endpoint, data: Buffer): void {
+    const inner = this.channel.inner;
+    if (!(inner instanceof UdpChannel)) throw new RtcprobeError('INTERNAL', 'direct sends need a UDP transport');
+    inner.catcher.send(data, to.port, to.address);
   }
 
   sendIndication(peer: { address: string; port: number }, data: Buffer): void {

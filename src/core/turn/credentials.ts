@@ -68,7 +68,8 @@ export interface IceServerEntry {
 export function parseIceServers(text: string): IceServerEntry[] {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // A UTF-8 byte order mark (editors on Windows add one) is not part of the JSON text.
+    doc = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new RtcprobeError('USAGE', `the ice-servers file is not valid JSON: ${(err as Error).message}`, { cause: err });
   }

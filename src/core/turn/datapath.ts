@@ -171,3 +171,88 @@ export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions
     ends.b.onRelayedData(() => {});
   }
 }
+
+export interface DirectResult {
+  sent: number;
+  received: number;
+}
+
+export interface RemotePeerResult {
+  /** Our own socket, as a peer outside the server, sends to our relayed address; the server hands it to us in Data indications. */
+  peerToRelay: DirectResult;
+  /** We ask the relay (Send indications) to send to our server-reflexive address; it arrives on our socket from the relayed address. */
+  relayToPeer: DirectResult;
+}
+
+const DIRECT_MAGIC = 0x52504450; // "RPDP"
+
+/**
+ * The path between a relay and a peer outside the server, with the client's
+ * own socket as that peer: its server-reflexive address (XOR-MAPPED-ADDRESS)
+ * is where the Internet sees it. Needs a UDP transport and a permission
+ * toward `peer`'s IP on `a`. Each direction is measured on its own.
+ */
+export async function measureRemotePeer(
+  a: TurnClient,
+  relay: TransportAddress,
+  peer: TransportAddress,
+  o: { count: number; rate: number; size: number; drain: number; signal?: AbortSignal },
+): Promise<RemotePeerResult> {
+  const runId = (Math.random() * 0xffffffff) >>> 0;
+  const size = Math.max(HEADER, Math.min(o.size, 1200));
+  const frame = (dir: number, seq: number) => {
+    const b = Buffer.alloc(size);
+    b.writeUInt32BE(DIRECT_MAGIC, 0);
+    b.writeUInt32BE(runId, 4);
+    b.writeUInt32BE((dir << 24) | seq, 8);
+    return b;
+  };
+  const ours = (d: Buffer, dir: number) => d.length >= HEADER && d.readUInt32BE(0) === DIRECT_MAGIC && d.readUInt32BE(4) === runId && d.readUInt32BE(8) >>> 24 === dir;
+  const seenIn = new Set<number>();
+  const seenOut = new Set<number>();
+  let allIn: (() => void) | undefined;
+  let waiting: Set<number> | undefined;
+  const note = (seen: Set<number>, seq: number) => {
+    if (seq >= o.count) return;
+    seen.add(seq);
+    if (seen.size === o.count && seen === waiting) allIn?.();
+  };
+  a.onRelayedData((d) => {
+    if (ours(d, 1)) note(seenIn, d.readUInt32BE(8) & 0xffffff);
+  });
+  a.onDirectData((d, from) => {
+    if (!ours(d, 2)) return false;
+    if (from.address === relay.address && from.port === relay.port) note(seenOut, d.readUInt32BE(8) & 0xffffff);
+    return true;
+  });
+  const run = async (send: (seq: number) => void, seen: Set<number>): Promise<DirectResult> => {
+    const gap = 1000 / o.rate;
+    for (let i = 0; i < o.count; i++) {
+      if (o.signal?.aborted) throw new RtcprobeError('ABORTED', 'aborted', { cause: o.signal.reason });
+      try {
+        send(i);
+      } catch {
+        /* a failed send shows as loss */
+      }
+      if (i < o.count - 1) await new Promise((r) => setTimeout(r, gap));
+    }
+    if (seen.size < o.count) {
+      await new Promise<void>((resolve) => {
+        const done = () => { clearTimeout(t); o.signal?.removeEventListener('abort', done); allIn = undefined; resolve(); };
+        const t = setTimeout(done, o.drain);
+        o.signal?.addEventListener('abort', done, { once: true });
+        waiting = seen;
+        allIn = done;
+      });
+    }
+    return { sent: o.count, received: seen.size };
+  };
+  try {
+    const peerToRelay = await run((i) => a.sendDirect(relay, frame(1, i)), seenIn);
+    const relayToPeer = await run((i) => a.sendIndication(peer, frame(2, i)), seenOut);
+    return { peerToRelay, relayToPeer };
+  } finally {
+    a.onRelayedData(() => {});
+    a.onDirectData(undefined);
+  }
+}

@@ -152,7 +152,7 @@ export type AuthVerdict =
   /** Send the request again (first 401 challenge, or 438 with a fresh nonce). */
   | { kind: 'retry'; reason: 'challenge' | 'stale-nonce' }
   /** A final error response. `rejected` is true for a 401 after credentials were sent. */
-  | { kind: 'error'; code: number; reason: string; rejected: boolean; response: StunMessage };
+  | { kind: 'error'; code: number; reason: string; rejected: boolean; response: StunMessage; signed: boolean };
 
 /**
  * Long-term credential state for one TURN session: the realm and nonce the
@@ -222,9 +222,22 @@ export class TurnAuth {
       this.nonce = nonce;
       return { kind: 'retry', reason: 'stale-nonce' };
     }
-    return { kind: 'error', code, reason, rejected: code === ErrorCodes.Unauthorized && this.sentCredentials, response };
+    return { kind: 'error', code, reason, rejected: code === ErrorCodes.Unauthorized && this.sentCredentials, response, signed: this.sentCredentials };
   }
 }
+
+/**
+ * Error codes a server can only send after it has checked the credentials
+ * (RFC 8656 §7.2 processing order): an error with one of these codes to a
+ * signed request means the credentials were accepted.
+ */
+export const POST_AUTH_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCodes.AllocationMismatch, // 437
+  440, // Address Family not Supported
+  442, // Unsupported Transport Protocol
+  ErrorCodes.AllocationQuotaReached, // 486
+  508, // Insufficient Capacity
+]);
 
 /* ---------------- response readers ---------------- */
 

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { HTTP_ERRORS, WIRE_ERRORS } from '../../src/core/signal/protocol.js';
-import { SignalRelay, type RelayOptions } from '../../src/core/signal/server.js';
-import { mintToken } from '../../src/core/signal/token.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { HTTP_ERRORS, WIRE_ERRORS } from '../../src/core/signaling/protocol.js';
+import { SignalRelay, type RelayOptions } from '../../src/core/signaling/server.js';
+import { mintToken } from '../../src/core/signaling/token.js';
 import { ROOT } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
-import { rawPeer } from './signal-helpers.js';
+import { rawPeer } from '../helpers/signal.js';
 
 const relays: SignalRelay[] = [];
 const clients: SignalClient[] = [];

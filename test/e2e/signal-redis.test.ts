@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWith } from '../helpers/system.js';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { RedisBus } from '../../src/core/signal/redis-bus.js';
-import { SignalRelay } from '../../src/core/signal/server.js';
-import { startRedis } from './signal-helpers.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { RedisBus } from '../../src/core/signaling/redis-bus.js';
+import { SignalRelay } from '../../src/core/signaling/server.js';
+import { startRedis } from '../helpers/signal.js';
 
 describeWith({ commands: ['redis-server'] }, 'signal relay: two instances over Redis', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;

@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { SignalRelay, type RelayOptions } from '../../src/core/signal/server.js';
-import { mintToken } from '../../src/core/signal/token.js';
-import { rawPeer, until, type RawPeer } from './signal-helpers.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { SignalRelay, type RelayOptions } from '../../src/core/signaling/server.js';
+import { mintToken } from '../../src/core/signaling/token.js';
+import { rawPeer, until, type RawPeer } from '../helpers/signal.js';
 
 const relays: SignalRelay[] = [];
 const clients: SignalClient[] = [];

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signal/protocol.js';
-import { parseQuery } from '../../src/core/signal/server.js';
-import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../src/core/signal/token.js';
+import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signaling/protocol.js';
+import { parseQuery } from '../../src/core/signaling/server.js';
+import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../src/core/signaling/token.js';
 
 const codeOf = (text: string) => {
   const r = parseClientFrame(text);

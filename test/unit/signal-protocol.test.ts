@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signaling/protocol.js';
-import { parseQuery } from '../../src/core/signaling/server.js';
+import { parseQuery } from '../../src/core/signaling/http.js';
 import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../src/core/signaling/token.js';
 
 const codeOf = (text: string) => {

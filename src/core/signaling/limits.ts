@@ -61,7 +61,7 @@ export class TokenBucket {
   /** Spend one token at time `now`; false (nothing spent) when the bucket is empty. */
   take(now: number): boolean {
     this.tokens = this.available(now);
-    this.refilledAt = now;
+    this.refilledAt = Math.max(this.refilledAt, now);
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
@@ -87,7 +87,7 @@ export class StrikeCounter {
   /** Record one strike at time `now`. True when the count is now over the limit. */
   strike(now: number): boolean {
     this.level = this.current(now) + 1;
-    this.struckAt = now;
+    this.struckAt = Math.max(this.struckAt, now);
     return this.level > this.max;
   }
 

@@ -221,7 +221,8 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
   const redisUrl = str(opts, 'redis');
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new RtcprobeError('USAGE', '--redis must be a redis:// or rediss:// URL');
   const instanceId = str(opts, 'instanceId');
-  const { SignalRelay, validInstanceId } = await import('../core/signaling/server.js');
+  const { SignalRelay } = await import('../core/signaling/server.js');
+  const { validInstanceId } = await import('../core/signaling/protocol.js');
   if (instanceId !== undefined && !validInstanceId(instanceId)) throw new RtcprobeError('USAGE', '--instance-id must be 1..64 characters of A-Z a-z 0-9 _ . -');
   const { randomBytes } = await import('node:crypto');
   const id = instanceId ?? `relay-${randomBytes(4).toString('hex')}`;

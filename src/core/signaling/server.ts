@@ -33,6 +33,7 @@ import {
   PROTOCOL_VERSION,
   errorMessage,
   parseClientFrame,
+  validInstanceId,
   type ClientMessage,
   type IceServer,
   type JoinMessage,
@@ -110,12 +111,6 @@ export interface ShutdownReport {
   forced: number;
 }
 
-const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-
-export function validInstanceId(x: string): boolean {
-  return INSTANCE_ID.test(x);
-}
-
 /** The relay's Prometheus metrics; `counters` is the same figures as plain numbers. */
 function relayMetrics(relay: SignalRelay, rooms: RoomRegistry<Conn>, conns: Set<Conn>) {
   const reg = new MetricsRegistry({ instance_id: relay.instanceId });
@@ -130,6 +125,7 @@ function relayMetrics(relay: SignalRelay, rooms: RoomRegistry<Conn>, conns: Set<
   const dead = reg.counter('rtcprobe_signal_dead_terminated_total', 'Connections terminated for missing heartbeats.');
   reg.counterOf('rtcprobe_signal_bus_published_total', 'Events published to other instances.', () => relay.bus.stats().published);
   reg.counterOf('rtcprobe_signal_bus_received_total', 'Events received from other instances.', () => relay.bus.stats().received);
+  reg.counterOf('rtcprobe_signal_bus_malformed_total', 'Presence records and events read back from the bus that did not validate (skipped).', () => relay.bus.stats().malformed);
   const counters: RelayCounters = {
     get connectionsTotal() { return connectionsTotal.value; },
     received: received.values,

@@ -8,7 +8,7 @@
  * (redis-bus.ts) shares presence through Redis with TTLs and carries
  * messages over pub/sub.
  */
-import { isObject, validInstanceId, validMeta, validPeerId, type PeerMeta } from './protocol.js';
+import { isObject, jsonObject, validInstanceId, validMeta, validPeerId, type PeerMeta } from './protocol.js';
 
 export interface PeerRecord {
   peerId: string;
@@ -35,11 +35,7 @@ export function peerRecordFrom(value: unknown): PeerRecord | undefined {
 
 /** The same from JSON text. */
 export function parsePeerRecord(text: string): PeerRecord | undefined {
-  try {
-    return peerRecordFrom(JSON.parse(text));
-  } catch {
-    return undefined;
-  }
+  return peerRecordFrom(jsonObject(text));
 }
 
 export type BusEvent =

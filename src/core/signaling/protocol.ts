@@ -129,6 +129,17 @@ export function validPeerId(x: unknown): x is string {
   return typeof x === 'string' && x.length >= 1 && x.length <= LIMITS.peerIdLength && PEER_ID.test(x);
 }
 
+/** JSON text that holds an object: the object; anything else (bad JSON included): undefined. */
+export function jsonObject(text: string): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isObject(value) ? value : undefined;
+}
+
 const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** A relay instance id: 1..64 characters of A-Z a-z 0-9 _ . - */
@@ -202,13 +213,8 @@ export function parseClientFrame(text: string): ParseResult<ClientMessage> {
 
 /** Validate a message from the relay (the client side of the protocol). */
 export function parseServerFrame(text: string): ServerMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(value) || typeof value.type !== 'string') return undefined;
+  const value = jsonObject(text);
+  if (!value || typeof value.type !== 'string') return undefined;
   switch (value.type) {
     case 'joined':
       return typeof value.peerId === 'string' && typeof value.room === 'string' && Array.isArray(value.peers) ? (value as unknown as JoinedMessage) : undefined;

@@ -19,7 +19,8 @@
 import { Redis, type Result } from 'ioredis';
 import { RtcprobeError } from '../errors.js';
 import { parsePeerRecord, peerRecordFrom, type Bus, type BusEvent, type BusStats, type JoinOutcome, type PeerRecord, type RoomSummary } from './bus.js';
-import { isObject } from './protocol.js';
+import { TurnBatcher } from './outbox.js';
+import { jsonObject } from './protocol.js';
 
 // The Lua scripts below, as ioredis commands. Their replies are `unknown`: they are checked, not trusted.
 declare module 'ioredis' {
@@ -149,13 +150,8 @@ function decodeEvent(line: string): BusEvent | undefined {
     if (f[0] === 'b' && f.length === 5) return { kind: 'broadcast', src: f[1]!, room: f[2]!, from: f[3]!, frame: f[4]! };
     return undefined;
   }
-  let w: unknown;
-  try {
-    w = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(w) || typeof w.r !== 'string' || typeof w.s !== 'string') return undefined;
+  const w = jsonObject(line);
+  if (!w || typeof w.r !== 'string' || typeof w.s !== 'string') return undefined;
   switch (w.k) {
     case 'j': {
       const peer = peerRecordFrom(w.p);
@@ -191,8 +187,7 @@ export class RedisBus implements Bus {
   private readonly watched = new Set<string>();
   private closed = false;
   private lastError?: Error;
-  private outq = new Map<string, string[]>();
-  private flushScheduled = false;
+  private readonly outq = new TurnBatcher<string>((channel, lines) => void this.cmd.publish(channel, lines.join('\n')).catch(() => {}));
   private readonly opts: RedisBusOptions;
 
   constructor(opts: RedisBusOptions) {
@@ -274,25 +269,8 @@ export class RedisBus implements Bus {
    */
   private publish(channel: string, e: BusEvent): void {
     this.counters.published++;
-    const text = encodeEvent(e);
-    const q = this.outq.get(channel);
-    if (q) {
-      q.push(text);
-      return;
-    }
-    this.outq.set(channel, [text]);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushOut);
-    }
+    this.outq.add(channel, encodeEvent(e));
   }
-
-  private readonly flushOut = (): void => {
-    this.flushScheduled = false;
-    const batches = this.outq;
-    this.outq = new Map();
-    for (const [channel, q] of batches) this.cmd.publish(channel, q.join('\n')).catch(() => {});
-  };
 
   async join(room: string, peer: PeerRecord, limits: { maxPeersPerRoom: number; maxRooms: number }): Promise<JoinOutcome> {
     const { outcome, malformed } = joinReply(await this.cmd.sigJoin(
@@ -386,7 +364,7 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.flushOut();
+    this.outq.flushAll();
     clearInterval(this.heartbeat);
     clearInterval(this.reaper);
     const withdraw = async () => {

@@ -4,16 +4,11 @@
  * the bus). A room stays while `local` (local peers plus joins in progress)
  * is above zero. No I/O: the relay tells the bus what to watch.
  */
+import type { PeerRecord } from './bus.js';
 import type { PeerMeta } from './protocol.js';
 
-export interface Member<C> {
-  peerId: string;
-  instance: string;
-  meta?: PeerMeta;
-  joinedAt: number;
-  /** Set for a peer connected to this instance. */
-  conn?: C;
-}
+/** A peer of a room; `conn` is set for a peer connected to this instance. */
+export type Member<C> = PeerRecord & { conn?: C };
 
 export interface Room<C> {
   id: string;

@@ -83,8 +83,6 @@ interface Conn {
   ws: WebSocket;
   room?: string;
   peerId?: string;
-  /** Owned by the outbox: messages waiting for the end of the event-loop turn. */
-  pending?: string[];
   /** '{"type":"signal","from":"<peerId>","data":' (peerIds never need JSON escaping). */
   signalPrefix?: string;
   joining: boolean;

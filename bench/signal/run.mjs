@@ -55,9 +55,39 @@ if (!existsSync(`${root}dist/commands/signal.js`)) {
   process.exit(2);
 }
 
+// Every process the bench starts is in `children` until it has exited. Whatever
+// way the bench ends (done, failed, SIGINT, SIGTERM), they are stopped: SIGTERM,
+// then SIGKILL for those still there after a grace period; a last SIGKILL on exit.
 const children = new Set();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
-process.on('SIGINT', () => process.exit(130));
+
+async function stopAll(graceMs = 3000) {
+  const all = [...children];
+  if (all.length === 0) return;
+  await Promise.all(all.map((child) => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => { child.kill('SIGKILL'); }, graceMs);
+    child.once('exit', () => { clearTimeout(t); resolve(); });
+    child.kill('SIGTERM');
+  })));
+}
+
+let ending = false;
+async function end(code, why) {
+  if (ending) return;
+  ending = true;
+  if (why) log(why);
+  await stopAll();
+  process.exit(code);
+}
+
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.on(sig, () => {
+    // A second signal while stopping: no more waiting.
+    if (ending) process.exit(code);
+    void end(code, `signal bench: ${sig}, stopping ${children.size} process(es)`);
+  });
+}
 
 function median(xs) {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -94,6 +124,7 @@ function freePort() {
 /** Start a process and wait for its first stdout line (JSON) or a readiness text. */
 function start(cmd, args, readyText) {
   return new Promise((resolve, reject) => {
+    if (ending) return reject(new Error('the bench is stopping'));
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     child.once('exit', () => children.delete(child));
@@ -318,6 +349,6 @@ async function main() {
 }
 
 main().then(
-  () => process.exit(0),
-  (e) => { log(`bench failed: ${e.stack ?? e}`); process.exit(1); },
+  () => end(0),
+  (e) => end(1, `bench failed: ${e.stack ?? e}`),
 );

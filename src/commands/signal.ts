@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { RtcprobeError } from '../core/errors.js';
 import { sanitizeRemoteText } from '../core/sanitize.js';
-import type { JoinEvent, JoinSummary } from '../core/signal/join.js';
+import type { JoinEvent, JoinSummary } from '../core/signaling/join.js';
 import { parseServer } from '../core/uri.js';
 import { fmtMs, makeStyle, type CommandOutcome, type Style } from '../output.js';
 import { collect, intOption, numberOption, type CommandSpec } from './options.js';
@@ -64,7 +64,7 @@ async function joinSecret(opts: Record<string, unknown>, ctx: RunContext, warnin
   if (opts.secret === '') throw new RtcprobeError('USAGE', '--secret must not be empty');
   const secret = str(opts, 'secret') ?? (ctx.io.env.RTCPROBE_SIGNAL_SECRET || undefined);
   if (secret === undefined) return undefined;
-  const { weakSecretWarning } = await import('../core/signal/token.js');
+  const { weakSecretWarning } = await import('../core/signaling/token.js');
   const w = weakSecretWarning(secret, str(opts, 'secret') ? 'the --secret' : 'RTCPROBE_SIGNAL_SECRET');
   if (w) {
     warnings.push(w);
@@ -165,10 +165,10 @@ async function runToken(opts: Record<string, unknown>, ctx: RunContext): Promise
   const warnings: string[] = [];
   const secret = await joinSecret(opts, ctx, warnings);
   if (!secret) throw new RtcprobeError('USAGE', '"signal token" needs --secret (or RTCPROBE_SIGNAL_SECRET)');
-  const { validPeerId, validRoom } = await import('../core/signal/protocol.js');
+  const { validPeerId, validRoom } = await import('../core/signaling/protocol.js');
   if (!validRoom(room)) throw new RtcprobeError('USAGE', '--room must be 1..128 printable characters');
   if (!validPeerId(identity)) throw new RtcprobeError('USAGE', '--identity must be 1..64 characters of A-Z a-z 0-9 _ . : @ -');
-  const { mintToken } = await import('../core/signal/token.js');
+  const { mintToken } = await import('../core/signaling/token.js');
   const ttl = opts.ttl as number;
   const now = Date.now();
   const token = mintToken(secret, { room, identity, ttlSeconds: ttl, now });
@@ -222,7 +222,8 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
   const redisUrl = str(opts, 'redis');
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new RtcprobeError('USAGE', '--redis must be a redis:// or rediss:// URL');
   const instanceId = str(opts, 'instanceId');
-  const { SignalRelay, validInstanceId } = await import('../core/signal/server.js');
+  const { SignalRelay } = await import('../core/signaling/server.js');
+  const { validInstanceId } = await import('../core/signaling/protocol.js');
   if (instanceId !== undefined && !validInstanceId(instanceId)) throw new RtcprobeError('USAGE', '--instance-id must be 1..64 characters of A-Z a-z 0-9 _ . -');
   const { randomBytes } = await import('node:crypto');
   const id = instanceId ?? `relay-${randomBytes(4).toString('hex')}`;
@@ -230,7 +231,7 @@ async function runServe(opts: Record<string, unknown>, ctx: RunContext): Promise
   let bus;
   let maskedRedis: string | undefined;
   if (redisUrl) {
-    const { RedisBus, maskRedisUrl } = await import('../core/signal/redis-bus.js');
+    const { RedisBus, maskRedisUrl } = await import('../core/signaling/redis-bus.js');
     maskedRedis = maskRedisUrl(redisUrl);
     bus = new RedisBus({ url: redisUrl, instanceId: id, presenceTtlMs: opts.presenceTtl as number });
   }
@@ -329,7 +330,7 @@ async function runJoin(args: string[], opts: Record<string, unknown>, ctx: RunCo
   }
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new RtcprobeError('USAGE', `"${url}" is not a ws:// or wss:// URL (the relay's WebSocket address)`);
   const room = requireOpt(opts, 'room', '--room', 'join');
-  const { validPeerId, validRoom } = await import('../core/signal/protocol.js');
+  const { validPeerId, validRoom } = await import('../core/signaling/protocol.js');
   if (!validRoom(room)) throw new RtcprobeError('USAGE', '--room must be 1..128 printable characters');
   const peerId = str(opts, 'peerId');
   if (peerId !== undefined && !validPeerId(peerId)) throw new RtcprobeError('USAGE', '--peer-id must be 1..64 characters of A-Z a-z 0-9 _ . : @ -');
@@ -353,7 +354,7 @@ async function runJoin(args: string[], opts: Record<string, unknown>, ctx: RunCo
     if (line !== undefined) out.write(`${line}\n`);
     if (e.event === 'joined') out.write(`    ${duration !== undefined ? `for ${duration} s; ` : ''}Ctrl-C or SIGTERM ends the session with a summary\n`);
   };
-  const { runJoinSession } = await import('../core/signal/join.js');
+  const { runJoinSession } = await import('../core/signaling/join.js');
   const summary = await runJoinSession({
     url,
     room,

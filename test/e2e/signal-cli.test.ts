@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { describeWith } from '../helpers/system.js';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { rawPeer, startRedis, track, until } from './signal-helpers.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { rawPeer, startRedis, track, until } from '../helpers/signal.js';
 
 const BIN = fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url));
 const BUILT = existsSync(fileURLToPath(new URL('../../dist/commands/signal.js', import.meta.url)));

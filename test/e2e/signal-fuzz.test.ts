@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { WIRE_ERRORS } from '../../src/core/signal/protocol.js';
-import { SignalRelay } from '../../src/core/signal/server.js';
-import { rawPeer, type RawPeer } from './signal-helpers.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { WIRE_ERRORS } from '../../src/core/signaling/protocol.js';
+import { SignalRelay } from '../../src/core/signaling/server.js';
+import { rawPeer, type RawPeer } from '../helpers/signal.js';
 import { rng } from '../helpers/rng.js';
 
 

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { HTTP_ERRORS, WIRE_ERRORS } from '../../src/core/signal/protocol.js';
-import { SignalRelay, type RelayOptions } from '../../src/core/signal/server.js';
-import { mintToken } from '../../src/core/signal/token.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { HTTP_ERRORS, WIRE_ERRORS } from '../../src/core/signaling/protocol.js';
+import { SignalRelay, type RelayOptions } from '../../src/core/signaling/server.js';
+import { mintToken } from '../../src/core/signaling/token.js';
 import { ROOT } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
-import { rawPeer } from './signal-helpers.js';
+import { rawPeer } from '../helpers/signal.js';
 
 const relays: SignalRelay[] = [];
 const clients: SignalClient[] = [];
@@ -168,5 +168,54 @@ describe('signal relay documentation', () => {
   it('the README lists every wire and HTTP error code', () => {
     const readme = readFileSync(`${ROOT}/README.md`, 'utf8');
     for (const code of [...Object.keys(WIRE_ERRORS), ...Object.keys(HTTP_ERRORS)]) expect(readme, code).toContain(`\`${code}\``);
+  });
+});
+
+describe('HTTP router and listeners: reusable by another server', () => {
+  it('serve a server of its own routes with the same health, metrics, admin, query and method handling', async () => {
+    const { AdminToken } = await import('../../src/core/signaling/auth.js');
+    const { HttpRouter } = await import('../../src/core/signaling/http.js');
+    const { Listeners } = await import('../../src/core/signaling/lifecycle.js');
+    const { MetricsRegistry } = await import('../../src/core/signaling/metrics.js');
+    const reg = new MetricsRegistry({ instance_id: 'other-1' });
+    const hits = reg.labelledCounter('other_hits_total', 'Hits, by route.', 'route');
+    const router = new HttpRouter({
+      realm: 'other',
+      adminToken: new AdminToken('other-admin-token'),
+      health: () => ({ status: 200, body: { ok: true, kind: 'other' } }),
+      metrics: () => reg.expose(),
+    }).mount({
+      prefix: '/tracks/',
+      label: '/tracks/:id',
+      query: { layers: { min: 1, max: 3 } },
+      handle: ({ rest, query }, reply) => {
+        hits.inc('tracks');
+        reply.json(200, { id: rest, layers: query.layers ?? 1 });
+      },
+    });
+    const listeners = await Listeners.open({
+      host: '127.0.0.1',
+      port: 0,
+      onRequest: (req, res, full) => router.handle(req, res, full),
+      onUpgrade: (_req, socket) => socket.destroy(),
+    });
+    try {
+      const base = listeners.addresses.http;
+      expect(await get(base, '/healthz')).toMatchObject({ status: 200, body: { ok: true, kind: 'other' } });
+      expect(await get(base, '/tracks/t1?layers=2')).toMatchObject({ status: 200, body: { id: 't1', layers: 2 } });
+      expect(await get(base, '/tracks/t1?layers=9')).toMatchObject({ status: 400, body: { error: { code: 'BAD_QUERY' } } });
+      expect(await get(base, '/nothing')).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND', message: 'try /healthz, /tracks/:id, /metrics' } } });
+      const post = await get(base, '/tracks/t1', { method: 'POST' });
+      expect(post.status).toBe(405);
+      expect(post.headers.get('allow')).toBe('GET, HEAD');
+      const anon = await get(base, '/metrics');
+      expect(anon.status).toBe(401);
+      expect(anon.headers.get('www-authenticate')).toBe('Bearer realm="other"');
+      const metrics = await get(base, '/metrics', { headers: { authorization: 'Bearer other-admin-token' } });
+      expect(metrics.status).toBe(200);
+      expect(metrics.body).toContain('other_hits_total{instance_id="other-1",route="tracks"} 1');
+    } finally {
+      await listeners.stop();
+    }
   });
 });

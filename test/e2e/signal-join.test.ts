@@ -5,9 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
-import { freeTcpPort, track, until } from './signal-helpers.js';
+import { freeTcpPort, track, until } from '../helpers/signal.js';
 
-const BUILT = existsSync(fileURLToPath(new URL('../../dist/core/signal/join.js', import.meta.url)));
+const BUILT = existsSync(fileURLToPath(new URL('../../dist/core/signaling/join.js', import.meta.url)));
 const STACK = /\n\s+at .+:\d+:\d+/;
 const LONG_SECRET = 'a-join-secret-of-more-than-32-bytes-0123456789';
 

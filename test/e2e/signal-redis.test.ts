@@ -1,9 +1,10 @@
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWith } from '../helpers/system.js';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { RedisBus } from '../../src/core/signal/redis-bus.js';
-import { SignalRelay } from '../../src/core/signal/server.js';
-import { startRedis } from './signal-helpers.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { RedisBus } from '../../src/core/signaling/redis-bus.js';
+import { SignalRelay } from '../../src/core/signaling/server.js';
+import { startRedis } from '../helpers/signal.js';
 
 describeWith({ commands: ['redis-server'] }, 'signal relay: two instances over Redis', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
@@ -130,6 +131,38 @@ describeWith({ commands: ['redis-server'] }, 'signal relay: two instances over R
     expect(left).toMatchObject({ peerId: 'ghost-peer' });
     const room = (await (await fetch(new URL('/rooms/haunted', a.addresses!.http))).json()) as { peers: { peerId: string }[] };
     expect(room.peers.map((p) => p.peerId)).toEqual(['watcher']);
+  });
+
+  it('skips and counts presence records and events in Redis that do not validate', async () => {
+    const a = await relay('val-a', {}, 'test5:');
+    const direct = new Redis(redis.url, { lazyConnect: true });
+    await direct.connect();
+    try {
+      const good = { peerId: 'other-peer', instance: 'inst-z', joinedAt: 1_700_000_000_000, meta: { ok: true } };
+      await direct.hset('test5:room:bad', {
+        'other-peer': JSON.stringify(good),
+        'not-json': '{"peerId":',
+        'wrong-types': JSON.stringify({ peerId: 'wrong-types', instance: 'inst-z', joinedAt: 'yesterday' }),
+        'not-its-field': JSON.stringify({ ...good, peerId: 'someone-else' }),
+      });
+      await direct.sadd('test5:rooms', 'bad');
+      const me = client(a, 'bad', 'me');
+      const joined = await me.connect();
+      expect(joined.peers).toEqual([{ peerId: 'other-peer', meta: { ok: true } }]);
+      const malformed = async () => Number(/rtcprobe_signal_bus_malformed_total\{instance_id="val-a"\} (\d+)/.exec(await (await fetch(new URL('/metrics', a.addresses!.http))).text())?.[1]);
+      expect(await malformed()).toBe(3);
+      // Two bad events and a good one in one message: the good one still arrives.
+      const late = me.next('peer-joined');
+      const lateRec = { peerId: 'late', instance: 'inst-z', joinedAt: Date.now() };
+      await direct.publish('test5:ch:room:bad', ['not json', JSON.stringify({ k: 'j', r: 'bad', p: { peerId: 'x' }, s: 'inst-z' }), JSON.stringify({ k: 'j', r: 'bad', p: lateRec, s: 'inst-z' })].join('\n'));
+      expect(await late).toEqual({ type: 'peer-joined', room: 'bad', peerId: 'late' });
+      expect(await malformed()).toBe(5);
+      const room = (await (await fetch(new URL('/rooms/bad', a.addresses!.http))).json()) as { peers: { peerId: string }[] };
+      expect(room.peers.map((p) => p.peerId).sort()).toEqual(['me', 'other-peer']);
+      expect(await malformed()).toBe(8);
+    } finally {
+      direct.disconnect();
+    }
   });
 
   it('keeps local peers talking when Redis goes away, refuses joins with INTERNAL, and still shuts down promptly', async () => {

@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SignalClient } from '../../src/core/signal/client.js';
-import { SignalRelay, type RelayOptions } from '../../src/core/signal/server.js';
-import { mintToken } from '../../src/core/signal/token.js';
-import { rawPeer, until, type RawPeer } from './signal-helpers.js';
+import { SignalClient } from '../../src/core/signaling/client.js';
+import { SignalRelay, type RelayOptions } from '../../src/core/signaling/server.js';
+import { mintToken } from '../../src/core/signaling/token.js';
+import { rawPeer, until, type RawPeer } from '../helpers/signal.js';
 
 const relays: SignalRelay[] = [];
 const clients: SignalClient[] = [];
@@ -198,14 +198,16 @@ describe('signal relay: bad input gets an error code, abuse gets closed', () => 
   });
 
   it('lets protocol-error strikes fade at one per second', async () => {
-    const { url } = await startRelay({ limits: { maxStrikes: 2 } });
+    // The relay's limits read this clock: 2.3 s pass without waiting for them.
+    let now = 1_000;
+    const { url } = await startRelay({ limits: { maxStrikes: 2 }, clock: () => now });
     const p = await raw(url);
     p.send('not json');
     p.send('not json');
     expect((await p.next()).code).toBe('BAD_JSON');
     expect((await p.next()).code).toBe('BAD_JSON');
     // Two strikes, at the limit but not over it. Once they have faded, two more are tolerated...
-    await new Promise((resolve) => setTimeout(resolve, 2300));
+    now += 2_300;
     p.send('not json');
     p.send('not json');
     expect((await p.next()).code).toBe('BAD_JSON');

@@ -1,8 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signal/protocol.js';
-import { parseQuery } from '../../src/core/signal/server.js';
-import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../src/core/signal/token.js';
+import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signaling/protocol.js';
+import { parsePeerRecord, peerRecordFrom } from '../../src/core/signaling/bus.js';
+import { parseQuery } from '../../src/core/signaling/http.js';
+import { joinReply, reapReply } from '../../src/core/signaling/redis-bus.js';
+import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../src/core/signaling/token.js';
 
 const codeOf = (text: string) => {
   const r = parseClientFrame(text);
@@ -126,5 +128,48 @@ describe('relay HTTP query parameters', () => {
     expect(q('limit=abc')).toBe('limit must be an integer from 1 to 10000');
     expect(q('x=1')).toMatch(/unknown query parameter "x" \(this endpoint takes limit\)/);
     expect(parseQuery(new URLSearchParams('a=1'), {})).toMatch(/takes none/);
+  });
+});
+
+describe('presence records and Redis script replies', () => {
+  const rec = { peerId: 'alice', instance: 'relay-1', joinedAt: 1_700_000_000_000 };
+  // [case, value read back, the record it gives (undefined: refused)]
+  const records: [string, unknown, unknown][] = [
+    ['a plain record', rec, rec],
+    ['with meta', { ...rec, meta: { name: 'A' } }, { ...rec, meta: { name: 'A' } }],
+    ['extra fields are dropped', { ...rec, admin: true }, rec],
+    ['not an object', 'alice', undefined],
+    ['an array', [rec], undefined],
+    ['a bad peerId', { ...rec, peerId: 'has space' }, undefined],
+    ['no instance', { peerId: 'alice', joinedAt: 1 }, undefined],
+    ['a bad instance id', { ...rec, instance: 'a/b' }, undefined],
+    ['joinedAt as text', { ...rec, joinedAt: '2024-01-01' }, undefined],
+    ['joinedAt negative', { ...rec, joinedAt: -5 }, undefined],
+    ['meta not an object', { ...rec, meta: 'x' }, undefined],
+    ['meta too large', { ...rec, meta: { x: 'y'.repeat(5000) } }, undefined],
+  ];
+  it.each(records)('peerRecordFrom: %s', (_name, value, expected) => {
+    expect(peerRecordFrom(value)).toEqual(expected);
+  });
+
+  it('parsePeerRecord refuses text that is not JSON', () => {
+    expect(parsePeerRecord('{"peerId":')).toBeUndefined();
+    expect(parsePeerRecord(JSON.stringify(rec))).toEqual(rec);
+  });
+
+  it('reads the join reply: refusals, the roster, and skips (counting) records that do not validate', () => {
+    for (const code of ['ROOM_FULL', 'TOO_MANY_ROOMS', 'PEER_ID_TAKEN']) expect(joinReply([code])).toEqual({ outcome: { ok: false, code }, malformed: 0 });
+    const bob = { ...rec, peerId: 'bob' };
+    expect(joinReply(['OK', 'alice', JSON.stringify(rec), 'bob', JSON.stringify(bob), 'eve', 'garbage', 'mallory', JSON.stringify(bob)])).toEqual({
+      outcome: { ok: true, peers: [rec, bob] },
+      malformed: 2,
+    });
+    for (const bad of [undefined, 'OK', [], ['NOPE'], ['OK', 'alice'], ['OK', 1, 2], [1]]) expect(() => joinReply(bad), JSON.stringify(bad)).toThrow(/unexpected reply to join/);
+  });
+
+  it('reads the reap reply', () => {
+    expect(reapReply(['room-1\nalice', 'room/2\nbob', 'no-separator'])).toEqual([{ room: 'room-1', peerId: 'alice' }, { room: 'room/2', peerId: 'bob' }]);
+    expect(reapReply([])).toEqual([]);
+    expect(() => reapReply(3)).toThrow(/unexpected reply to reap/);
   });
 });

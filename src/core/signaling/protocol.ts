@@ -115,7 +115,7 @@ export type ParseResult<T> = { ok: true; msg: T } | { ok: false; code: WireError
 
 const fail = (code: WireErrorCode, message: string, ref?: string): ParseResult<never> => ({ ok: false, code, message, ...(ref ? { ref } : {}) });
 
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+export const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -129,8 +129,31 @@ export function validPeerId(x: unknown): x is string {
   return typeof x === 'string' && x.length >= 1 && x.length <= LIMITS.peerIdLength && PEER_ID.test(x);
 }
 
+/** JSON text that holds an object: the object; anything else (bad JSON included): undefined. */
+export function jsonObject(text: string): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isObject(value) ? value : undefined;
+}
+
+const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A relay instance id: 1..64 characters of A-Z a-z 0-9 _ . - */
+export function validInstanceId(x: unknown): x is string {
+  return typeof x === 'string' && INSTANCE_ID.test(x);
+}
+
 function byteLength(x: unknown): number {
   return Buffer.byteLength(JSON.stringify(x));
+}
+
+/** A peer's `meta`: a JSON object of at most LIMITS.metaBytes. */
+export function validMeta(x: unknown): x is PeerMeta {
+  return isObject(x) && byteLength(x) <= LIMITS.metaBytes;
 }
 
 /** Validate an already parsed JSON value as a client message. */
@@ -145,7 +168,7 @@ export function validateClientMessage(value: unknown): ParseResult<ClientMessage
       if (!validRoom(value.room)) return fail('BAD_FIELD', `"room" must be a string of 1..${LIMITS.roomLength} printable characters`, ref);
       if (value.peerId !== undefined && !validPeerId(value.peerId)) return fail('BAD_FIELD', `"peerId" must be 1..${LIMITS.peerIdLength} characters of A-Z a-z 0-9 _ . : @ -`, ref);
       if (value.token !== undefined && (typeof value.token !== 'string' || value.token.length > 4096)) return fail('BAD_FIELD', '"token" must be a string', ref);
-      if (value.meta !== undefined && (!isObject(value.meta) || byteLength(value.meta) > LIMITS.metaBytes)) return fail('BAD_FIELD', `"meta" must be an object of at most ${LIMITS.metaBytes} bytes as JSON`, ref);
+      if (value.meta !== undefined && !validMeta(value.meta)) return fail('BAD_FIELD', `"meta" must be an object of at most ${LIMITS.metaBytes} bytes as JSON`, ref);
       const msg: JoinMessage = { type: 'join', room: value.room, ...v };
       if (value.peerId !== undefined) msg.peerId = value.peerId as string;
       if (value.token !== undefined) msg.token = value.token as string;
@@ -190,13 +213,8 @@ export function parseClientFrame(text: string): ParseResult<ClientMessage> {
 
 /** Validate a message from the relay (the client side of the protocol). */
 export function parseServerFrame(text: string): ServerMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(value) || typeof value.type !== 'string') return undefined;
+  const value = jsonObject(text);
+  if (!value || typeof value.type !== 'string') return undefined;
   switch (value.type) {
     case 'joined':
       return typeof value.peerId === 'string' && typeof value.room === 'string' && Array.isArray(value.peers) ? (value as unknown as JoinedMessage) : undefined;

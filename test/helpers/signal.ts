@@ -1,3 +1,4 @@
+// Shared by the signaling tests: a raw WebSocket peer, polling on a condition, child tracking, free ports, a throw-away redis-server.
 import WebSocket from 'ws';
 
 /** A bare WebSocket with a queue of parsed messages, for sending raw or bad frames. */

@@ -16,9 +16,20 @@
  * instances whose heartbeat has expired: their peers are removed from the
  * rooms and a peer-left is published for each.
  */
-import { Redis } from 'ioredis';
+import { Redis, type Result } from 'ioredis';
 import { RtcprobeError } from '../errors.js';
-import type { Bus, BusEvent, BusStats, JoinOutcome, PeerRecord, RoomSummary } from './bus.js';
+import { parsePeerRecord, peerRecordFrom, type Bus, type BusEvent, type BusStats, type JoinOutcome, type PeerRecord, type RoomSummary } from './bus.js';
+import { TurnBatcher } from './outbox.js';
+import { jsonObject } from './protocol.js';
+
+// The Lua scripts below, as ioredis commands. Their replies are `unknown`: they are checked, not trusted.
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    sigJoin(roomKey: string, roomsKey: string, peersKey: string, room: string, peerId: string, record: string, maxPeers: number, maxRooms: number, member: string): Result<unknown, Context>;
+    sigLeave(roomKey: string, roomsKey: string, peersKey: string, room: string, peerId: string, member: string): Result<unknown, Context>;
+    sigReap(aliveKey: string, peersKey: string, instancesKey: string, roomsKey: string, instance: string, roomKeyPrefix: string, force: '0' | '1'): Result<unknown, Context>;
+  }
+}
 
 export interface RedisBusOptions {
   url: string;
@@ -77,6 +88,46 @@ type Wire =
   | { k: 'j'; r: string; p: PeerRecord; s: string }
   | { k: 'l'; r: string; i: string; s: string };
 
+const JOIN_REFUSALS = ['ROOM_FULL', 'TOO_MANY_ROOMS', 'PEER_ID_TAKEN'] as const;
+const isRefusal = (x: string): x is (typeof JOIN_REFUSALS)[number] => (JOIN_REFUSALS as readonly string[]).includes(x);
+
+const isStringArray = (x: unknown): x is string[] => Array.isArray(x) && x.every((v) => typeof v === 'string');
+
+function unexpected(what: string, reply: unknown): RtcprobeError {
+  return new RtcprobeError('REDIS', `unexpected reply to ${what}: ${JSON.stringify(reply)?.slice(0, 80)}`);
+}
+
+/**
+ * The join script's reply: a refusal code, or 'OK' followed by the room's
+ * hash (field, value, ...) whose values are presence records. Records that do
+ * not validate are left out and counted in `malformed`.
+ */
+export function joinReply(reply: unknown): { outcome: JoinOutcome; malformed: number } {
+  if (!isStringArray(reply) || reply.length === 0) throw unexpected('join', reply);
+  const head = reply[0]!;
+  if (isRefusal(head)) return { outcome: { ok: false, code: head }, malformed: 0 };
+  if (head !== 'OK' || reply.length % 2 !== 1) throw unexpected('join', reply);
+  const peers: PeerRecord[] = [];
+  let malformed = 0;
+  for (let i = 2; i < reply.length; i += 2) {
+    const rec = parsePeerRecord(reply[i]!);
+    if (rec && rec.peerId === reply[i - 1]) peers.push(rec);
+    else malformed++;
+  }
+  return { outcome: { ok: true, peers }, malformed };
+}
+
+/** The reap script's reply: "<room>\n<peerId>" members; anything else is not from this code. */
+export function reapReply(reply: unknown): { room: string; peerId: string }[] {
+  if (!isStringArray(reply)) throw unexpected('reap', reply);
+  const gone: { room: string; peerId: string }[] = [];
+  for (const m of reply) {
+    const sep = m.indexOf('\n');
+    if (sep > 0) gone.push({ room: m.slice(0, sep), peerId: m.slice(sep + 1) });
+  }
+  return gone;
+}
+
 /**
  * One line per event. Presence events are JSON; signal and broadcast lines are
  * tab-separated with the client frame last, so the receiving instance passes
@@ -99,15 +150,13 @@ function decodeEvent(line: string): BusEvent | undefined {
     if (f[0] === 'b' && f.length === 5) return { kind: 'broadcast', src: f[1]!, room: f[2]!, from: f[3]!, frame: f[4]! };
     return undefined;
   }
-  let w: Wire;
-  try {
-    w = JSON.parse(line) as Wire;
-  } catch {
-    return undefined;
-  }
-  if (typeof w !== 'object' || w === null || typeof w.r !== 'string' || typeof w.s !== 'string') return undefined;
+  const w = jsonObject(line);
+  if (!w || typeof w.r !== 'string' || typeof w.s !== 'string') return undefined;
   switch (w.k) {
-    case 'j': return w.p && typeof w.p.peerId === 'string' ? { kind: 'peer-joined', room: w.r, peer: w.p, src: w.s } : undefined;
+    case 'j': {
+      const peer = peerRecordFrom(w.p);
+      return peer ? { kind: 'peer-joined', room: w.r, peer, src: w.s } : undefined;
+    }
     case 'l': return typeof w.i === 'string' ? { kind: 'peer-left', room: w.r, peerId: w.i, src: w.s } : undefined;
     default: return undefined;
   }
@@ -132,14 +181,13 @@ export class RedisBus implements Bus {
   private readonly cmd: Redis;
   private readonly sub: Redis;
   private handler: (e: BusEvent) => void = () => {};
-  private readonly counters: BusStats = { published: 0, received: 0 };
+  private readonly counters: BusStats = { published: 0, received: 0, malformed: 0 };
   private heartbeat?: NodeJS.Timeout;
   private reaper?: NodeJS.Timeout;
   private readonly watched = new Set<string>();
   private closed = false;
   private lastError?: Error;
-  private outq = new Map<string, string[]>();
-  private flushScheduled = false;
+  private readonly outq = new TurnBatcher<string>((channel, lines) => void this.cmd.publish(channel, lines.join('\n')).catch(() => {}));
   private readonly opts: RedisBusOptions;
 
   constructor(opts: RedisBusOptions) {
@@ -203,8 +251,12 @@ export class RedisBus implements Bus {
   private onWire(text: string): void {
     for (const line of text.split('\n')) {
       const e = decodeEvent(line);
+      if (!e) {
+        this.counters.malformed++;
+        continue;
+      }
       // An instance never needs its own events; a dead instance's peer-left carries the dead id.
-      if (!e || e.src === this.instanceId) continue;
+      if (e.src === this.instanceId) continue;
       this.counters.received++;
       this.handler(e);
     }
@@ -217,45 +269,20 @@ export class RedisBus implements Bus {
    */
   private publish(channel: string, e: BusEvent): void {
     this.counters.published++;
-    const text = encodeEvent(e);
-    const q = this.outq.get(channel);
-    if (q) {
-      q.push(text);
-      return;
-    }
-    this.outq.set(channel, [text]);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushOut);
-    }
+    this.outq.add(channel, encodeEvent(e));
   }
 
-  private readonly flushOut = (): void => {
-    this.flushScheduled = false;
-    const batches = this.outq;
-    this.outq = new Map();
-    for (const [channel, q] of batches) this.cmd.publish(channel, q.join('\n')).catch(() => {});
-  };
-
   async join(room: string, peer: PeerRecord, limits: { maxPeersPerRoom: number; maxRooms: number }): Promise<JoinOutcome> {
-    const res = (await (this.cmd as unknown as { sigJoin: (...a: (string | number)[]) => Promise<string[]> }).sigJoin(
+    const { outcome, malformed } = joinReply(await this.cmd.sigJoin(
       this.key('room', room), this.key('rooms'), this.key('peers', this.instanceId),
       room, peer.peerId, JSON.stringify(peer), limits.maxPeersPerRoom, limits.maxRooms, `${room}\n${peer.peerId}`,
     ));
-    if (res[0] !== 'OK') return { ok: false, code: res[0] as 'ROOM_FULL' | 'TOO_MANY_ROOMS' | 'PEER_ID_TAKEN' };
-    const peers: PeerRecord[] = [];
-    for (let i = 1; i + 1 < res.length; i += 2) {
-      try {
-        peers.push(JSON.parse(res[i + 1]!) as PeerRecord);
-      } catch {
-        // a foreign value in our key space: skip it
-      }
-    }
-    return { ok: true, peers };
+    this.counters.malformed += malformed;
+    return outcome;
   }
 
   async leave(room: string, peerId: string): Promise<void> {
-    await (this.cmd as unknown as { sigLeave: (...a: string[]) => Promise<number> }).sigLeave(
+    await this.cmd.sigLeave(
       this.key('room', room), this.key('rooms'), this.key('peers', this.instanceId), room, peerId, `${room}\n${peerId}`,
     );
     this.publish(this.key('ch', 'room', room), { kind: 'peer-left', room, peerId, src: this.instanceId });
@@ -280,11 +307,11 @@ export class RedisBus implements Bus {
     this.publish(this.key('ch', 'inst', instance), e);
   }
 
-  private async reapOne(instance: string, force: boolean): Promise<string[]> {
-    return (this.cmd as unknown as { sigReap: (...a: string[]) => Promise<string[]> }).sigReap(
+  private async reapOne(instance: string, force: boolean): Promise<{ room: string; peerId: string }[]> {
+    return reapReply(await this.cmd.sigReap(
       this.key('alive', instance), this.key('peers', instance), this.key('instances'), this.key('rooms'),
       instance, this.key('room', ''), force ? '1' : '0',
-    );
+    ));
   }
 
   /** Remove the peers of instances whose heartbeat expired; tell their rooms. Returns how many left. */
@@ -294,10 +321,7 @@ export class RedisBus implements Bus {
     for (const inst of instances) {
       if (inst === this.instanceId) continue;
       const gone = await this.reapOne(inst, false);
-      for (const m of gone) {
-        const sep = m.indexOf('\n');
-        const room = m.slice(0, sep);
-        const peerId = m.slice(sep + 1);
+      for (const { room, peerId } of gone) {
         n++;
         const e: BusEvent = { kind: 'peer-left', room, peerId, src: inst };
         // Every instance watching the room hears it, this one included (src is the dead instance).
@@ -323,12 +347,10 @@ export class RedisBus implements Bus {
   async getRoom(room: string): Promise<PeerRecord[] | undefined> {
     const all = await this.cmd.hgetall(this.key('room', room));
     const peers: PeerRecord[] = [];
-    for (const v of Object.values(all)) {
-      try {
-        peers.push(JSON.parse(v) as PeerRecord);
-      } catch {
-        // skip
-      }
+    for (const [peerId, v] of Object.entries(all)) {
+      const rec = parsePeerRecord(v);
+      if (rec && rec.peerId === peerId) peers.push(rec);
+      else this.counters.malformed++;
     }
     peers.sort((a, b) => a.joinedAt - b.joinedAt || a.peerId.localeCompare(b.peerId));
     return peers.length > 0 ? peers : undefined;
@@ -342,7 +364,7 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.flushOut();
+    this.outq.flushAll();
     clearInterval(this.heartbeat);
     clearInterval(this.reaper);
     const withdraw = async () => {

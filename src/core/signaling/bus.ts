@@ -8,7 +8,7 @@
  * (redis-bus.ts) shares presence through Redis with TTLs and carries
  * messages over pub/sub.
  */
-import type { PeerMeta } from './protocol.js';
+import { isObject, jsonObject, validInstanceId, validMeta, validPeerId, type PeerMeta } from './protocol.js';
 
 export interface PeerRecord {
   peerId: string;
@@ -20,6 +20,24 @@ export interface PeerRecord {
 }
 
 /** What one instance tells the others. `src` is the instance the event is about. */
+/**
+ * A presence record read back from a store shared with others (Redis): the
+ * record when every field is as this code writes it, undefined otherwise.
+ */
+export function peerRecordFrom(value: unknown): PeerRecord | undefined {
+  if (!isObject(value)) return undefined;
+  const { peerId, instance, joinedAt, meta } = value;
+  if (!validPeerId(peerId) || !validInstanceId(instance)) return undefined;
+  if (typeof joinedAt !== 'number' || !Number.isFinite(joinedAt) || joinedAt < 0) return undefined;
+  if (meta !== undefined && !validMeta(meta)) return undefined;
+  return { peerId, instance, joinedAt, ...(meta !== undefined ? { meta } : {}) };
+}
+
+/** The same from JSON text. */
+export function parsePeerRecord(text: string): PeerRecord | undefined {
+  return peerRecordFrom(jsonObject(text));
+}
+
 export type BusEvent =
   | { kind: 'peer-joined'; room: string; peer: PeerRecord; src: string }
   | { kind: 'peer-left'; room: string; peerId: string; src: string }
@@ -39,6 +57,8 @@ export interface RoomSummary {
 export interface BusStats {
   published: number;
   received: number;
+  /** Records and events read back from the store that did not validate (skipped). */
+  malformed: number;
 }
 
 export interface Bus {
@@ -113,7 +133,7 @@ export class MemoryBus implements Bus {
   }
 
   stats(): BusStats {
-    return { published: 0, received: 0 };
+    return { published: 0, received: 0, malformed: 0 };
   }
 
   async close(): Promise<void> {

@@ -139,4 +139,16 @@ describe('documentation links', () => {
     expect(pages).toContain('docs/stun.md');
     expect(pages.filter((p) => !linked.has(p))).toEqual([]);
   });
+
+  it('the exit-code table of docs/output.md is the one of the README', () => {
+    const table = (text: string) => {
+      const lines = text.split('\n');
+      const start = lines.indexOf('| exit code | meaning |');
+      const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+      return start < 0 ? [] : lines.slice(start, end);
+    };
+    const readme = table(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+    expect(readme).toHaveLength(6);
+    expect(table(readFileSync(join(ROOT, 'docs', 'output.md'), 'utf8'))).toEqual(readme);
+  });
 });

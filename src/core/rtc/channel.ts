@@ -34,48 +34,85 @@ export interface DataPipe {
   onClose(cb: () => void): () => void;
 }
 
+/**
+ * Default send rate. Measured on loopback (bench/peers/run.mjs): a steady
+ * rate keeps werift's SCTP queue nearly empty, so each send resolves at once;
+ * back-pressure alone (stop-and-go on bufferedAmount) is several times slower.
+ */
+export const DEFAULT_MESSAGES_PER_MS = 10;
+
 export interface PacerOptions {
-  /** Stop handing messages to the channel above this many buffered bytes (default 64 KiB). */
+  /** Stop handing messages to the channel at this many buffered bytes (default 16 KiB). */
   highWaterBytes?: number;
-  /** Resume below this many (bufferedAmountLowThreshold; default 16 KiB). */
+  /** bufferedAmountLowThreshold: resume below this many bytes (default 4 KiB). */
   lowWaterBytes?: number;
-  /** At most this many messages per millisecond (default: no rate limit, only back-pressure). */
+  /**
+   * Stop at this many messages still inside werift (default 64). werift's
+   * cost per SCTP flush grows with the square of this number, so it is
+   * bounded by count as well as by bytes.
+   */
+  highWaterMessages?: number;
+  /** At most this many messages per millisecond (default 10; Infinity: back-pressure only). */
   messagesPerMs?: number;
 }
 
+/** While blocked by back-pressure, look again this often (werift's bufferedamountlow only fires on a crossing). */
+const RECHECK_MS = 2;
+
 /**
  * Hands queued messages to a channel no faster than a rate and never above
- * a buffered-amount high-water mark; resumes on bufferedamountlow.
+ * a buffered-amount or outstanding-message high-water mark; resumes on
+ * bufferedamountlow (and a short re-check while blocked).
  */
 export class Pacer {
   private readonly queue: Buffer[] = [];
   private head = 0;
+  /** Sizes of messages handed to werift and not yet out of bufferedAmount (FIFO). */
+  private readonly inflight: number[] = [];
+  private inflightHead = 0;
+  private inflightBytes = 0;
   private timer?: NodeJS.Timeout;
   private readonly offLow: () => void;
   private readonly offClose: () => void;
   private closed = false;
   private tokens: number;
   private lastRefill: number;
-  private readonly high: number;
+  private readonly highBytes: number;
+  private readonly highMessages: number;
   private readonly rate: number;
   private drainWaiters: { resolve: () => void; reject: (e: RtcprobeError) => void }[] = [];
   /** Messages handed to the channel. */
   sent = 0;
   /** Highest bufferedAmount seen right after a send. */
   peakBuffered = 0;
+  /** Highest number of messages inside werift at once. */
+  peakMessages = 0;
 
   constructor(readonly pipe: DataPipe, o: PacerOptions = {}, private readonly nowMs: () => number = () => performance.now()) {
-    this.high = o.highWaterBytes ?? 64 * 1024;
-    this.rate = o.messagesPerMs ?? Infinity;
+    this.highBytes = o.highWaterBytes ?? 16 * 1024;
+    this.highMessages = o.highWaterMessages ?? 64;
+    this.rate = o.messagesPerMs ?? DEFAULT_MESSAGES_PER_MS;
     this.tokens = Number.isFinite(this.rate) ? Math.max(1, this.rate) : Infinity;
     this.lastRefill = nowMs();
-    pipe.bufferedAmountLowThreshold = Math.min(o.lowWaterBytes ?? 16 * 1024, this.high);
+    pipe.bufferedAmountLowThreshold = Math.min(o.lowWaterBytes ?? 4 * 1024, this.highBytes);
     this.offLow = pipe.onBufferedAmountLow(() => this.pump());
     this.offClose = pipe.onClose(() => this.close(new RtcprobeError('CONNECTION', `data channel "${pipe.label}" closed`)));
   }
 
   get queued(): number {
     return this.queue.length - this.head;
+  }
+
+  /** Messages handed to werift whose bytes are still buffered (werift completes them in order). */
+  get outstanding(): number {
+    const buffered = this.pipe.bufferedAmount;
+    while (this.inflightHead < this.inflight.length && this.inflightBytes > buffered) this.inflightBytes -= this.inflight[this.inflightHead++]!;
+    if (this.inflightHead === this.inflight.length) {
+      this.inflight.length = 0;
+      this.inflightHead = 0;
+      this.inflightBytes = 0;
+    }
+    return this.inflight.length - this.inflightHead;
   }
 
   send(data: Buffer): void {
@@ -91,13 +128,22 @@ export class Pacer {
       this.tokens = Math.min(Math.max(1, this.rate), this.tokens + (now - this.lastRefill) * this.rate);
       this.lastRefill = now;
     }
-    while (this.head < this.queue.length && this.pipe.bufferedAmount < this.high && this.tokens >= 1) {
+    let outstanding = this.outstanding;
+    while (this.head < this.queue.length && this.tokens >= 1 && this.pipe.bufferedAmount < this.highBytes && outstanding < this.highMessages) {
       const msg = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as Buffer;
       this.tokens -= 1;
+      const before = this.pipe.bufferedAmount;
       this.pipe.send(msg);
       this.sent++;
+      const added = this.pipe.bufferedAmount - before;
+      if (added > 0) {
+        this.inflight.push(added);
+        this.inflightBytes += added;
+        outstanding++;
+      }
       if (this.pipe.bufferedAmount > this.peakBuffered) this.peakBuffered = this.pipe.bufferedAmount;
+      if (outstanding > this.peakMessages) this.peakMessages = outstanding;
     }
     if (this.head === this.queue.length) {
       this.queue.length = 0;
@@ -107,13 +153,13 @@ export class Pacer {
       for (const x of w) x.resolve();
       return;
     }
-    // Blocked: by the rate (wait for a token) or by back-pressure (bufferedamountlow calls pump).
-    if (this.tokens < 1 && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump();
-      }, Math.max(1, Math.ceil((1 - this.tokens) / this.rate)));
-    }
+    if (this.timer) return;
+    // Blocked by the rate (wait for a token) or by back-pressure (bufferedamountlow, or look again soon).
+    const wait = this.tokens < 1 ? Math.max(1, Math.ceil((1 - this.tokens) / this.rate)) : RECHECK_MS;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, wait);
   }
 
   /** Resolves once every queued message was handed to the channel. */
@@ -232,11 +278,27 @@ export async function runProbes(pipe: DataPipe, o: ProbeRunOptions): Promise<Pro
   const clock = o.clock ?? systemClock;
   const size = Math.max(48, o.payloadBytes ?? 100);
   const streamId = o.streamId ?? 1;
-  const sentAt = new Map<number, number>();
+  const sentAt = new Set<number>();
   const back = new Set<number>();
   const res: ProbeRunResult = { sent: 0, received: 0, duplicates: 0, rttMs: [], exchanges: [], missing: [], timedOut: false, durationMs: 0 };
   const t0 = clock.nowUs();
-  let wake: (() => void) | undefined;
+  // One waiter at a time; woken by echoes, the channel closing, the deadline, a pause timer or abort.
+  let waiter: { cond: () => boolean; resolve: () => void } | undefined;
+  let closed = false;
+  let expired = false;
+  let aborted = false;
+  const wake = () => {
+    if (waiter && (closed || expired || aborted || waiter.cond())) {
+      const w = waiter;
+      waiter = undefined;
+      w.resolve();
+    }
+  };
+  const waitFor = (cond: () => boolean) =>
+    new Promise<void>((resolve) => {
+      waiter = { cond, resolve };
+      wake();
+    });
   const off = pipe.onMessage((data) => {
     const t4 = clock.nowUs();
     const h = decodeProbe(data);
@@ -249,60 +311,64 @@ export async function runProbes(pipe: DataPipe, o: ProbeRunOptions): Promise<Pro
     res.received++;
     res.rttMs.push((t4 - h.sentUs) / 1000);
     res.exchanges.push({ t1: h.sentUs, t2: h.echoRecvUs, t3: h.echoSendUs, t4 });
-    wake?.();
+    wake();
   });
-  let closed = false;
   const offClose = pipe.onClose(() => {
     closed = true;
-    wake?.();
+    wake();
   });
-  const deadline = performance.now() + o.timeoutMs;
-  const waitFor = (cond: () => boolean, ms: number) =>
-    new Promise<void>((resolve, reject) => {
-      if (cond() || closed) return resolve();
-      if (o.signal?.aborted) return reject(new RtcprobeError('ABORTED', 'aborted'));
-      const t = setTimeout(done, Math.max(0, ms));
-      const onAbort = () => done();
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      function done() {
-        clearTimeout(t);
-        o.signal?.removeEventListener('abort', onAbort);
-        wake = undefined;
-        if (o.signal?.aborted) reject(new RtcprobeError('ABORTED', 'aborted', { cause: o.signal.reason }));
-        else resolve();
-      }
-      wake = () => {
-        if (cond() || closed) done();
-      };
-    });
+  const deadline = setTimeout(() => {
+    expired = true;
+    wake();
+  }, o.timeoutMs);
+  const onAbort = () => {
+    aborted = true;
+    wake();
+  };
+  if (o.signal?.aborted) aborted = true;
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let pause: NodeJS.Timeout | undefined;
+  let paused = false;
+  const sleep = async (ms: number) => {
+    if (ms <= 0) return;
+    paused = true;
+    pause = setTimeout(() => {
+      paused = false;
+      wake();
+    }, ms);
+    await waitFor(() => !paused);
+    clearTimeout(pause);
+  };
   try {
-    for (let seq = 0; seq < o.count; seq++) {
-      if (closed) break;
-      if (performance.now() >= deadline) {
-        res.timedOut = true;
-        break;
-      }
+    for (let seq = 0; seq < o.count && !closed && !expired && !aborted; seq++) {
       const t1 = clock.nowUs();
       const msg = encodeProbe({ kind: o.kind ?? 'probe', echo: false, streamId, seq, sentUs: t1, sentWallMs: clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, size);
-      sentAt.set(seq, t1);
+      sentAt.add(seq);
       if (o.pacer) o.pacer.send(msg);
       else pipe.send(msg);
       res.sent++;
-      if (o.sequential) await waitFor(() => back.has(seq), deadline - performance.now());
-      else if ((o.intervalMs ?? 0) > 0 && seq + 1 < o.count) {
-        const next = t0 / 1000 + (seq + 1) * o.intervalMs!;
-        await waitFor(() => false, Math.min(next - clock.nowUs() / 1000, deadline - performance.now()));
-      }
+      if (o.sequential) await waitFor(() => back.has(seq));
+      else if ((o.intervalMs ?? 0) > 0 && seq + 1 < o.count) await sleep(t0 / 1000 + (seq + 1) * o.intervalMs! - clock.nowUs() / 1000);
     }
-    const settle = Math.min(o.settleMs ?? 2000, Math.max(0, deadline - performance.now()));
-    await waitFor(() => res.received >= res.sent, settle);
-    if (res.received < res.sent && !closed) res.timedOut = true;
+    if (!closed && !expired && !aborted && res.received < res.sent) {
+      const settle = setTimeout(() => {
+        expired = true;
+        wake();
+      }, o.settleMs ?? 2000);
+      await waitFor(() => res.received >= res.sent);
+      clearTimeout(settle);
+    }
   } finally {
     off();
     offClose();
+    clearTimeout(deadline);
+    clearTimeout(pause);
+    o.signal?.removeEventListener('abort', onAbort);
   }
+  if (aborted) throw new RtcprobeError('ABORTED', 'aborted', { cause: o.signal?.reason });
   if (closed && res.received < res.sent) throw new RtcprobeError('CONNECTION', `data channel "${pipe.label}" closed during the probe run`);
-  for (const s of sentAt.keys()) if (!back.has(s)) res.missing.push(s);
+  res.timedOut = res.received < res.sent || res.sent < o.count;
+  for (const s of sentAt) if (!back.has(s)) res.missing.push(s);
   res.durationMs = (clock.nowUs() - t0) / 1000;
   return res;
 }

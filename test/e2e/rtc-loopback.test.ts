@@ -91,13 +91,15 @@ describe('two peers on loopback', () => {
   it('audio RTP arrives with no loss and a computed jitter', async () => {
     const tracker = new ReceiveTracker({ clockRate: 8000 });
     const got: RtpArrival[] = [];
+    const w = waiter(() => got.length >= 50, 3000);
     const off = pair.answerer.onRtp((p) => {
       if (p.kind !== 'audio') return;
       got.push(p);
       tracker.add({ seq: p.seq, arrivalMs: p.arrivalUs / 1000, rtpTimestamp: p.timestamp });
+      w.check();
     });
     const sent = await pair.offerer.sendAudio({ packets: 50, timeoutMs: 10_000 });
-    await waitFor(() => got.length >= 50, 3000);
+    await w.done;
     off();
     expect(sent.packets).toBe(50);
     expect(sent.durationMs).toBeGreaterThanOrEqual(49 * 20 - 5);
@@ -115,11 +117,13 @@ describe('two peers on loopback', () => {
     const perFrame = splitFrame(videoFrameBytes({ ...profile, clockRate: 90000 }));
     expect(perFrame.length).toBe(6); // 6250 bytes
     const got: RtpArrival[] = [];
+    const w = waiter(() => got.length >= 90, 3000);
     const off = pair.answerer.onRtp((p) => {
       if (p.kind === 'video') got.push(p);
+      w.check();
     });
     const sent = await pair.offerer.sendVideo({ frames: 15, profile, timeoutMs: 10_000 });
-    await waitFor(() => got.length >= sent.packets, 3000);
+    await w.done;
     off();
     expect(sent).toMatchObject({ frames: 15, packets: 15 * 6 });
     expect(got.length).toBe(90);
@@ -157,18 +161,22 @@ describe('two peers on loopback', () => {
 
   it('close() releases every socket', async () => {
     await pair.close();
-    await waitFor(() => udpHandles() <= baseline, 2000);
     expect(udpHandles()).toBeLessThanOrEqual(baseline);
   });
 });
 
-function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const tick = () => {
-      if (cond() || Date.now() - t0 > ms) return resolve();
-      setImmediate(tick);
-    };
-    tick();
-  });
+/** Resolves when `cond` holds after an event (RTP arrivals call `check`), or after `ms` at the latest. */
+function waiter(cond: () => boolean, ms: number): { check: () => void; done: Promise<void> } {
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  const t = setTimeout(resolve, ms);
+  return {
+    check: () => {
+      if (cond()) {
+        clearTimeout(t);
+        resolve();
+      }
+    },
+    done,
+  };
 }

@@ -19,6 +19,7 @@ import {
   type RTCPeerConnectionConfig,
   type RTCRtpTransceiver,
 } from 'werift';
+import { Socket as UdpSocket } from 'node:dgram';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { connectBreakdown, mark, type ConnectBreakdown, type ConnectMark, type ConnectMarks } from '../bench/connect.js';
 import { decodeProbe, encodeProbe, type ProbeHeader } from '../bench/probe.js';
@@ -190,6 +191,8 @@ export class RtcPeer {
   private readonly timers = new Set<NodeJS.Timeout>();
   private audioTx?: RTCRtpTransceiver;
   private videoTx?: RTCRtpTransceiver;
+  /** The last description offer() or answer() returned (after relay-only filtering). */
+  sentDescription?: SessionDescription;
   private closed = false;
   private failure?: RtcprobeError;
   private audioSeq = Math.floor(Math.random() * 65536);
@@ -289,7 +292,8 @@ export class RtcPeer {
     });
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new RtcprobeError('INTERNAL', `no local ${type} after gathering`);
-    return { type, sdp: this.options.relayOnly ? relayOnlySdp(sdp) : sdp };
+    this.sentDescription = { type, sdp: this.options.relayOnly ? relayOnlySdp(sdp) : sdp };
+    return this.sentDescription;
   }
 
   private guard(what: string): void {
@@ -483,11 +487,41 @@ export class RtcPeer {
     this.timers.clear();
     this.rtpListeners.clear();
     this.notifyState();
+    // werift's close() can resolve before its UDP sockets are closed: wait for each one's 'close'.
+    const socketsClosed = this.udpSockets().map(
+      (sock) =>
+        new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 2000);
+          sock.once('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        }),
+    );
     try {
       await this.pc.close();
     } catch {
       // Closing twice or mid-handshake may throw inside werift; the sockets are released either way.
     }
+    await Promise.all(socketsClosed);
+    // 'close' is emitted before libuv frees the handle (close-callbacks phase, after the check phase):
+    // two check-phase turns later the handles are gone.
+    for (let i = 0; i < 2; i++) await new Promise<void>((r) => setImmediate(r));
+  }
+
+  /** The UDP sockets of werift's ICE agents (internals: looked up defensively). */
+  private udpSockets(): UdpSocket[] {
+    const out: UdpSocket[] = [];
+    for (const t of this.pc.iceTransports) {
+      const protocols = (t.connection as unknown as { protocols?: unknown[] }).protocols ?? [];
+      for (const p of protocols) {
+        const tr = (p as { transport?: { socket?: unknown; closed?: boolean } }).transport;
+        if (tr?.socket instanceof UdpSocket && !tr.closed) out.push(tr.socket);
+        const turnTr = (p as { turn?: { transport?: { socket?: unknown; closed?: boolean } } }).turn?.transport;
+        if (turnTr?.socket instanceof UdpSocket && !turnTr.closed) out.push(turnTr.socket);
+      }
+    }
+    return out;
   }
 }
 

@@ -151,14 +151,16 @@ function ourScenario(o) {
       start() { for (let i = 0; i < BURST; i++) pacer.send(msg100(i)); },
       echoed: () => echoed,
       buffered: () => a.reliable.bufferedAmount + pacer.queued * 100,
-      peak: () => pacer.peakBuffered,
+      peak: () => pacer.peakMessages,
       close: async () => { stop(); await pair.close(); },
     };
   };
 }
 
 async function main() {
-  console.log(`node ${process.version}, werift ${(await import('werift/package.json', { with: { type: 'json' } }).catch(() => ({ default: { version: '?' } }))).default.version}`);
+  const { createRequire } = await import('node:module');
+  const wv = JSON.parse((await import('node:fs')).readFileSync(createRequire(import.meta.url).resolve('werift').replace(/lib\/webrtc\/src\/index\.js$/, 'package.json'), 'utf8')).version;
+  console.log(`node ${process.version}, werift ${wv}, pacer defaults: 10 msg/ms, 16 KiB / 64 messages high water, 4 KiB low water`);
   if (!process.env.SCENARIOS) await rttComparison();
   const rows = [];
   if (process.env.SCENARIOS) {
@@ -166,15 +168,15 @@ async function main() {
   } else {
   rows.push(await burst('raw werift, all at once', rawScenario(false)));
   rows.push(await burst('raw werift, paced 10/ms', rawScenario(true)));
-  rows.push(await burst('pacer 16K/4K, echo unpaced', ourScenario({ pacer: { highWaterBytes: 16384, lowWaterBytes: 4096 }, echoPaced: false })));
-  rows.push(await burst('pacer 16K/4K both sides', ourScenario({ pacer: { highWaterBytes: 16384, lowWaterBytes: 4096 }, echoPaced: true })));
-  rows.push(await burst('pacer 4K/1K both sides', ourScenario({ pacer: { highWaterBytes: 4096, lowWaterBytes: 1024 }, echoPaced: true })));
-  rows.push(await burst('pacer 64K/16K both sides', ourScenario({ pacer: {}, echoPaced: true })));
+  rows.push(await burst('pacer (defaults), echo raw', ourScenario({ pacer: {}, echoPaced: false })));
+  rows.push(await burst('pacer (defaults) both sides', ourScenario({ pacer: {}, echoPaced: true })));
+  rows.push(await burst('back-pressure only, both', ourScenario({ pacer: { messagesPerMs: Infinity }, echoPaced: true })));
+  rows.push(await burst('rate only (no high water)', ourScenario({ pacer: { highWaterBytes: Infinity, highWaterMessages: Infinity }, echoPaced: true })));
   }
   console.log(`\n2. burst of ${BURST} x 100-byte messages on the reliable channel, echoed back (CPU: whole process, both peers)`);
-  console.log('   scenario                       echoed@3s  buffered@3s  cpu@3s(ms)  all echoed after  echoed@end  cpu@end(ms)');
+  console.log('   scenario                       echoed@3s  buffered@3s  cpu@3s(ms)  all echoed after  echoed@end  cpu@end(ms)  peak msgs in werift');
   for (const r of rows) {
-    console.log(`   ${r.name.padEnd(30)} ${String(r.snap.echoed).padStart(9)}  ${String(r.snap.buffered).padStart(11)}  ${r.snap.cpuMs.toFixed(0).padStart(10)}  ${(r.doneAt === undefined ? `not in ${CAP_MS} ms` : `${r.doneAt.toFixed(0)} ms`).padStart(16)}  ${String(r.end.echoed).padStart(10)}  ${r.end.cpuMs.toFixed(0).padStart(11)}`);
+    console.log(`   ${r.name.padEnd(30)} ${String(r.snap.echoed).padStart(9)}  ${String(r.snap.buffered).padStart(11)}  ${r.snap.cpuMs.toFixed(0).padStart(10)}  ${(r.doneAt === undefined ? `not in ${CAP_MS} ms` : `${r.doneAt.toFixed(0)} ms`).padStart(16)}  ${String(r.end.echoed).padStart(10)}  ${r.end.cpuMs.toFixed(0).padStart(11)}  ${r.peak === undefined ? '-' : r.peak}`);
   }
 }
 

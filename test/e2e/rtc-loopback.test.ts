@@ -180,3 +180,36 @@ function waiter(cond: () => boolean, ms: number): { check: () => void; done: Pro
     done,
   };
 }
+
+describe('waits end with typed errors', () => {
+  it('a peer that never gets an answer times out, an aborted wait says ABORTED, close() rejects pending waits', async () => {
+    const { RtcPeer } = await import('../../src/core/rtc/peer.js');
+    const peer = new RtcPeer({ iceServers: [], loopback: true });
+    try {
+      await peer.offer({ timeoutMs: 5000 });
+      await expect(peer.connected({ timeoutMs: 200 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+      const ac = new AbortController();
+      const waiting = peer.dataChannels({ timeoutMs: 10_000, signal: ac.signal });
+      ac.abort();
+      await expect(waiting).rejects.toMatchObject({ code: 'ABORTED' });
+      const pending = expect(peer.connected({ timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'CONNECTION' });
+      await peer.close();
+      await pending;
+      await expect(peer.offer({ timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ABORTED' });
+    } finally {
+      await peer.close();
+    }
+  });
+
+  it('sending media before the connection is up is refused, not silently dropped', async () => {
+    const { RtcPeer } = await import('../../src/core/rtc/peer.js');
+    const peer = new RtcPeer({ iceServers: [], loopback: true, audio: 'opus' });
+    try {
+      await peer.offer({ timeoutMs: 5000 });
+      await expect(peer.sendAudio({ packets: 1, timeoutMs: 1000 })).rejects.toMatchObject({ code: 'CONNECTION' });
+      await expect(peer.sendVideo({ frames: 1, timeoutMs: 1000 })).rejects.toMatchObject({ code: 'USAGE' });
+    } finally {
+      await peer.close();
+    }
+  });
+});

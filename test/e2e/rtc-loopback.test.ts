@@ -213,3 +213,37 @@ describe('waits end with typed errors', () => {
     }
   });
 });
+
+describe('opus-like audio', () => {
+  it('uses dynamic payload type 111, 48 kHz timestamps and 120-byte payloads', async () => {
+    const pair = await connectPair({ iceServers: [], loopback: true, audio: 'opus' }, { iceServers: [], loopback: true }, W);
+    try {
+      const got: RtpArrival[] = [];
+      const w = waiter(() => got.length >= 10, 3000);
+      pair.answerer.onRtp((p) => {
+        got.push(p);
+        w.check();
+      });
+      await pair.offerer.sendAudio({ packets: 10, timeoutMs: 5000 });
+      await w.done;
+      expect(got.length).toBe(10);
+      expect(got.every((p) => p.kind === 'audio' && p.payloadType === 111 && p.payloadBytes === 120)).toBe(true);
+      for (let i = 1; i < got.length; i++) expect((got[i]!.timestamp - got[i - 1]!.timestamp + 2 ** 32) % 2 ** 32).toBe(960);
+      const tracker = new ReceiveTracker({ clockRate: 48000 });
+      for (const p of got) tracker.add({ seq: p.seq, arrivalMs: p.arrivalUs / 1000, rtpTimestamp: p.timestamp });
+      expect(tracker.report()).toMatchObject({ received: 10, lost: 0 });
+      // The answerer sends back on the same transceiver, with the codec the offer chose.
+      const back: RtpArrival[] = [];
+      const wb = waiter(() => back.length >= 5, 3000);
+      pair.offerer.onRtp((p) => {
+        back.push(p);
+        wb.check();
+      });
+      await pair.answerer.sendAudio({ packets: 5, timeoutMs: 5000 });
+      await wb.done;
+      expect(back.map((p) => [p.payloadType, p.payloadBytes])).toEqual(Array(5).fill([111, 120]));
+    } finally {
+      await pair.close();
+    }
+  });
+});

@@ -9,7 +9,7 @@
  * every waiter (quadratic work per flush), so a burst stalls the process.
  * Keeping bufferedAmount under a high-water mark keeps that queue short.
  */
-import { RtcprobeError } from '../errors.js';
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { decodeProbe, encodeProbe, markEcho, type ProbeKind } from '../bench/probe.js';
 import type { TimeExchange } from '../bench/clock.js';
 
@@ -95,7 +95,7 @@ export class Pacer {
     this.tokens = Number.isFinite(this.rate) ? Math.max(1, this.rate) : Infinity;
     this.lastRefill = nowMs();
     pipe.bufferedAmountLowThreshold = Math.min(o.lowWaterBytes ?? 4 * 1024, this.highBytes);
-    this.offLow = pipe.onBufferedAmountLow(() => this.pump());
+    this.offLow = pipe.onBufferedAmountLow(() => this.pumpSafely());
     this.offClose = pipe.onClose(() => this.close(new RtcprobeError('CONNECTION', `data channel "${pipe.label}" closed`)));
   }
 
@@ -158,8 +158,17 @@ export class Pacer {
     const wait = this.tokens < 1 ? Math.max(1, Math.ceil((1 - this.tokens) / this.rate)) : RECHECK_MS;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.pump();
+      this.pumpSafely();
     }, wait);
+  }
+
+  /** pump() from a timer or a werift event: a failing send closes the pacer instead of throwing into werift. */
+  private pumpSafely(): void {
+    try {
+      this.pump();
+    } catch (err) {
+      this.close(toRtcprobeError(err, `data channel "${this.pipe.label}"`));
+    }
   }
 
   /** Resolves once every queued message was handed to the channel. */
@@ -233,8 +242,12 @@ export function startEcho(pipe: DataPipe, clock: Clock = systemClock, pacer?: Pa
     if (!h || h.echo) return;
     const out = Buffer.from(data); // werift may reuse the buffer
     markEcho(out, recvUs, clock.nowUs());
-    if (pacer) pacer.send(out);
-    else if (pipe.isOpen) pipe.send(out);
+    try {
+      if (pacer) pacer.send(out);
+      else if (pipe.isOpen) pipe.send(out);
+    } catch {
+      // The channel or the pacer closed under us: the sender sees the probe as lost.
+    }
   });
 }
 

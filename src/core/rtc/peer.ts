@@ -115,12 +115,14 @@ export interface SendReport {
 }
 
 function codecs(o: PeerOptions): RTCPeerConnectionConfig['codecs'] {
-  const out: NonNullable<RTCPeerConnectionConfig['codecs']> = {};
-  // No NACK/PLI/REMB: loss must show as loss, not be repaired behind our back.
-  if (o.audio === 'opus') out.audio = [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, rtcpFeedback: [] })];
-  else out.audio = [new RTCRtpCodecParameters({ mimeType: 'audio/PCMU', clockRate: 8000, channels: 1, payloadType: PCMU_PT, rtcpFeedback: [] })];
-  out.video = [new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: VIDEO_PT, rtcpFeedback: [] })];
-  return out;
+  // No NACK/PLI/REMB: loss must show as loss, not be repaired behind our back. Both audio codecs are
+  // accepted (an answerer takes whichever the offer has); the chosen one comes first.
+  const pcmu = new RTCRtpCodecParameters({ mimeType: 'audio/PCMU', clockRate: 8000, channels: 1, payloadType: PCMU_PT, rtcpFeedback: [] });
+  const opus = new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, rtcpFeedback: [] });
+  return {
+    audio: o.audio === 'opus' ? [opus, pcmu] : [pcmu, opus],
+    video: [new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: VIDEO_PT, rtcpFeedback: [] })],
+  };
 }
 
 /** werift configuration for the options (exported for tests and diagnostics). */
@@ -401,6 +403,13 @@ export class RtcPeer {
     });
   }
 
+  private checkSending(w: WaitOptions, deadlineMs: number, kind: string): void {
+    this.guard(`send ${kind}`);
+    if (w.signal?.aborted) throw new RtcprobeError('ABORTED', 'aborted', { cause: w.signal.reason });
+    if (performance.now() > deadlineMs) throw new RtcprobeError('TIMEOUT', `sending ${kind} did not finish within ${w.timeoutMs} ms`);
+    if (this.pc.connectionState !== 'connected') throw new RtcprobeError('CONNECTION', `the connection went ${this.pc.connectionState} while sending ${kind}`);
+  }
+
   private sendable(tx: RTCRtpTransceiver | undefined, kind: string): RTCRtpTransceiver {
     this.guard(`send ${kind}`);
     if (!tx) throw new RtcprobeError('USAGE', `no ${kind} transceiver was negotiated`);
@@ -411,7 +420,11 @@ export class RtcPeer {
   /** Audio-like RTP: `packets` packets every ptime, each carrying a probe header. */
   async sendAudio(o: AudioSendOptions): Promise<SendReport> {
     const tx = this.sendable(this.audioTx, 'audio');
-    const base = this.options.audio === 'opus' ? { ...PCMU_PROFILE, clockRate: 48000, payloadBytes: 120 } : PCMU_PROFILE;
+    // The negotiated codec decides (an answerer sends whatever the offer chose).
+    const codec = tx.sender.codec;
+    const isOpus = codec?.mimeType.toLowerCase() === 'audio/opus';
+    const base = isOpus ? { ...PCMU_PROFILE, clockRate: 48000, payloadBytes: 120 } : PCMU_PROFILE;
+    const pt = codec?.payloadType ?? (isOpus ? OPUS_PT : PCMU_PT);
     const p: AudioProfile = { ...base, ...o.profile };
     const step = audioTimestampStep(p);
     const deadline = performance.now() + o.timeoutMs;
@@ -419,9 +432,9 @@ export class RtcPeer {
     const r: SendReport = { packets: 0, frames: 0, bytes: 0, durationMs: 0 };
     for (let i = 0; i < o.packets; i++) {
       await this.sleepUntil(t0 + i * p.ptimeMs * 1000, o, deadline);
-      this.guard('send audio');
+      this.checkSending(o, deadline, 'audio');
       const payload = encodeProbe({ kind: 'audio', echo: false, streamId: o.streamId ?? 1, seq: i, sentUs: this.clock.nowUs(), sentWallMs: this.clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, Math.max(p.payloadBytes, PROBE_HEADER_BYTES));
-      const header = new RtpHeader({ payloadType: PCMU_PT, sequenceNumber: this.audioSeq, timestamp: this.audioTs >>> 0, marker: i === 0 });
+      const header = new RtpHeader({ payloadType: pt, sequenceNumber: this.audioSeq, timestamp: this.audioTs >>> 0, marker: i === 0 });
       this.audioSeq = (this.audioSeq + 1) & 0xffff;
       this.audioTs = (this.audioTs + step) >>> 0;
       await tx.sender.sendRtp(new RtpPacket(header, payload));
@@ -445,7 +458,7 @@ export class RtcPeer {
     let seq = 0;
     for (let f = 0; f < o.frames; f++) {
       await this.sleepUntil(t0 + (f * 1e6) / p.fps, o, deadline);
-      this.guard('send video');
+      this.checkSending(o, deadline, 'video');
       for (let k = 0; k < sizes.length; k++) {
         const payload = encodeProbe({ kind: 'video', echo: false, streamId: o.streamId ?? 2, seq: seq++, sentUs: this.clock.nowUs(), sentWallMs: this.clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, sizes[k]!);
         const header = new RtpHeader({ payloadType: VIDEO_PT, sequenceNumber: this.videoSeq, timestamp: this.videoTs >>> 0, marker: k === sizes.length - 1 });

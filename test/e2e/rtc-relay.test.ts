@@ -63,4 +63,15 @@ describeWith({ commands: ['turnserver'] }, 'relay-only peers through coturn', ()
     expect(tracker.report()).toMatchObject({ received: 25, lost: 0 });
     expect(tracker.report().jitterMs).toBeGreaterThanOrEqual(0);
   });
+
+  it('a wrong TURN password gives no relay candidate and a CONNECTION error, not a silent timeout', async () => {
+    const iceServers = toRtcIceServers([{ urls: [`turn:127.0.0.1:${turn.port}`], username: USER, credential: 'not-the-password' }]);
+    const { RtcPeer } = await import('../../src/core/rtc/peer.js');
+    const peer = new RtcPeer({ iceServers, relayOnly: true });
+    try {
+      await expect(peer.offer({ timeoutMs: 15_000 })).rejects.toMatchObject({ code: 'CONNECTION', message: expect.stringMatching(/no relay candidate/) });
+    } finally {
+      await peer.close();
+    }
+  });
 });

@@ -24,7 +24,7 @@ import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { connectBreakdown, mark, type ConnectBreakdown, type ConnectMark, type ConnectMarks } from '../bench/connect.js';
 import { decodeProbe, encodeProbe, type ProbeHeader } from '../bench/probe.js';
 import { PROBE_HEADER_BYTES } from '../bench/probe.js';
-import { relayOnlySdp, type CandidateType, type RtcIceServer } from './ice.js';
+import { relayOnlySdp, sdpCandidateTypes, type CandidateType, type RtcIceServer } from './ice.js';
 import { Pacer, systemClock, withDeadline, type Clock, type DataPipe, type PacerOptions } from './channel.js';
 import {
   DEFAULT_VIDEO, PCMU_PROFILE, audioTimestampStep, splitFrame, videoFrameBytes, videoTimestampStep,
@@ -294,7 +294,12 @@ export class RtcPeer {
     });
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new RtcprobeError('INTERNAL', `no local ${type} after gathering`);
-    this.sentDescription = { type, sdp: this.options.relayOnly ? relayOnlySdp(sdp) : sdp };
+    const out = this.options.relayOnly ? relayOnlySdp(sdp) : sdp;
+    if (this.options.relayOnly && !sdpCandidateTypes(out).includes('relay')) {
+      // Nothing to signal: no TURN server answered with an allocation (wrong credentials, unreachable...).
+      throw new RtcprobeError('CONNECTION', 'relay only, but no relay candidate was gathered: the TURN server gave no allocation');
+    }
+    this.sentDescription = { type, sdp: out };
     return this.sentDescription;
   }
 

@@ -55,6 +55,8 @@ export interface PeerOptions {
   /** Negotiate a video transceiver (sendrecv, VP8 payload type, synthetic content). */
   video?: boolean;
   clock?: Clock;
+  /** The `start` connect mark (ms, same clock), when the run began before the peer was created. */
+  startedAtMs?: number;
 }
 
 export interface WaitOptions {
@@ -204,7 +206,7 @@ export class RtcPeer {
 
   constructor(readonly options: PeerOptions) {
     this.clock = options.clock ?? systemClock;
-    this.mark('start');
+    this.mark('start', options.startedAtMs);
     try {
       this.pc = new RTCPeerConnection(weriftConfig(options));
     } catch (err) {

@@ -529,7 +529,7 @@ export class RtcPeer {
     for (let i = 0; i < 2; i++) await new Promise<void>((r) => setImmediate(r));
   }
 
-  /** The UDP sockets of werift's ICE agents (internals: looked up defensively). */
+  /** The UDP sockets of werift's ICE connections (internals: looked up defensively). */
   private udpSockets(): UdpSocket[] {
     const out: UdpSocket[] = [];
     for (const t of this.pc.iceTransports) {

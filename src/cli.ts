@@ -7,7 +7,8 @@ import { createEventWriter, makeStyle, render, renderError, startProgress, useCo
 export const VERSION = '0.1.0';
 
 
-function addOptions(cmd: Command, spec: CommandSpec): void {
+/** A command's options and the common ones, on a commander command. */
+export function addOptions(cmd: Command, spec: Pick<CommandSpec, 'options'>): void {
   for (const o of [...spec.options, ...COMMON_OPTIONS]) {
     const opt = new Option(o.flags, o.description);
     if (o.choices) opt.choices(o.choices);

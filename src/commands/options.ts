@@ -21,8 +21,10 @@ export interface OptionSpec {
   required?: boolean;
   /**
    * An environment variable that stands in for the option when it is not
-   * given on the command line (an empty variable counts as unset). Its value
-   * goes through `parse` and `choices` like a command-line value.
+   * given on the command line (an empty variable counts as unset), ahead of
+   * the default. Its value goes through `parse` and `choices` like a
+   * command-line value (for an on/off flag, 1/true/yes act as giving the
+   * flag, 0/false/no as not); a required option is satisfied by it.
    */
   env?: string;
 }
@@ -138,10 +140,11 @@ export const attributeName = (flag: string): string => flag.replace(/^--(no-)?/,
 const takesValue = (o: OptionSpec): boolean => /<[^>]+>|\[[^\]]+\]/.test(o.flags);
 
 /**
- * A command's typed options from what commander parsed: an option missing
- * on the command line takes its environment variable (through its parser),
- * an on/off flag not given is false. `sourceOf` is commander's
- * getOptionValueSource. Throws a USAGE error for an unusable variable.
+ * A command's typed options from what commander parsed: an option not
+ * given on the command line takes its environment variable (through its
+ * parser) before its default; an on/off flag not given is false. `sourceOf`
+ * is commander's getOptionValueSource. Throws a USAGE error for an unusable
+ * variable.
  */
 export function readOptions(
   specs: readonly OptionSpec[],
@@ -155,12 +158,13 @@ export function readOptions(
     const flag = longFlag(o);
     const key = attributeName(flag);
     let v = raw[key];
-    if (v !== undefined) {
-      const s = sourceOf(key);
-      sources.set(key, s === 'default' ? 'default' : s === 'env' ? 'env' : 'cli');
-    } else if (o.env !== undefined && env[o.env] !== undefined && env[o.env] !== '') {
+    const from = v === undefined ? undefined : sourceOf(key) === 'default' ? 'default' : 'cli';
+    if (from !== 'cli' && o.env !== undefined && env[o.env] !== undefined && env[o.env] !== '') {
+      // The command line wins, then the environment, then the default.
       v = fromEnv(o, env[o.env]!);
       sources.set(key, 'env');
+    } else if (from !== undefined) {
+      sources.set(key, from);
     }
     if (v === undefined && !takesValue(o)) v = false;
     values[key] = v;
@@ -170,6 +174,11 @@ export function readOptions(
 
 function fromEnv(o: OptionSpec, text: string): unknown {
   const where = `${o.env} (for ${longFlag(o)})`;
+  if (!takesValue(o)) {
+    if (/^(1|true|yes)$/i.test(text)) return !/^--no-/.test(longFlag(o));
+    if (/^(0|false|no)$/i.test(text)) return /^--no-/.test(longFlag(o));
+    throw new RtcprobeError('USAGE', `${where}: "${text}" is not one of 1, true, yes, 0, false, no`);
+  }
   if (o.choices && !o.choices.includes(text)) {
     throw new RtcprobeError('USAGE', `${where}: "${text}" is not one of ${o.choices.join(', ')}`);
   }

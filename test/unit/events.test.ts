@@ -124,3 +124,46 @@ describe('a long-running command through the CLI (signal serve, in process)', ()
     expect(r.err).toBe('');
   });
 });
+
+describe('events while a spinner runs', () => {
+  it('the spinner is taken off the terminal before an event line and drawn again after it', async () => {
+    const log: string[] = [];
+    const tty = Object.assign(
+      new Writable({
+        write(chunk, _e, cb) {
+          log.push(`err:${String(chunk)}`);
+          cb();
+        },
+      }),
+      {
+        isTTY: true,
+        columns: 80,
+        cursorTo: () => log.push('err:cursorTo') > 0,
+        moveCursor: () => log.push('err:moveCursor') > 0,
+        clearLine: () => log.push('err:clearLine') > 0,
+      },
+    );
+    const out = new Writable({
+      write(chunk, _e, cb) {
+        log.push(`out:${String(chunk)}`);
+        cb();
+      },
+    });
+    const io: Io = { stdout: out, stderr: tty, env: {} };
+    const { startProgress } = await import('../../src/output.js');
+    const p = await startProgress(io, human, 'working');
+    try {
+      expect(p.suspend).toBeDefined();
+      const w = createEventWriter(out, human, { now, around: (write) => p.suspend!(write) });
+      const before = log.length;
+      w.emit('tick', {}, () => 'an event');
+      const after = log.slice(before);
+      const at = after.indexOf('out:an event\n');
+      expect(at).toBeGreaterThan(0);
+      expect(after.slice(0, at)).toContain('err:clearLine');
+      expect(after.slice(at + 1).some((l) => l.startsWith('err:') && l.includes('working'))).toBe(true);
+    } finally {
+      p.stop();
+    }
+  });
+});

@@ -32,7 +32,7 @@ export interface OptionSpec {
 // ---- The value type of a spec, worked out from its declaration ----
 
 type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
-/** The long flag without dashes and value: "-c, --count <n>" -> "count". */
+/** The long flag without dashes and value: "-c, --count <n>" -> "count". Every option needs a long flag. */
 type LongName<F extends string> = F extends `${string}--${infer R}` ? (R extends `${infer N} ${string}` ? N : R) : never;
 /** commander's attribute name: --dns-server -> dnsServer, --no-srv -> srv. */
 export type OptionKey<F extends string> = LongName<F> extends `no-${infer R}` ? Camel<R> : Camel<LongName<F>>;

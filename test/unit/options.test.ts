@@ -156,8 +156,9 @@ describe('environment fallbacks', () => {
 
 describe('every command', () => {
   const all = (list: CommandSpec[]): CommandSpec[] => list.flatMap((c) => [c, ...all(c.subcommands ?? [])]);
-  it.each(all(COMMANDS).filter((c) => c.run).map((c) => [c.name, c] as const))('%s: no two options share a name', (_name, c) => {
+  it.each(all(COMMANDS).filter((c) => c.run).map((c) => [c.name, c] as const))('%s: every option has a long flag, and no two share one', (_name, c) => {
     const names = c.options.map((o) => o.flags.split(/[ ,]+/).find((f) => f.startsWith('--')));
+    expect(names.filter((n) => n === undefined)).toEqual([]);
     expect(new Set(names).size).toBe(names.length);
   });
 

@@ -44,7 +44,9 @@ const WARNING_LABELS: Record<string, string> = {
 /** The label of a warning row with this id, unless the row names its own. */
 export function warningLabel(id: string): string {
   if (id.startsWith('security.')) return WARNING_LABELS.security!;
-  if (WARNING_LABELS[id]) return WARNING_LABELS[id]!;
+  // A numbered row (credentials.expiry2) shares the label of the first.
+  const unnumbered = id.replace(/\d+$/, '');
+  if (WARNING_LABELS[unnumbered]) return WARNING_LABELS[unnumbered]!;
   const name = id.slice(id.indexOf('.') + 1).replace(/\d+$/, '');
   return WARNING_LABELS[name] ?? id;
 }

@@ -2,7 +2,7 @@
  * What a `rtcprobe turn` run takes (targets, options) and what the stages of
  * one server's check share: `ServerCheck` holds the server's rows, the
  * clients opened toward it (so the runner can release them all) and what the
- * stages learned; plus the small helpers every stage uses.
+ * stages learned; plus the small functions every stage uses.
  */
 import { toRtcprobeError } from '../errors.js';
 import type { TlsInfo } from '../net/stream.js';

@@ -8,7 +8,8 @@ import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/
 import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
 import { pickCredentials } from '../../src/commands/turn.js';
 import { BandwidthRamp } from '../../src/core/turn/bandwidth.js';
-import { judgeRelayAddress, plainTlsText } from '../../src/core/turn/checks.js';
+import { judgeRelayAddress } from '../../src/core/turn/stages/allocate.js';
+import { plainTlsText } from '../../src/core/turn/stages/connect.js';
 import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../src/core/turn/credentials.js';
 import {
   allocateAttributes, channelBindAttributes, decodeChannelData, decodeDataIndication, encodeChannelData,

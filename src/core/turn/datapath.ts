@@ -4,6 +4,7 @@
  * relay, A records the round trip. Messages are paced at a fixed rate.
  */
 import { RtcprobeError } from '../errors.js';
+import { sleep } from '../sleep.js';
 import { summarize, type RttSummary } from '../stats.js';
 import type { TransportAddress } from '../stun/attributes.js';
 import type { TurnClient } from './client.js';
@@ -58,6 +59,29 @@ const MAGIC = 0x52504233; // "RPB3"
 const HEADER = 12;
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+/**
+ * Wait up to `ms` for the messages still out; `arm` receives the function
+ * that ends the wait early (all came back). An abort rejects with ABORTED:
+ * a measurement cut short reports no figure.
+ */
+function waitForEchoes(ms: number, signal: AbortSignal | undefined, arm: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(new RtcprobeError('ABORTED', 'aborted', { cause: signal.reason }));
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new RtcprobeError('ABORTED', 'aborted', { cause: signal?.reason }));
+    };
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    arm(done);
+  });
+}
 
 export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions): Promise<PathResult> {
   if (o.size < HEADER) throw new RtcprobeError('USAGE', `message size must be at least ${HEADER} bytes`);
@@ -135,17 +159,13 @@ export async function measurePath(ends: PathEnds, mode: PathMode, o: PathOptions
       }
       if (sent < o.count) {
         const nextAt = (sent * 1000) / o.rate;
-        await new Promise((r) => setTimeout(r, Math.max(0, nextAt - (performance.now() - start))));
+        // At least 1 ms, like a timer: a sender running late still yields, so echoes are timed when they arrive.
+        await sleep(Math.max(1, nextAt - (performance.now() - start)), o.signal);
       }
     }
     const lastSend = performance.now();
     if (received < o.count) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, o.drain);
-        const onAbort = () => { clearTimeout(t); resolve(); };
-        o.signal?.addEventListener('abort', onAbort, { once: true });
-        allIn = () => { clearTimeout(t); o.signal?.removeEventListener('abort', onAbort); resolve(); };
-      });
+      await waitForEchoes(o.drain, o.signal, (done) => { allIn = done; });
     }
     const sendSpan = Math.max(lastSend - start, 1e-3);
     const span = received > 0 ? Math.max(lastRecv - start, 1e-3) : sendSpan;
@@ -234,16 +254,14 @@ export async function measureRemotePeer(
       } catch {
         /* a failed send shows as loss */
       }
-      if (i < o.count - 1) await new Promise((r) => setTimeout(r, gap));
+      if (i < o.count - 1) await sleep(gap, o.signal);
     }
     if (seen.size < o.count) {
-      await new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(t); o.signal?.removeEventListener('abort', done); allIn = undefined; resolve(); };
-        const t = setTimeout(done, o.drain);
-        o.signal?.addEventListener('abort', done, { once: true });
-        waiting = seen;
-        allIn = done;
-      });
+      try {
+        await waitForEchoes(o.drain, o.signal, (done) => { waiting = seen; allIn = done; });
+      } finally {
+        allIn = undefined;
+      }
     }
     return { sent: o.count, received: seen.size };
   };

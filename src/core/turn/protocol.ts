@@ -285,24 +285,16 @@ export function readConnectionId(msg: StunMessage): number | undefined {
   return readUint32(msg, Attr.ConnectionId);
 }
 
-/** Readable name of a TURN error code, for messages. */
+/**
+ * Reason phrases of the error codes in the codec's table (ErrorCodes), spelt
+ * as the RFCs do: AllocationQuotaReached reads "Allocation Quota Reached",
+ * AddressFamilyNotSupported "Address Family not Supported".
+ */
+const ERROR_NAMES = new Map<number, string>(
+  Object.entries(ErrorCodes).map(([key, code]) => [code, key.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/ (Not|Or) /g, (w) => w.toLowerCase())]),
+);
+
+/** Readable name of a STUN/TURN error code, for messages ("error" when the code is not in ErrorCodes). */
 export function turnErrorName(code: number): string {
-  const names: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    420: 'Unknown Attribute',
-    437: 'Allocation Mismatch',
-    438: 'Stale Nonce',
-    440: 'Address Family not Supported',
-    441: 'Wrong Credentials',
-    442: 'Unsupported Transport Protocol',
-    443: 'Peer Address Family Mismatch',
-    446: 'Connection Already Exists',
-    447: 'Connection Timeout or Failure',
-    486: 'Allocation Quota Reached',
-    500: 'Server Error',
-    508: 'Insufficient Capacity',
-  };
-  return names[code] ?? 'error';
+  return ERROR_NAMES.get(code) ?? 'error';
 }

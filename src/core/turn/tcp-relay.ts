@@ -47,15 +47,19 @@ export class TcpRelayError extends RtcprobeError {
   }
 }
 
+/** `p`, or TIMEOUT after `ms`, or ABORTED as soon as `signal` aborts (already aborted included). */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string, signal?: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new RtcprobeError('TIMEOUT', `${what}: no answer within ${ms} ms`)), ms);
-    const onAbort = () => reject(new RtcprobeError('ABORTED', 'aborted', { cause: signal?.reason }));
+    if (signal?.aborted) return reject(new RtcprobeError('ABORTED', 'aborted', { cause: signal.reason }));
+    const settle = (f: () => void) => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', onAbort);
+      f();
+    };
+    const onAbort = () => settle(() => reject(new RtcprobeError('ABORTED', 'aborted', { cause: signal?.reason })));
+    const t = setTimeout(() => settle(() => reject(new RtcprobeError('TIMEOUT', `${what}: no answer within ${ms} ms`))), ms);
     signal?.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => { clearTimeout(t); signal?.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { clearTimeout(t); signal?.removeEventListener('abort', onAbort); reject(e); },
-    );
+    p.then((v) => settle(() => resolve(v)), (e) => settle(() => reject(e)));
   });
 }
 

@@ -39,9 +39,13 @@ export async function relayPath(x: ServerCheck, a: TurnClient): Promise<TurnClie
     x.add('permission', 'skip', `a second allocation for the data path failed: ${errText(err)}`);
     skipDataRows(x, 'not run: no second allocation');
   }
-  let between: boolean | undefined;
+  let between: Between | undefined;
   if (b) between = await betweenAllocations(x, a, b, al.relayed, b.allocation!.relayed);
-  await outsidePeer(x, a, al.relayed, al.mapped, between);
+  await outsidePeer(x, a, al.relayed, al.mapped, between?.any);
+  // The bandwidth search runs last: it saturates the allocation, and a server
+  // that enforces a rate limit (coturn's max-bps) may still be throttling it
+  // for a while, which must not be taken for a broken outside path.
+  if (between?.search) await between.search();
   return b;
 }
 
@@ -51,8 +55,18 @@ function skipDataRows(x: ServerCheck, why: string): void {
   if (x.o.bandwidth) x.add('bandwidth', 'skip', why);
 }
 
-/** The relayed path between our two allocations; resolves whether any relayed message came back (undefined: not run). */
-async function betweenAllocations(x: ServerCheck, a: TurnClient, b: TurnClient, relayA: TransportAddress, relayB: TransportAddress): Promise<boolean | undefined> {
+/**
+ * What the path between our allocations showed: whether any relayed message
+ * came back (undefined: not run), and the bandwidth search to run on that
+ * path once the other checks are done (when asked for and possible).
+ */
+interface Between {
+  any: boolean | undefined;
+  search?: () => Promise<void>;
+}
+
+/** The relayed path between our two allocations. */
+async function betweenAllocations(x: ServerCheck, a: TurnClient, b: TurnClient, relayA: TransportAddress, relayB: TransportAddress): Promise<Between> {
   const { o } = x;
   const both = `${addr(relayA)} <-> ${addr(relayB)}`;
   try {
@@ -72,7 +86,7 @@ async function betweenAllocations(x: ServerCheck, a: TurnClient, b: TurnClient, 
       x.add('permission', 'fail', `CreatePermission toward our own relayed address failed: ${what}`, 'the server did not answer a CreatePermission it should grant: see the server log');
     }
     skipDataRows(x, 'not run: no permission between the two allocations');
-    return undefined;
+    return { any: undefined };
   }
   const common = { count: o.count, size: o.size, rate: o.rate, drain: Math.max(1000, Math.min(o.timeout, 3000)), ...x.signalOption };
   const ends: PathEnds = { a, b, relayA, relayB };
@@ -125,10 +139,12 @@ async function betweenAllocations(x: ServerCheck, a: TurnClient, b: TurnClient, 
       x.hint(RELAY_PATH_BLOCKED));
   }
 
+  let search: (() => Promise<void>) | undefined;
   if (o.bandwidth) {
-    if (chan && chan.received > 0) await bandwidthCheck(x, channels, 'channel', o.bandwidth);
-    else if (ind.received > 0) await bandwidthCheck(x, ends, 'indication', o.bandwidth);
-    else x.add('bandwidth', 'skip', 'no relayed message came back, so there is no rate to search');
+    const bw = o.bandwidth;
+    if (chan && chan.received > 0) search = () => bandwidthCheck(x, channels, 'channel', bw);
+    else if (ind.received > 0) search = () => bandwidthCheck(x, ends, 'indication', bw);
+    else search = async () => { x.add('bandwidth', 'skip', 'no relayed message came back, so there is no rate to search'); };
   }
 
   // Rebinding the peer to another channel must fail with 400 (RFC 8656 §11.2).
@@ -144,7 +160,7 @@ async function betweenAllocations(x: ServerCheck, a: TurnClient, b: TurnClient, 
   } else {
     x.add('channel-rebind', 'skip', 'not run: no channel');
   }
-  return ind.received > 0 || (chan?.received ?? 0) > 0;
+  return { any: ind.received > 0 || (chan?.received ?? 0) > 0, ...(search ? { search } : {}) };
 }
 
 function pathRow(x: ServerCheck, name: string, what: string, r: PathResult, relay: TransportAddress, sizeLimit?: { size: number }): void {

@@ -4,7 +4,7 @@ import { RtcprobeError } from '../../src/core/errors.js';
 import { encodeErrorCode, encodeXorAddress, readUint32, readXorAddress, stringAttr } from '../../src/core/stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
-import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
+import { decodeMessage, encodeMessage, getAttribute, type AttributeInput } from '../../src/core/stun/message.js';
 import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
 import { pickCredentials } from '../../src/commands/turn.js';
 import { BandwidthRamp } from '../../src/core/turn/bandwidth.js';
@@ -16,7 +16,7 @@ import {
 } from '../../src/core/turn/protocol.js';
 
 function errorResponse(method: number, tid: Buffer, code: number, extra: { realm?: string; nonce?: string } = {}): ReturnType<typeof decodeMessage> {
-  const attrs = [{ type: Attr.ErrorCode, value: encodeErrorCode(code, 'x') }];
+  const attrs: AttributeInput[] = [{ type: Attr.ErrorCode, value: encodeErrorCode(code, 'x') }];
   if (extra.realm !== undefined) attrs.push(stringAttr(Attr.Realm, extra.realm));
   if (extra.nonce !== undefined) attrs.push(stringAttr(Attr.Nonce, extra.nonce));
   return decodeMessage(encodeMessage({ method, cls: StunClass.ErrorResponse, transactionId: tid, attributes: attrs }));

@@ -117,8 +117,13 @@ describe('rtcprobe signal (built CLI)', () => {
       const r = run(process.execPath, [BIN, ...args, '--json']);
       await expect(r, args.join(' ')).rejects.toMatchObject({ code: 2 });
     }
-    const res = await run(process.execPath, [BIN, 'signal', 'dance', '--json']).catch((e: { stdout: string }) => e);
-    expect(JSON.parse((res as { stdout: string }).stdout)).toMatchObject({ error: { code: 'USAGE' } });
+    // An unknown action: exit 2, and the one JSON line says USAGE.
+    const res = await run(process.execPath, [BIN, 'signal', 'dance', '--json']).then(
+      () => ({ code: 0, stdout: '' }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(res.code).toBe(2);
+    expect(JSON.parse(res.stdout)).toMatchObject({ error: { code: 'USAGE' } });
   });
 });
 

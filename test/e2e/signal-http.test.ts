@@ -124,7 +124,7 @@ describe('signal relay HTTP: room listings and the admin token', () => {
     const { addr } = await startRelay({ host: '127.0.0.1', httpPort: 0, httpHost: '127.0.0.2' });
     expect(addr.http).toBe(`http://127.0.0.2:${addr.httpPort}/`);
     expect((await get(addr.http, '/rooms')).status).toBe(200);
-    await expect(fetch(`http://127.0.0.1:${addr.httpPort}/rooms`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${addr.httpPort}/rooms`)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
   });
 });
 

@@ -131,7 +131,6 @@ describe('command line', () => {
 
   it('colour: FORCE_COLOR colours, --no-color and NO_COLOR remove it', async () => {
     const args = ['stun', `127.0.0.1:${responder.port}`, '--count', '1'];
-    // eslint-disable-next-line no-control-regex
     const ansi = /\u001b\[\d+m/;
     expect((await runCli(args, { env: { FORCE_COLOR: '1' } })).stdout).toMatch(ansi);
     expect((await runCli([...args, '--no-color'], { env: { FORCE_COLOR: '1' } })).stdout).not.toMatch(ansi);

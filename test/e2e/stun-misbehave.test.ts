@@ -3,23 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeAddress } from '../../src/core/stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { encodeMessage } from '../../src/core/stun/message.js';
+import type { StunJson } from '../../src/commands/stun.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { errorFor, startResponder, successFor, withFingerprint, type Responder } from '../helpers/responder.js';
-
-interface ServerJson {
-  ok: boolean;
-  mappedAddress: { address: string; port: number } | null;
-  alg: boolean;
-  legacyMappedAddress?: { address: string; port: number };
-  error: { code: string; message: string } | null;
-  ignored: { reason: string; detail: string }[];
-  errorResponse?: { code: number; reason: string };
-  sent: number;
-  received: number;
-  loss: number;
-  retransmissions: number;
-}
-type StunJson = { ok: boolean; servers: ServerJson[] };
 
 let responder: Responder | undefined;
 afterEach(async () => {

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SignalJoinJson, SignalTokenJson } from '../../src/commands/signal.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN, parseJson, runCli } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
-import { freeTcpPort, track, until } from '../helpers/signal.js';
+import { freeTcpPort, parseListeningLine, track, until } from '../helpers/signal.js';
 
 const BUILT = existsSync(fileURLToPath(new URL('../../dist/core/signaling/join.js', import.meta.url)));
 const STACK = /\n\s+at .+:\d+:\d+/;
@@ -41,16 +41,11 @@ function start(args: string[], env: Record<string, string> = {}): Proc {
   return p;
 }
 
-/** The first line of `signal serve --json`: where it listens. */
-type ListeningLine = Record<string, unknown> & { ws: string; http: string };
-
 async function serve(args: string[] = [], env: Record<string, string> = {}) {
   const p = start(['signal', 'serve', '--port', '0', '--json', ...args], env);
   await until(() => p.out().includes('\n') || p.child.exitCode !== null, 20_000, 'the ready line');
   if (!p.out().includes('\n')) throw new Error(`signal serve exited: ${p.err()}`);
-  const first = p.lines()[0]!;
-  if (first.event !== 'listening' || typeof first.ws !== 'string' || typeof first.http !== 'string') throw new Error(`not a listening line: ${JSON.stringify(first)}`);
-  return { ...p, ready: first as ListeningLine };
+  return { ...p, ready: parseListeningLine(p.out().split('\n')[0]!) };
 }
 
 /** The last line of `signal join --json`: its summary. */
@@ -149,7 +144,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
     expect(bad.stderr).not.toMatch(STACK);
     const none = await runCli(['signal', 'join', url, '--room', 'vip', '--json']);
     expect(none.code).toBe(2);
-    expect(JSON.parse(none.stdout)).toEqual({ error: { code: 'SIGNAL_REJECTED', message: expect.stringMatching(/^AUTH_REQUIRED: /) } });
+    expect(parseJson(none.stdout)).toEqual({ error: { code: 'SIGNAL_REJECTED', message: expect.stringMatching(/^AUTH_REQUIRED: /) } });
 
     const minted = await runCli(['signal', 'token', '--room', 'vip', '--identity', 'dana', '--json'], { env: { RTCPROBE_SIGNAL_SECRET: LONG_SECRET } });
     expect(minted.stderr).toBe('');
@@ -164,7 +159,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
     const port = await freeTcpPort();
     const r = await runCli(['signal', 'join', `ws://127.0.0.1:${port}/`, '--room', 'r', '--json']);
     expect(r.code).toBe(2);
-    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'CONNECTION', message: expect.stringContaining('ECONNREFUSED') } });
+    expect(parseJson(r.stdout)).toEqual({ error: { code: 'CONNECTION', message: expect.stringContaining('ECONNREFUSED') } });
   });
 
   it('a signal to oneself is refused by the relay with SIGNAL_TO_SELF, and the session reports it (exit 1)', async () => {
@@ -277,7 +272,7 @@ describeWith({ commands: ['openssl'] }, 'rtcprobe signal serve/join over TLS', (
     expect(summary.ping.answered).toBeGreaterThan(0);
     const untrusted = await runCli(['signal', 'join', relay.ready.ws, '--room', 'tls', '--json']);
     expect(untrusted.code).toBe(2);
-    expect(JSON.parse(untrusted.stdout)).toMatchObject({ error: { code: 'TLS' } });
+    expect(parseJson(untrusted.stdout)).toMatchObject({ error: { code: 'TLS' } });
   });
 
   it('refuses a TLS setup that cannot work before listening', async () => {

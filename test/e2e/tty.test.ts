@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import type { StunJson } from '../../src/commands/stun.js';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startResponder, type Responder } from '../helpers/responder.js';
@@ -110,7 +111,7 @@ describeWith({ commands: ['script', 'stty'] }, 'on a terminal', () => {
     expect(r.output).not.toContain('querying');
     expect(r.output).not.toContain('\u001b[');
     const doc = r.output.replace(/\r\n/g, '\n').replace(/^pid=\d+\n/, '');
-    expect(JSON.parse(doc).servers[0].error.code).toBe('TIMEOUT');
+    expect((JSON.parse(doc) as StunJson).servers[0]!.error?.code).toBe('TIMEOUT');
   });
 
   it.each([

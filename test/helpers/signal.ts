@@ -143,3 +143,16 @@ export async function startRedis(): Promise<{ url: string; port: number; stop():
     if (attempt >= 3) throw new Error(`redis-server did not start: ${out.slice(-500)}`);
   }
 }
+
+/**
+ * The first line of `signal serve --json`: where the relay listens. The
+ * command exports no type for it; the fields the tests rely on are checked
+ * here, the others stay unknown.
+ */
+export type ListeningLine = Record<string, unknown> & { event: 'listening'; ws: string; http: string };
+
+export function parseListeningLine(line: string): ListeningLine {
+  const j = JSON.parse(line) as Record<string, unknown>;
+  if (j.event !== 'listening' || typeof j.ws !== 'string' || typeof j.http !== 'string') throw new Error(`not a listening line: ${line}`);
+  return j as ListeningLine;
+}

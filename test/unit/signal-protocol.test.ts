@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { parseJson } from '../helpers/cli.js';
 import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, type WireErrorCode, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signaling/protocol.js';
 import { parsePeerRecord, peerRecordFrom } from '../../src/core/signaling/bus.js';
 import { parseQuery } from '../../src/core/signaling/http.js';
@@ -89,8 +90,8 @@ describe('join tokens (JWT HS256)', () => {
   it('round-trips the claims and matches an independent HS256 computation', () => {
     const token = mintToken(secret, { room: 'r1', identity: 'alice', ttlSeconds: 60, now });
     const [h, p, s] = token.split('.');
-    expect(JSON.parse(Buffer.from(h!, 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
-    expect(JSON.parse(Buffer.from(p!, 'base64url').toString())).toEqual({ room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 });
+    expect(parseJson(Buffer.from(h!, 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(parseJson(Buffer.from(p!, 'base64url').toString())).toEqual({ room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 });
     expect(s).toBe(createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url'));
     expect(verifyToken(token, secret, now + 1000)).toEqual({ ok: true, claims: { room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 } });
   });

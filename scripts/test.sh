@@ -29,6 +29,8 @@ done
 
 if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi
 npm run build --silent
+# The tests are TypeScript too: a type error in them (or in src/ as they use it) fails the run.
+npx tsc --noEmit -p tsconfig.test.json
 # The pion/turn test server (a second TURN implementation), built offline from Debian's Go sources.
 if [ ! -x test/pion-turn/bin/pion-turn ]; then bash test/pion-turn/build.sh || echo "pion-turn could not be built: its tests will be skipped" >&2; fi
 exec npx vitest run "$@"

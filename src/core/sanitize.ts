@@ -4,7 +4,6 @@
  * characters, and cap the length.
  */
 export function sanitizeRemoteText(s: string, max = 128): string {
-  // eslint-disable-next-line no-control-regex
-  const cleaned = s.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffd]/g, '').trim();
+  const cleaned = s.replace(/[\p{Cc}\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffd]/gu, '').trim();
   return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned;
 }

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { ERROR_CODES } from '../../src/core/errors.js';
-import { BIN, ROOT, runCli } from '../helpers/cli.js';
+import type { StunJson } from '../../src/commands/stun.js';
+import { BIN, parseJson, ROOT, runCli } from '../helpers/cli.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
 
 const STACK = /\n\s+at .+:\d+:\d+/;
@@ -94,7 +95,7 @@ describe('command line', () => {
     // A group: at least one of the positional URIs or --ice-servers.
     const turn = await runCli(['turn', '--json']);
     expect(turn.code).toBe(2);
-    expect(JSON.parse(turn.stdout).error).toEqual({ code: 'USAGE', message: '"turn" needs at least one turn: or turns: URI, or --ice-servers FILE' });
+    expect(parseJson(turn.stdout)).toEqual({ error: { code: 'USAGE', message: '"turn" needs at least one turn: or turns: URI, or --ice-servers FILE' } });
   });
 
   it('a closed port: the error names the endpoint once, with a hint on what to check', async () => {
@@ -117,7 +118,7 @@ describe('command line', () => {
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/error\s+TIMEOUT: .*\n\s+hint\s+check the host and port, that the server is running, and that no firewall drops/);
       const j = await runCli(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '300', '--json']);
-      expect(JSON.parse(j.stdout).servers[0].error).toEqual({ code: 'TIMEOUT', message: expect.any(String) });
+      expect((JSON.parse(j.stdout) as StunJson).servers[0]!.error).toEqual({ code: 'TIMEOUT', message: expect.any(String) });
     } finally {
       await silent.close();
     }
@@ -126,12 +127,11 @@ describe('command line', () => {
   it('--json turns a usage error into a JSON document on stdout', async () => {
     const r = await runCli(['stun', 'host:0', '--json']);
     expect(r.code).toBe(2);
-    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'BAD_SERVER', message: expect.stringContaining('port 0') } });
+    expect(parseJson(r.stdout)).toEqual({ error: { code: 'BAD_SERVER', message: expect.stringContaining('port 0') } });
   });
 
   it('colour: FORCE_COLOR colours, --no-color and NO_COLOR remove it', async () => {
     const args = ['stun', `127.0.0.1:${responder.port}`, '--count', '1'];
-    // eslint-disable-next-line no-control-regex
     const ansi = /\u001b\[\d+m/;
     expect((await runCli(args, { env: { FORCE_COLOR: '1' } })).stdout).toMatch(ansi);
     expect((await runCli([...args, '--no-color'], { env: { FORCE_COLOR: '1' } })).stdout).not.toMatch(ansi);
@@ -142,9 +142,10 @@ describe('command line', () => {
     const r = await runCli(['stun', `127.0.0.1:${responder.port}`, '--count', '2', '--json'], { env: { FORCE_COLOR: '1' } });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    const j = JSON.parse(r.stdout);
-    expect(Object.keys(j.servers[0])).toEqual(expect.arrayContaining(['server', 'transport', 'ok', 'mappedAddress', 'rtt', 'loss', 'error']));
-    expect(Object.keys(j.servers[0].rtt)).toEqual(expect.arrayContaining(['min', 'median', 'p95', 'max']));
+    const j = JSON.parse(r.stdout) as StunJson;
+    expect(j.servers).toHaveLength(1);
+    expect(Object.keys(j.servers[0]!)).toEqual(expect.arrayContaining(['server', 'transport', 'ok', 'mappedAddress', 'rtt', 'loss', 'error']));
+    expect(Object.keys(j.servers[0]!.rtt ?? {})).toEqual(expect.arrayContaining(['min', 'median', 'p95', 'max']));
   });
 
   it.each([
@@ -183,7 +184,7 @@ describe('command line', () => {
       child.kill('SIGINT');
       const code = await new Promise<number | null>((r) => child.on('close', r));
       expect(code).toBe(130);
-      expect(JSON.parse(stdout).servers[0].error.code).toBe('ABORTED');
+      expect((JSON.parse(stdout) as StunJson).servers[0]!.error?.code).toBe('ABORTED');
       expect(stderr).not.toMatch(STACK);
     } finally {
       await silent.close();

@@ -3,9 +3,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseJson } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { SignalClient } from '../../src/core/signaling/client.js';
-import { rawPeer, startRedis, track, until } from '../helpers/signal.js';
+import type { SignalServeJson, SignalTokenJson } from '../../src/commands/signal.js';
+import { parseListeningLine, rawPeer, startRedis, track, until, type ListeningLine } from '../helpers/signal.js';
 
 const BIN = fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url));
 const BUILT = existsSync(fileURLToPath(new URL('../../dist/commands/signal.js', import.meta.url)));
@@ -13,7 +15,7 @@ const run = promisify(execFile);
 
 interface Served {
   child: ChildProcess;
-  ready: { ws: string; http: string; port: number; instance: string; bus: string; auth: boolean };
+  ready: ListeningLine;
   stdout: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -31,7 +33,7 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   await until(() => out.includes('\n') || child.exitCode !== null, 20_000, 'the ready line');
   if (!out.includes('\n')) throw new Error(`signal serve exited: ${err}`);
-  const ready = JSON.parse(out.slice(0, out.indexOf('\n')));
+  const ready = parseListeningLine(out.slice(0, out.indexOf('\n')));
   const s = { child, ready, stdout: () => out, exited };
   served.push(s);
   return s;
@@ -66,7 +68,7 @@ describe('rtcprobe signal (built CLI)', () => {
     await a.nextOf('joined');
     const b = client(s.ready.ws, 'r', 'b');
     await b.connect();
-    const health = await (await fetch(new URL('/healthz', s.ready.http))).json();
+    const health: unknown = await (await fetch(new URL('/healthz', s.ready.http))).json();
     expect(health).toMatchObject({ ok: true, connections: 2 });
 
     s.child.kill('SIGTERM');
@@ -79,8 +81,8 @@ describe('rtcprobe signal (built CLI)', () => {
     // JSON Lines: the "listening" event, then the "stopped" summary, one document per line.
     const lines = s.stdout().trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'listening' });
-    const final = JSON.parse(lines[1]!);
+    expect(parseJson(lines[0]!)).toMatchObject({ event: 'listening' });
+    const final = JSON.parse(lines[1]!) as SignalServeJson;
     expect(final).toMatchObject({
       event: 'stopped',
       command: 'signal',
@@ -94,7 +96,7 @@ describe('rtcprobe signal (built CLI)', () => {
 
   it('signal token mints a token that signal serve --secret accepts (secret from the environment)', async () => {
     const { stdout } = await run(process.execPath, [BIN, 'signal', 'token', '--room', 'vip', '--identity', 'dana', '--ttl', '120', '--json'], { env: { ...process.env, RTCPROBE_SIGNAL_SECRET: 'env-secret-42' } });
-    const minted = JSON.parse(stdout);
+    const minted = JSON.parse(stdout) as SignalTokenJson;
     expect(minted).toMatchObject({ command: 'signal', action: 'token', ok: true, room: 'vip', identity: 'dana' });
     const s = await serve([], { RTCPROBE_SIGNAL_SECRET: 'env-secret-42' });
     expect(s.ready.auth).toBe(true);
@@ -117,8 +119,13 @@ describe('rtcprobe signal (built CLI)', () => {
       const r = run(process.execPath, [BIN, ...args, '--json']);
       await expect(r, args.join(' ')).rejects.toMatchObject({ code: 2 });
     }
-    const res = await run(process.execPath, [BIN, 'signal', 'dance', '--json']).catch((e: { stdout: string }) => e);
-    expect(JSON.parse((res as { stdout: string }).stdout)).toMatchObject({ error: { code: 'USAGE' } });
+    // An unknown action: exit 2, and the one JSON line says USAGE.
+    const res = await run(process.execPath, [BIN, 'signal', 'dance', '--json']).then(
+      () => ({ code: 0, stdout: '' }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(res.code).toBe(2);
+    expect(parseJson(res.stdout)).toMatchObject({ error: { code: 'USAGE' } });
   });
 });
 

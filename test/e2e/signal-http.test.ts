@@ -29,7 +29,7 @@ async function get(base: string, path: string, init: RequestInit = {}) {
   const res = await fetch(new URL(path, base), init);
   const type = res.headers.get('content-type') ?? '';
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: type.startsWith('application/json') && text ? JSON.parse(text) : text };
+  return { status: res.status, headers: res.headers, body: type.startsWith('application/json') && text ? (JSON.parse(text) as unknown) : text };
 }
 
 afterEach(async () => {
@@ -58,8 +58,7 @@ describe('signal relay HTTP: query parameters and methods', () => {
     for (const room of ['r1', 'r2', 'r3']) await client({ url: addr.ws, room }).connect();
     const r = await get(addr.http, '/rooms?limit=2');
     expect(r.status).toBe(200);
-    expect(r.body.rooms).toHaveLength(2);
-    expect(r.body).toMatchObject({ total: 3, truncated: true });
+    expect(r.body).toMatchObject({ rooms: [{ id: expect.any(String), peers: 1 }, { id: expect.any(String), peers: 1 }], total: 3, truncated: true });
   });
 
   it('405 answers carry an Allow header on every endpoint', async () => {
@@ -124,7 +123,7 @@ describe('signal relay HTTP: room listings and the admin token', () => {
     const { addr } = await startRelay({ host: '127.0.0.1', httpPort: 0, httpHost: '127.0.0.2' });
     expect(addr.http).toBe(`http://127.0.0.2:${addr.httpPort}/`);
     expect((await get(addr.http, '/rooms')).status).toBe(200);
-    await expect(fetch(`http://127.0.0.1:${addr.httpPort}/rooms`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${addr.httpPort}/rooms`)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
   });
 });
 

@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../helpers/cli.js';
+import type { SignalJoinJson, SignalTokenJson } from '../../src/commands/signal.js';
+import { BIN, parseJson, runCli } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
-import { freeTcpPort, track, until } from '../helpers/signal.js';
+import { freeTcpPort, parseListeningLine, track, until } from '../helpers/signal.js';
 
 const BUILT = existsSync(fileURLToPath(new URL('../../dist/core/signaling/join.js', import.meta.url)));
 const STACK = /\n\s+at .+:\d+:\d+/;
@@ -16,7 +17,7 @@ interface Proc {
   out: () => string;
   err: () => string;
   /** Parsed JSON lines of stdout so far. */
-  lines: () => Record<string, any>[];
+  lines: () => Record<string, unknown>[];
   exited: Promise<number | null>;
 }
 
@@ -33,7 +34,7 @@ function start(args: string[], env: Record<string, string> = {}): Proc {
     child,
     out: () => out,
     err: () => err,
-    lines: () => out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, any>),
+    lines: () => out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
     exited,
   };
   procs.push(p);
@@ -44,11 +45,18 @@ async function serve(args: string[] = [], env: Record<string, string> = {}) {
   const p = start(['signal', 'serve', '--port', '0', '--json', ...args], env);
   await until(() => p.out().includes('\n') || p.child.exitCode !== null, 20_000, 'the ready line');
   if (!p.out().includes('\n')) throw new Error(`signal serve exited: ${p.err()}`);
-  return { ...p, ready: p.lines()[0]! };
+  return { ...p, ready: parseListeningLine(p.out().split('\n')[0]!) };
+}
+
+/** The last line of `signal join --json`: its summary. */
+function summaryOf(stdout: string): SignalJoinJson {
+  const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  if (last.event !== 'summary') throw new Error(`the last line is not the summary: ${stdout}`);
+  return last as unknown as SignalJoinJson;
 }
 
 /** Wait until a JSON line matching `pred` has been printed. */
-async function lineOf(p: Proc, pred: (l: Record<string, any>) => boolean, what: string) {
+async function lineOf(p: Proc, pred: (l: Record<string, unknown>) => boolean, what: string) {
   await until(() => p.lines().some(pred) || p.child.exitCode !== null, 20_000, what);
   const found = p.lines().find(pred);
   if (!found) throw new Error(`${what}: not printed (exit ${p.child.exitCode}); stdout:\n${p.out()}\nstderr:\n${p.err()}`);
@@ -69,7 +77,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
 
   it('two join processes see each other, exchange messages, measure pings and end cleanly (duration, SIGINT)', async () => {
     const relay = await serve();
-    const url = relay.ready.ws as string;
+    const url = relay.ready.ws;
     const alice = start(['signal', 'join', url, '--room', 'lab', '--peer-id', 'alice', '--send', 'hi bob', '--to', 'bob', '--ping-interval', '100', '--json']);
     const aJoined = await lineOf(alice, (l) => l.event === 'joined', 'alice joined');
     expect(aJoined).toMatchObject({ room: 'lab', peerId: 'alice', peers: [] });
@@ -80,7 +88,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
     expect(b[0]).toMatchObject({ event: 'joined', peerId: 'bob', peers: [{ peerId: 'alice' }] });
     expect(b).toContainEqual(expect.objectContaining({ event: 'sent', kind: 'broadcast', recipients: 1 }));
     expect(b).toContainEqual(expect.objectContaining({ event: 'message', kind: 'signal', from: 'alice', data: 'hi bob' }));
-    const bSummary = b[b.length - 1]!;
+    const bSummary = summaryOf(bob.out());
     expect(bSummary).toMatchObject({
       event: 'summary', command: 'signal', action: 'join', ok: true, room: 'lab', peerId: 'bob', stoppedBy: 'duration',
       peers: ['alice'], received: { signal: 1, broadcast: 0 }, send: { kind: 'broadcast', sent: true, recipients: 1 }, problems: [],
@@ -89,7 +97,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
     // Every answered ping is a measured figure; none is invented.
     expect(bSummary.ping.answered).toBeGreaterThan(0);
     expect(bSummary.ping.answered).toBe(b.filter((l) => l.event === 'ping').length);
-    expect(bSummary.ping.rttMs.samples).toBe(bSummary.ping.answered);
+    expect(bSummary.ping.rttMs?.samples).toBe(bSummary.ping.answered);
     expect(bSummary.ping.lost).toBe(0);
 
     // alice saw bob come, got his broadcast, sent hers when he arrived, and saw him leave.
@@ -107,7 +115,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
 
   it('human output: the verdict first, the room live, a summary; SIGTERM ends it with exit 0', async () => {
     const relay = await serve();
-    const url = relay.ready.ws as string;
+    const url = relay.ready.ws;
     const watcher = start(['signal', 'join', url, '--room', 'tv', '--peer-id', 'watcher'], { NO_COLOR: '1' });
     await until(() => watcher.out().includes('joined room'), 20_000, 'the joined line');
     expect(watcher.out().split('\n')[0]).toMatch(/^✔ joined room "tv" as watcher on ws:\/\/127\.0\.0\.1:\d+\/ \(no other peer yet\)$/);
@@ -128,7 +136,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
 
   it('a refused join exits 2 with the relay\'s wire code; a minted token is accepted', async () => {
     const relay = await serve([], { RTCPROBE_SIGNAL_SECRET: LONG_SECRET });
-    const url = relay.ready.ws as string;
+    const url = relay.ready.ws;
     const bad = await runCli(['signal', 'join', url, '--room', 'vip', '--token', 'not.a.token']);
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe('');
@@ -136,29 +144,29 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
     expect(bad.stderr).not.toMatch(STACK);
     const none = await runCli(['signal', 'join', url, '--room', 'vip', '--json']);
     expect(none.code).toBe(2);
-    expect(JSON.parse(none.stdout)).toEqual({ error: { code: 'SIGNAL_REJECTED', message: expect.stringMatching(/^AUTH_REQUIRED: /) } });
+    expect(parseJson(none.stdout)).toEqual({ error: { code: 'SIGNAL_REJECTED', message: expect.stringMatching(/^AUTH_REQUIRED: /) } });
 
     const minted = await runCli(['signal', 'token', '--room', 'vip', '--identity', 'dana', '--json'], { env: { RTCPROBE_SIGNAL_SECRET: LONG_SECRET } });
     expect(minted.stderr).toBe('');
-    const { token } = JSON.parse(minted.stdout) as { token: string };
+    const { token } = JSON.parse(minted.stdout) as SignalTokenJson;
     const ok = await runCli(['signal', 'join', url, '--room', 'vip', '--duration', '0.2', '--json'], { env: { RTCPROBE_SIGNAL_TOKEN: token } });
     expect(ok.code).toBe(0);
     expect(ok.stdout).not.toContain(token);
-    expect(JSON.parse(ok.stdout.trim().split('\n').at(-1)!)).toMatchObject({ ok: true, peerId: 'dana', room: 'vip' });
+    expect(summaryOf(ok.stdout)).toMatchObject({ ok: true, peerId: 'dana', room: 'vip' });
   });
 
   it('an unreachable relay exits 2 with CONNECTION', async () => {
     const port = await freeTcpPort();
     const r = await runCli(['signal', 'join', `ws://127.0.0.1:${port}/`, '--room', 'r', '--json']);
     expect(r.code).toBe(2);
-    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'CONNECTION', message: expect.stringContaining('ECONNREFUSED') } });
+    expect(parseJson(r.stdout)).toEqual({ error: { code: 'CONNECTION', message: expect.stringContaining('ECONNREFUSED') } });
   });
 
   it('a signal to oneself is refused by the relay with SIGNAL_TO_SELF, and the session reports it (exit 1)', async () => {
     const relay = await serve();
     const r = await runCli(['signal', 'join', relay.ready.ws, '--room', 'r', '--peer-id', 'narcissus', '--to', 'narcissus', '--send', 'me', '--duration', '0.5', '--ping-interval', '0', '--json']);
     expect(r.code).toBe(1);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toContainEqual(expect.objectContaining({ event: 'relay-error', code: 'SIGNAL_TO_SELF', ref: 'signal' }));
     expect(lines.at(-1)).toMatchObject({ ok: false, send: { sent: true, refused: 'SIGNAL_TO_SELF' }, relayErrors: { SIGNAL_TO_SELF: 1 }, ping: { sent: 0 } });
   });
@@ -195,7 +203,7 @@ describe('rtcprobe signal token: secret strength', () => {
     expect(weak.code).toBe(0);
     expect(weak.stderr).toMatch(/^warning: the --secret is 1 byte; HS256 needs at least 32 \(RFC 7518 section 3\.2\)/);
     expect(weak.stderr).not.toContain(' x ');
-    const j = JSON.parse(weak.stdout);
+    const j = JSON.parse(weak.stdout) as SignalTokenJson;
     expect(j.warnings).toEqual([expect.stringContaining('at least 32')]);
     expect(j.token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
 
@@ -214,7 +222,7 @@ describe('rtcprobe signal token: secret strength', () => {
     const strong = await runCli(['signal', 'token', '--secret', 'x'.repeat(32), '--room', 'r', '--identity', 'a', '--json']);
     expect(strong.code).toBe(0);
     expect(strong.stderr).toBe('');
-    expect(JSON.parse(strong.stdout).warnings).toEqual([]);
+    expect((JSON.parse(strong.stdout) as SignalTokenJson).warnings).toEqual([]);
   });
 
   it('signal serve warns about a short secret too, and refuses an empty one', async () => {
@@ -234,7 +242,7 @@ describe('rtcprobe signal serve: admin endpoints', () => {
     const relay = await serve(['--secret', LONG_SECRET], { RTCPROBE_SIGNAL_ADMIN_TOKEN: admin });
     expect(relay.ready).toMatchObject({ auth: true, admin: true, tls: false });
     expect(relay.out()).not.toContain(admin);
-    const base = relay.ready.http as string;
+    const base = relay.ready.http;
     expect((await fetch(new URL('/rooms', base))).status).toBe(401);
     expect((await fetch(new URL('/metrics', base))).status).toBe(401);
     expect((await fetch(new URL('/rooms', base), { headers: { authorization: `Bearer ${admin}` } })).status).toBe(200);
@@ -259,12 +267,12 @@ describeWith({ commands: ['openssl'] }, 'rtcprobe signal serve/join over TLS', (
     expect(relay.ready.http).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
     const ok = await runCli(['signal', 'join', relay.ready.ws, '--room', 'tls', '--ca', cert.cert, '--duration', '0.3', '--json']);
     expect(ok.code).toBe(0);
-    const summary = JSON.parse(ok.stdout.trim().split('\n').at(-1)!);
+    const summary = summaryOf(ok.stdout);
     expect(summary).toMatchObject({ ok: true, url: relay.ready.ws, room: 'tls' });
     expect(summary.ping.answered).toBeGreaterThan(0);
     const untrusted = await runCli(['signal', 'join', relay.ready.ws, '--room', 'tls', '--json']);
     expect(untrusted.code).toBe(2);
-    expect(JSON.parse(untrusted.stdout)).toMatchObject({ error: { code: 'TLS' } });
+    expect(parseJson(untrusted.stdout)).toMatchObject({ error: { code: 'TLS' } });
   });
 
   it('refuses a TLS setup that cannot work before listening', async () => {

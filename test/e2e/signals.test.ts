@@ -5,7 +5,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BIN, ROOT } from '../helpers/cli.js';
+import { BIN, parseJson, ROOT } from '../helpers/cli.js';
 import { startResponder } from '../helpers/responder.js';
 
 const STACK = /\n\s+at .+:\d+:\d+/;
@@ -147,7 +147,7 @@ describe('signals', () => {
       expect(r.code).toBe(2);
       const lines = p.stdout().split('\n').filter((l) => l !== '');
       expect(lines).toHaveLength(1);
-      expect(JSON.parse(lines[0]!)).toEqual({ error: { code: 'SOCKET', message: expect.stringContaining(String(port)) } });
+      expect(parseJson(lines[0]!)).toEqual({ error: { code: 'SOCKET', message: expect.stringContaining(String(port)) } });
       expect(p.stderr()).toMatch(/^error SOCKET: /);
     } finally {
       blocker.close();

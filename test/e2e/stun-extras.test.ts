@@ -1,42 +1,12 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { StunJson, WatchJson } from '../../src/commands/stun.js';
 import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
 import { describeWith } from '../helpers/system.js';
-
-interface Addr { family?: number; address: string; port: number }
-interface ServerJson {
-  server: string;
-  family: number;
-  ok: boolean;
-  mappedAddress: Addr | null;
-  mappedAddressClass: string | null;
-  resolvedAddress?: Addr;
-  localAddress?: Addr;
-  loss: number | null;
-  sent: number;
-  error: { code: string; message: string } | null;
-  srv?: { query: string; fallback: boolean; error?: string; records: { name: string; port: number }[]; target?: { host: string; port: number } };
-  idn?: { unicode: string; ascii: string };
-}
-interface StunJson {
-  ok: boolean;
-  event?: string;
-  verdict: {
-    answered: number; total: number; publicAddresses: string[]; agree: boolean | null;
-    addresses: { address: string; class: string }[];
-    byFamily?: { family: number; answered: number; total: number; publicAddresses: string[]; agree: boolean | null }[];
-  };
-  servers: ServerJson[];
-  watch?: {
-    rounds: number; interrupted: boolean; stable: boolean | null; everyMs: number; durationMs: number | null;
-    changes: { server: string; at: string; round: number; from: Addr; to: Addr; kind: string }[];
-    servers: { server: string; rounds: number; answered: number; stable: boolean | null; mappings: Addr[] }[];
-  };
-}
 
 const lines = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -106,7 +76,7 @@ describe('rtcprobe stun --every: watch mode', () => {
     expect(r.stderr).toBe('');
     const ls = lines(r.stdout);
     expect(ls.filter((l) => l.event === 'round')).toHaveLength(4);
-    const change = ls.find((l) => l.event === 'change') as { at: string; previousAt: string; round: number; from: Addr; to: Addr; kind: string };
+    const change = ls.find((l) => l.event === 'change') as unknown as WatchJson['changes'][number];
     const rounds = ls.filter((l) => l.event === 'round') as { at: string; round: number }[];
     // The change is dated by the round that saw it, and bounded by the last round that did not.
     expect(change.at).toBe(rounds[2]!.at);

@@ -1,22 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { StunJson } from '../../src/commands/stun.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { startStund, type Stund } from '../helpers/stund.js';
-
-interface Addr { family: number; address: string; port: number }
-interface ServerJson {
-  ok: boolean;
-  mappedAddress: Addr | null;
-  localAddress: { address: string; port: number };
-  legacyMappedAddress?: Addr;
-  sourceAddress?: Addr;
-  changedAddress?: Addr;
-  otherAddress?: Addr;
-  responseOrigin?: Addr;
-  rfc5780: boolean;
-  classic: boolean;
-  software?: string;
-}
 
 describeWith({ commands: ['stund'] }, 'rtcprobe stun against a classic RFC 3489 server (stund)', () => {
   let stund: Stund;
@@ -28,11 +14,11 @@ describeWith({ commands: ['stund'] }, 'rtcprobe stun against a classic RFC 3489 
   });
 
   it('decodes SOURCE-ADDRESS and CHANGED-ADDRESS and says the server is classic', async () => {
-    const r = await runJson<{ ok: boolean; servers: ServerJson[] }>(['stun', `127.0.0.1:${stund.port}`, '--count', '2']);
+    const r = await runJson<StunJson>(['stun', `127.0.0.1:${stund.port}`, '--count', '2']);
     expect(r.code).toBe(0);
     const s = r.json.servers[0]!;
     expect(s.ok).toBe(true);
-    expect(s.mappedAddress).toEqual({ family: 4, address: '127.0.0.1', port: s.localAddress.port });
+    expect(s.mappedAddress).toEqual({ family: 4, address: '127.0.0.1', port: s.localAddress!.port });
     expect(s.legacyMappedAddress).toEqual(s.mappedAddress);
     expect(s.sourceAddress).toEqual({ family: 4, address: '127.0.0.1', port: stund.port });
     expect(s.changedAddress).toEqual({ family: 4, address: '127.0.0.2', port: stund.altPort });

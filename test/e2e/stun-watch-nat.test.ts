@@ -1,23 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { StunJson } from '../../src/commands/stun.js';
 import { runCli } from '../helpers/cli.js';
 import { LAB, labLeftovers, natLab } from '../helpers/netns-lab.js';
 import { describeWith } from '../helpers/system.js';
 
-interface Addr { address: string; port: number }
-interface Summary {
-  event: string;
-  ok: boolean;
-  watch: {
-    rounds: number;
-    stable: boolean | null;
-    changes: { kind: string; from: Addr; to: Addr; at: string; previousAt: string }[];
-    servers: { answered: number; mappings: Addr[] }[];
-  };
-}
-
 const T = 60000;
-const summaryOf = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Summary;
+/** The last line of a watch run: its summary, with the watch figures. */
+function summaryOf(stdout: string): StunJson & { watch: NonNullable<StunJson['watch']> } {
+  const j = JSON.parse(stdout.trim().split('\n').pop()!) as StunJson;
+  if (j.event !== 'summary' || !j.watch) throw new Error(`the last line is not a watch summary: ${stdout}`);
+  return { ...j, watch: j.watch };
+}
 
 // A real NAT (nftables masquerade with fully random ports, in the lab's
 // namespaces) whose UDP mappings expire after 1 s: an idle gap longer than that

@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import type { StunJson } from '../../src/commands/stun.js';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startResponder, type Responder } from '../helpers/responder.js';
@@ -84,7 +85,6 @@ function onPty(args: string[], o: PtyOptions): Promise<PtyRun> {
 
 const SIZED = { cols: 80, rows: 24 };
 const NO_SIZE = { cols: 0, rows: 0 };
-// eslint-disable-next-line no-control-regex
 const COLOUR = /\u001b\[3\dm/;
 // ora's spinner frames (dots) and its cursor moves
 const SPINNER = /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/;
@@ -109,10 +109,9 @@ describeWith({ commands: ['script', 'stty'] }, 'on a terminal', () => {
   it('--json: no spinner and no colour, even on a terminal', async () => {
     const r = await onPty(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '500', '--json'], SIZED);
     expect(r.output).not.toContain('querying');
-    // eslint-disable-next-line no-control-regex
-    expect(r.output).not.toMatch(/\u001b\[/);
+    expect(r.output).not.toContain('\u001b[');
     const doc = r.output.replace(/\r\n/g, '\n').replace(/^pid=\d+\n/, '');
-    expect(JSON.parse(doc).servers[0].error.code).toBe('TIMEOUT');
+    expect((JSON.parse(doc) as StunJson).servers[0]!.error?.code).toBe('TIMEOUT');
   });
 
   it.each([

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { TurnJson } from '../../src/commands/turn.js';
 import { runJson } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith } from '../helpers/system.js';
 import { turnLab, type TurnLab } from '../helpers/turn-lab.js';
 
-interface Row { id: string; status: string; detail: string; hint: string }
-interface TurnJson { ok: boolean; checks: Row[]; relay?: { address: string; loss: number } }
+type Row = TurnJson['checks'][number];
 
 const row = (j: TurnJson, id: string): Row => {
   const r = j.checks.find((c) => c.id === id);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TurnJson } from '../../src/commands/turn.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { ensurePionTurn, startPionTurn, type PionTurn } from '../helpers/pion-turn.js';
 import { IN_CI } from '../helpers/system.js';
@@ -11,17 +12,11 @@ import { openTurnTransport, TurnClient } from '../../src/core/turn/client.js';
  * strays): 400 for bad credentials, IPv4 relays when IPv6 is asked for,
  * refusals without ERROR-CODE, a 1600-byte receive buffer, no SOFTWARE.
  */
-interface Row { id: string; status: 'pass' | 'warn' | 'fail' | 'skip'; detail: string; hint: string; label?: string }
-interface TurnJson {
-  ok: boolean;
-  verdict: string;
-  warnings: string[];
-  checks: Row[];
-  summary: { pass: number; warn: number; fail: number; skip: number };
-}
 
 const USER = 'pionuser';
 const PASSWORD = 'pion-password-77';
+
+type Row = TurnJson['checks'][number];
 
 function row(j: TurnJson, id: string): Row {
   const r = j.checks.find((c) => c.id === id);

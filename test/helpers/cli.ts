@@ -33,3 +33,8 @@ export async function runJson<T = Record<string, unknown>>(args: string[], o?: P
   }
   return { ...r, json };
 }
+
+/** JSON.parse typed as what it is before any check: unknown. */
+export function parseJson(text: string): unknown {
+  return JSON.parse(text) as unknown;
+}

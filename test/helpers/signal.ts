@@ -1,24 +1,33 @@
 // Shared by the signaling tests: a raw WebSocket peer, polling on a condition, child tracking, free ports, a throw-away redis-server.
 import WebSocket from 'ws';
+import type { ErrorMessage, ServerMessage } from '../../src/core/signaling/protocol.js';
+
+/**
+ * A message as a raw peer receives it: what the relay sent, parsed but not
+ * trusted (the tests check its fields), or a frame that was not JSON.
+ */
+export type WireMessage = ServerMessage | { type: '<unparsable>'; raw: string };
 
 /** A bare WebSocket with a queue of parsed messages, for sending raw or bad frames. */
 export interface RawPeer {
   ws: WebSocket;
-  next(timeoutMs?: number): Promise<Record<string, any>>;
-  nextOf(type: string, timeoutMs?: number): Promise<Record<string, any>>;
+  next(timeoutMs?: number): Promise<WireMessage>;
+  nextOf(type: string, timeoutMs?: number): Promise<WireMessage>;
+  /** The next message, which must be an error message (anything else throws, naming what came). */
+  nextError(timeoutMs?: number): Promise<ErrorMessage>;
   send(x: unknown): void;
   closed: Promise<{ code: number; reason: string }>;
-  messages: Record<string, any>[];
+  messages: WireMessage[];
 }
 
 export async function rawPeer(url: string, opts: WebSocket.ClientOptions = {}): Promise<RawPeer> {
   const ws = new WebSocket(url, { perMessageDeflate: false, ...opts });
-  const messages: Record<string, any>[] = [];
+  const messages: WireMessage[] = [];
   const waiters: (() => void)[] = [];
   let cursor = 0;
   ws.on('message', (d) => {
     try {
-      messages.push(JSON.parse(d.toString()));
+      messages.push(JSON.parse(d.toString()) as ServerMessage);
     } catch {
       messages.push({ type: '<unparsable>', raw: d.toString() });
     }
@@ -36,7 +45,7 @@ export async function rawPeer(url: string, opts: WebSocket.ClientOptions = {}): 
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
   });
-  const next = async (timeoutMs = 10_000): Promise<Record<string, any>> => {
+  const next = async (timeoutMs = 10_000): Promise<WireMessage> => {
     const deadline = Date.now() + timeoutMs;
     while (cursor >= messages.length) {
       if (ws.readyState === WebSocket.CLOSED) throw new Error('closed while waiting for a message');
@@ -59,6 +68,11 @@ export async function rawPeer(url: string, opts: WebSocket.ClientOptions = {}): 
         const m = await next(Math.max(1, deadline - Date.now()));
         if (m.type === type) return m;
       }
+    },
+    async nextError(timeoutMs = 10_000) {
+      const m = await next(timeoutMs);
+      if (m.type !== 'error') throw new Error(`expected an error message, got ${JSON.stringify(m)}`);
+      return m;
     },
     send: (x) => ws.send(typeof x === 'string' || Buffer.isBuffer(x) ? x : JSON.stringify(x)),
     closed,
@@ -128,4 +142,17 @@ export async function startRedis(): Promise<{ url: string; port: number; stop():
     child.kill('SIGKILL');
     if (attempt >= 3) throw new Error(`redis-server did not start: ${out.slice(-500)}`);
   }
+}
+
+/**
+ * The first line of `signal serve --json`: where the relay listens. The
+ * command exports no type for it; the fields the tests rely on are checked
+ * here, the others stay unknown.
+ */
+export type ListeningLine = Record<string, unknown> & { event: 'listening'; ws: string; http: string };
+
+export function parseListeningLine(line: string): ListeningLine {
+  const j = JSON.parse(line) as Record<string, unknown>;
+  if (j.event !== 'listening' || typeof j.ws !== 'string' || typeof j.http !== 'string') throw new Error(`not a listening line: ${line}`);
+  return j as ListeningLine;
 }

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { parseJson } from '../helpers/cli.js';
 import { missingRequired, type CommandSpec } from '../../src/commands/options.js';
 import { RtcprobeError, toRtcprobeError } from '../../src/core/errors.js';
 import { renderError, spinnerAllowed, type Io } from '../../src/output.js';
@@ -44,14 +45,14 @@ describe('renderError', () => {
       expect(h.err()).toMatch(new RegExp(`^error ${code}: no answer\\n  hint: .*check the host and port`));
       const j = io();
       renderError(new RtcprobeError(code, 'no answer'), j.io, json);
-      expect(JSON.parse(j.out()).error).toEqual({ code, message: 'no answer', hint: expect.stringMatching(/^.*check the host and port/) });
+      expect(parseJson(j.out())).toEqual({ error: { code, message: 'no answer', hint: expect.stringMatching(/^.*check the host and port/) } });
     }
   });
 
   it('other codes have no hint', () => {
     const j = io();
     renderError(new RtcprobeError('SOCKET', 'in use'), j.io, json);
-    expect(JSON.parse(j.out())).toEqual({ error: { code: 'SOCKET', message: 'in use' } });
+    expect(parseJson(j.out())).toEqual({ error: { code: 'SOCKET', message: 'in use' } });
   });
 
   it('under JSON Lines the error is one compact line', () => {

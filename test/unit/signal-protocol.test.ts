@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signaling/protocol.js';
+import { parseJson } from '../helpers/cli.js';
+import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, type WireErrorCode, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signaling/protocol.js';
 import { parsePeerRecord, peerRecordFrom } from '../../src/core/signaling/bus.js';
 import { parseQuery } from '../../src/core/signaling/http.js';
 import { joinReply, reapReply } from '../../src/core/signaling/redis-bus.js';
@@ -56,9 +57,17 @@ describe('signal protocol validator', () => {
   });
 
   it('has a description for every wire code and caps error text', () => {
-    const r = parseClientFrame('{"type":"offer"}');
-    expect(r.ok).toBe(false);
-    if (!r.ok) expect(Object.keys(WIRE_ERRORS)).toContain(r.code);
+    const codes = Object.keys(WIRE_ERRORS) as WireErrorCode[];
+    expect(codes.length).toBeGreaterThanOrEqual(20);
+    for (const code of codes) {
+      const description = WIRE_ERRORS[code];
+      expect(description, code).toMatch(/^[a-z`].{9,}/);
+      expect(description.length, code).toBeLessThanOrEqual(LIMITS.errorMessageLength);
+      // The default message of an error is the code's description.
+      expect(errorMessage(code), code).toEqual({ type: 'error', code, message: description });
+    }
+    expect(new Set(codes.map((c) => WIRE_ERRORS[c])).size).toBe(codes.length);
+    expect(parseClientFrame('{"type":"offer"}')).toEqual({ ok: false, code: 'UNKNOWN_TYPE', message: expect.any(String) });
     expect(errorMessage('BAD_JSON', 'x'.repeat(1000)).message.length).toBeLessThanOrEqual(LIMITS.errorMessageLength);
     expect(errorMessage('ROOM_FULL', undefined, 'join')).toEqual({ type: 'error', code: 'ROOM_FULL', message: WIRE_ERRORS.ROOM_FULL, ref: 'join' });
     expect(validateClientMessage({ type: 'leave', v: PROTOCOL_VERSION })).toEqual({ ok: true, msg: { type: 'leave', v: 1 } });
@@ -81,8 +90,8 @@ describe('join tokens (JWT HS256)', () => {
   it('round-trips the claims and matches an independent HS256 computation', () => {
     const token = mintToken(secret, { room: 'r1', identity: 'alice', ttlSeconds: 60, now });
     const [h, p, s] = token.split('.');
-    expect(JSON.parse(Buffer.from(h!, 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
-    expect(JSON.parse(Buffer.from(p!, 'base64url').toString())).toEqual({ room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 });
+    expect(parseJson(Buffer.from(h!, 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(parseJson(Buffer.from(p!, 'base64url').toString())).toEqual({ room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 });
     expect(s).toBe(createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url'));
     expect(verifyToken(token, secret, now + 1000)).toEqual({ ok: true, claims: { room: 'r1', sub: 'alice', iat: now / 1000, exp: now / 1000 + 60 } });
   });
@@ -122,9 +131,13 @@ describe('relay HTTP query parameters', () => {
   });
 
   it('refuses bad values, repeats and unknown names instead of ignoring them', () => {
-    for (const bad of ['limit=-1', 'limit=0', 'limit=abc', 'limit=', 'limit=1e3', 'limit=+5', 'limit=10001', 'limit=99999999999999', 'limit=1&limit=1', 'limti=5', 'limit=5&x=1']) {
-      expect(typeof q(bad), bad).toBe('string');
+    const range = 'limit must be an integer from 1 to 10000';
+    for (const bad of ['limit=-1', 'limit=0', 'limit=abc', 'limit=', 'limit=1e3', 'limit=+5', 'limit=10001', 'limit=99999999999999']) {
+      expect(q(bad), bad).toBe(range);
     }
+    expect(q('limit=1&limit=1')).toBe('query parameter "limit" is repeated');
+    expect(q('limti=5')).toMatch(/^unknown query parameter "limti"/);
+    expect(q('limit=5&x=1')).toMatch(/^unknown query parameter "x"/);
     expect(q('limit=abc')).toBe('limit must be an integer from 1 to 10000');
     expect(q('x=1')).toMatch(/unknown query parameter "x" \(this endpoint takes limit\)/);
     expect(parseQuery(new URLSearchParams('a=1'), {})).toMatch(/takes none/);

@@ -1,10 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { RtcprobeError } from '../../src/core/errors.js';
+import { rtcprobeErrorFrom } from '../helpers/errors.js';
 import { encodeErrorCode, encodeXorAddress, readUint32, readXorAddress, stringAttr } from '../../src/core/stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
-import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
+import { decodeMessage, encodeMessage, getAttribute, type AttributeInput } from '../../src/core/stun/message.js';
 import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
 import { pickCredentials } from '../../src/commands/turn.js';
 import { BandwidthRamp } from '../../src/core/turn/bandwidth.js';
@@ -17,7 +18,7 @@ import {
 } from '../../src/core/turn/protocol.js';
 
 function errorResponse(method: number, tid: Buffer, code: number, extra: { realm?: string; nonce?: string } = {}): ReturnType<typeof decodeMessage> {
-  const attrs = [{ type: Attr.ErrorCode, value: encodeErrorCode(code, 'x') }];
+  const attrs: AttributeInput[] = [{ type: Attr.ErrorCode, value: encodeErrorCode(code, 'x') }];
   if (extra.realm !== undefined) attrs.push(stringAttr(Attr.Realm, extra.realm));
   if (extra.nonce !== undefined) attrs.push(stringAttr(Attr.Nonce, extra.nonce));
   return decodeMessage(encodeMessage({ method, cls: StunClass.ErrorResponse, transactionId: tid, attributes: attrs }));
@@ -195,7 +196,7 @@ describe('iceServers JSON', () => {
 
   it('rejects malformed documents with a USAGE error', () => {
     for (const bad of ['not json', '{"x":1}', '[1]', '[{"urls":5}]', '[{"urls":"turn:a","username":3}]']) {
-      expect(() => parseIceServers(bad)).toThrow(RtcprobeError);
+      rtcprobeErrorFrom(() => parseIceServers(bad), 'USAGE');
     }
   });
 });
@@ -213,7 +214,9 @@ describe('address classes', () => {
   });
 
   it('every forbidden peer probe is in the class it claims, and none is public', () => {
+    expect(FORBIDDEN_PEERS.length).toBeGreaterThanOrEqual(10);
     for (const p of FORBIDDEN_PEERS) {
+      expect(p.cls).not.toBe('public');
       expect(classifyAddress(p.address)).toBe(p.cls);
       expect(p.fix).toMatch(/denied-peer-ip|allow-loopback-peers|no-multicast-peers/);
     }
@@ -221,9 +224,13 @@ describe('address classes', () => {
 });
 
 describe('relayed address versus the address the server was reached on', () => {
+  it('a public relayed address equal to the server address passes with nothing to add', () => {
+    expect(judgeRelayAddress('203.0.113.7', '203.0.113.7', true)).toEqual({ status: 'pass', note: '', hint: '' });
+    expect(judgeRelayAddress('2001:db8::7', '2001:db8::7', false)).toEqual({ status: 'pass', note: '', hint: '' });
+  });
+
   it.each([
     // [relayed, server, status, text in the note or hint]
-    ['203.0.113.7', '203.0.113.7', 'pass', ''],
     ['10.0.0.5', '203.0.113.7', 'warn', 'external-ip'],
     ['172.20.1.1', '198.51.100.1', 'warn', 'private address'],
     ['100.64.3.3', '198.51.100.1', 'warn', 'cgnat'],
@@ -236,6 +243,7 @@ describe('relayed address versus the address the server was reached on', () => {
   ] as const)('%s reached via %s: %s', (relayed, server, status, text) => {
     const v = judgeRelayAddress(relayed, server, true);
     expect(v.status).toBe(status);
+    expect(text).not.toBe('');
     expect(v.note + v.hint).toContain(text);
   });
 

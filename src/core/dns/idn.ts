@@ -21,8 +21,7 @@ export function asciiServerArgument(input: string): { argument: string; idn?: Id
   const m = ARG.exec(input.trim());
   if (!m) return { argument: input };
   const [, scheme = '', host = '', rest = ''] = m;
-  // eslint-disable-next-line no-control-regex
-  if (/[^\x00-\x7f]/.test(host)) {
+  if (/[^\p{ASCII}]/u.test(host)) {
     const ascii = domainToASCII(host);
     if (ascii === '') throw new RtcprobeError('BAD_SERVER', `invalid server "${input}": "${host}" is not a valid internationalised domain name`);
     return { argument: `${scheme}${ascii}${rest}`, idn: { unicode: domainToUnicode(ascii), ascii } };

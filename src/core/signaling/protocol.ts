@@ -117,8 +117,8 @@ const fail = (code: WireErrorCode, message: string, ref?: string): ParseResult<n
 
 export const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** C0 and C1 control characters, and DEL. */
+const CONTROL = /\p{Cc}/u;
 const PEER_ID = /^[A-Za-z0-9_.:@-]+$/;
 
 export function validRoom(x: unknown): x is string {

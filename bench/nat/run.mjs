@@ -6,12 +6,13 @@
 // whether their verdicts agree and rtcprobe's wall time as a ratio to natdiscovery's,
 // round by round (median, IQR, min-max). Then the same against the lab's classic
 // RFC 3489 server (stund), with the classic `stun` client (Debian stun-client) as the
-// reference, when it is installed.
+// reference, when it is installed (/usr/bin/stun, or STUN_CLIENT).
 //   npm run bench:nat                      (needs root, iproute2, nftables, coturn, stund)
 //   BENCH_RUNS=9 BENCH_TOPOLOGIES=eim-apdf,apdm npm run bench:nat
 // The lab gets an id of its own (b<pid>), so its namespaces (rpn-b<pid>-*) never collide
 // with another run's; it is taken down on success, failure and SIGINT/SIGTERM.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { have, main, onCleanup, run } from '../lib/procs.mjs';
 import { footer, header, printTable } from '../lib/report.mjs';
@@ -25,6 +26,9 @@ const ID = `b${process.pid}`.slice(0, 12);
 const NS = `rpn-${ID}-cli`;
 const SERVER = '203.0.113.1';
 const CLASSIC = '203.0.113.5';
+// The classic client by absolute path: under `npm run`, node_modules/.bin comes first in
+// PATH and holds another program called `stun` (the CLI of the npm package stun).
+const STUN_CLIENT = process.env.STUN_CLIENT ?? '/usr/bin/stun';
 
 const BEHAVIOUR = {
   'Endpoint Independent': 'endpoint-independent',
@@ -81,7 +85,8 @@ main(async () => {
     if (!have(tool)) { console.error(`bench:nat needs ${tool} (packages iproute2, nftables, coturn)`); return 2; }
   }
   if (process.getuid?.() !== 0) { console.error('bench:nat needs root (network namespaces)'); return 2; }
-  const hasStunClient = have('stun');
+  const hasStunClient = existsSync(STUN_CLIENT);
+  if (!hasStunClient) console.log(`  no classic stun client at ${STUN_CLIENT} (Debian stun-client): the stund comparison is left out`);
   onCleanup(() => execFileSync('bash', [LAB, 'down', '--id', ID], { stdio: 'ignore' }));
 
   const start = header('bench:nat', `BENCH_RUNS=${RUNS} BENCH_TOPOLOGIES=${TOPOLOGIES.join(',')} npm run bench:nat`);
@@ -108,7 +113,7 @@ main(async () => {
     console.log(`  ${topology}: ${c.verdicts.join('; ')}`);
     if (hasStunClient) {
       const k = await compare(
-        () => inNs('stun', [CLASSIC], 20_000),
+        () => inNs(STUN_CLIENT, [CLASSIC], 20_000),
         () => rtcprobeNat(CLASSIC),
         (a, vb) => {
           const va = classicVerdict(a.stdout + a.stderr);

@@ -33,6 +33,8 @@ main(async () => {
   ], { stdio: 'ignore' });
   let exited = false;
   coturn.once('exit', () => { exited = true; });
+  // What this run started, for whoever checks that it is gone afterwards.
+  process.stderr.write(`bench:stun: started coturn pid ${coturn.pid} on port ${PORT}, temp dir ${dir}\n`);
 
   // Ready when stunclient gets an answer (bounded polling of a real condition);
   // stunclient waits forever for a lost answer, so each try is bounded too.

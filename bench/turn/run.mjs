@@ -79,6 +79,8 @@ main(async () => {
   ], { stdio: 'ignore' });
   let exited = false;
   coturn.once('exit', () => { exited = true; });
+  // What this run started, for whoever checks that it is gone afterwards.
+  process.stderr.write(`bench:turn: started coturn pid ${coturn.pid} on port ${PORT}, temp dir ${dir}\n`);
   let ready = false;
   for (let i = 0; i < 50 && !ready && !exited; i++) ready = await ping(PORT);
   if (!ready) { console.error(exited ? 'turnserver exited before it answered' : 'coturn did not answer'); return 2; }

@@ -1,244 +1,241 @@
 #!/usr/bin/env node
 // Benchmark: `rtcprobe turn` against coturn's turnutils_uclient (client to client, -y),
-// on the same loopback coturn, in one run, over several rounds (medians).
+// on the same loopback coturn, in one run, over BENCH_RUNS rounds (default 3). In every
+// round both tools get the same message size, the same loss limit and the same
+// stopping rule, and they alternate (the one that goes first changes round by round),
+// so that load from elsewhere on the machine affects both alike.
 //   1. Same workload (message size, rate, count): both tools' RTT and loss.
-//   2. Highest relayed message rate each one sustains (loss <= 1%), from one process.
-//   npm run bench:turn      (BENCH_RUNS=N rounds, default 5)
-import { execFile, spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+//   2. Highest relayed message rate each one reaches with loss <= BENCH_LOSS (1%):
+//      a ramp that starts low and grows geometrically, keeps the best rate that met the
+//      loss limit, and stops after BENCH_MISSES (2) consecutive misses.
+//        rtcprobe: --rate from 500 echoes/s (1000 relayed msg/s) up, x2 per level until the
+//                  first miss, then x sqrt(2) from the best level that met; BENCH_LEVEL_S
+//                  (1) second of traffic per level; a level misses when
+//                  loss > limit or the relayed rate falls short of 90% of the target.
+//        uclient:  -z 0 (it has no usable rate control: at -z 1 it sends in bursts),
+//                  2, 4, 8, 16, 32 sessions; a level misses when loss > limit or it
+//                  relays no more than the best level so far.
+//      Figures are relayed messages per second, both directions: rtcprobe's average over
+//      the level, uclient's best full second of its per-second counters (this favours
+//      uclient). A round in which no level met the loss limit gives no figure; a tool
+//      that relayed nothing at all is a failure (exit 1), never a figure of 0.
+//   npm run bench:turn      (BENCH_RUNS, BENCH_SIZE, BENCH_COUNT, BENCH_INTERVAL, BENCH_LOSS)
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import dgram from 'node:dgram';
+import { freePortRange } from '../lib/ports.mjs';
+import { have, main, run, spawnTracked, tempDir } from '../lib/procs.mjs';
+import { fmt, footer, header, printTable, sig } from '../lib/report.mjs';
+import { median } from '../lib/stats.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/rtcprobe.js');
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SIZE = Number(process.env.BENCH_SIZE ?? 100);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL ?? 10); // uclient -z: per-session interval
 const COUNT = Number(process.env.BENCH_COUNT ?? 300);
-const FLOOD_TOTAL = Number(process.env.BENCH_FLOOD_TOTAL ?? 300000); // messages per uclient rate run, all sessions
-const UCLIENT_SESSIONS = [4, 8, 16];
+const LOSS = Number(process.env.BENCH_LOSS ?? 0.01);
+const MISSES = Number(process.env.BENCH_MISSES ?? 2);
+const LEVEL_S = Number(process.env.BENCH_LEVEL_S ?? 1);
+const UCLIENT_TOTAL = Number(process.env.BENCH_UCLIENT_TOTAL ?? 30000); // messages per uclient level (at least), all sessions
+const FIRST_RATE = 500; // rtcprobe --rate (echoes/s) of the first level; relayed = 2x
+const MAX_RATE = 128000;
+const SESSIONS = [2, 4, 8, 16, 32];
 const USER = 'bench';
 const PASSWORD = 'bench-password';
 
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-
-function run(cmd, args, timeoutMs = 120000) {
+/** Ready when coturn answers a Binding request. */
+function ping(port) {
   return new Promise((resolve) => {
-    const t0 = performance.now();
-    execFile(cmd, args, { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr, ms: performance.now() - t0 });
-    });
+    const s = dgram.createSocket('udp4');
+    const req = Buffer.alloc(20);
+    req.writeUInt16BE(0x0001, 0);
+    req.writeUInt32BE(0x2112a442, 4);
+    const t = setTimeout(() => { s.close(); resolve(false); }, 200);
+    s.on('message', () => { clearTimeout(t); s.close(); resolve(true); });
+    s.on('error', () => {});
+    s.send(req, port, '127.0.0.1');
   });
 }
 
-for (const tool of ['turnserver', 'turnutils_uclient']) {
-  const r = await run('sh', ['-c', `command -v ${tool}`]);
-  if (r.code !== 0) {
-    console.error(`bench:turn needs ${tool} (Debian package coturn)`);
-    process.exit(2);
+main(async () => {
+  for (const tool of ['turnserver', 'turnutils_uclient']) {
+    if (!have(tool)) { console.error(`bench:turn needs ${tool} (Debian package coturn)`); return 2; }
   }
-}
+  // A wide relay range: uclient does not free its allocations on exit.
+  const RELAY_PORTS = 2000;
+  const base = await freePortRange(RELAY_PORTS + 10, { protocols: ['udp', 'tcp'] });
+  const PORT = base;
+  const dir = tempDir('rtcprobe-bench-turn-');
+  writeFileSync(join(dir, 'turnserver.conf'), '');
+  const coturn = spawnTracked('turnserver', [
+    '-c', join(dir, 'turnserver.conf'), '--no-cli', '--log-file', 'stdout', '--simple-log', '--pidfile', join(dir, 'pid'),
+    '--listening-ip', '127.0.0.1', '--relay-ip', '127.0.0.1', '--listening-port', String(PORT), '--alt-listening-port', String(PORT + 1),
+    '--min-port', String(base + 10), '--max-port', String(base + 9 + RELAY_PORTS), '--no-tls', '--no-dtls',
+    '--lt-cred-mech', '--user', `${USER}:${PASSWORD}`, '--realm', 'bench.test',
+    // The two ends of both tools are relays on loopback.
+    '--allow-loopback-peers',
+  ], { stdio: 'ignore' });
+  let exited = false;
+  coturn.once('exit', () => { exited = true; });
+  // What this run started, for whoever checks that it is gone afterwards.
+  process.stderr.write(`bench:turn: started coturn pid ${coturn.pid} on port ${PORT}, temp dir ${dir}\n`);
+  let ready = false;
+  for (let i = 0; i < 50 && !ready && !exited; i++) ready = await ping(PORT);
+  if (!ready) { console.error(exited ? 'turnserver exited before it answered' : 'coturn did not answer'); return 2; }
 
-const free = (port, kind) => new Promise((resolve) => {
-  if (kind === 'udp') {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => { s.close(); resolve(false); });
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  } else {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  }
-});
-async function freeRange(span) {
-  for (let i = 0; i < 200; i++) {
-    const base = 20000 + Math.floor(Math.random() * 35000);
-    let ok = true;
-    for (let p = base; p < base + span && ok; p++) ok = (await free(p, 'udp')) && (await free(p, 'tcp'));
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
-}
-
-// A wide relay range: uclient runs up to 16 sessions and does not free its allocations on exit.
-const RELAY_PORTS = 2000;
-const base = await freeRange(RELAY_PORTS + 10);
-const PORT = base;
-const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-bench-turn-'));
-writeFileSync(join(dir, 'turnserver.conf'), '');
-const coturn = spawn('turnserver', [
-  '-c', join(dir, 'turnserver.conf'), '--no-cli', '--log-file', 'stdout', '--simple-log', '--pidfile', join(dir, 'pid'),
-  '--listening-ip', '127.0.0.1', '--relay-ip', '127.0.0.1', '--listening-port', String(PORT), '--alt-listening-port', String(PORT + 1),
-  '--min-port', String(base + 10), '--max-port', String(base + 9 + RELAY_PORTS), '--no-tls', '--no-dtls',
-  '--lt-cred-mech', '--user', `${USER}:${PASSWORD}`, '--realm', 'bench.test',
-  // The two ends of both tools are relays on loopback.
-  '--allow-loopback-peers',
-], { stdio: 'ignore' });
-let ready = false;
-coturn.on('exit', (code) => { if (!ready) { console.error(`turnserver exited (${code}) before it was ready`); process.exit(2); } });
-let cleaned = false;
-const cleanup = () => {
-  if (cleaned) return;
-  cleaned = true;
-  coturn.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on('exit', cleanup);
-process.on('SIGINT', () => process.exit(130));
-
-// Ready when coturn answers a Binding request (bounded polling of a real condition).
-const ping = () => new Promise((resolve) => {
-  const s = dgram.createSocket('udp4');
-  const req = Buffer.alloc(20);
-  req.writeUInt16BE(0x0001, 0);
-  req.writeUInt32BE(0x2112a442, 4);
-  const t = setTimeout(() => { s.close(); resolve(false); }, 200);
-  s.on('message', () => { clearTimeout(t); s.close(); resolve(true); });
-  s.on('error', () => {});
-  s.send(req, PORT, '127.0.0.1');
-});
-for (let i = 0; i < 50 && !ready; i++) ready = await ping();
-if (!ready) { console.error('coturn did not answer'); process.exit(2); }
-
-/** turnutils_uclient client to client (-y), no RTCP sessions (-c): `sessions` clients in pairs, each sending n messages. */
-async function uclient(n, intervalMs, sessions = 2) {
-  const r = await run('turnutils_uclient', ['-y', '-c', '-m', String(sessions), '-u', USER, '-w', PASSWORD, '-p', String(PORT), '-n', String(n), '-l', String(SIZE), '-z', String(intervalMs), '127.0.0.1']);
-  const out = r.stdout + r.stderr;
-  const totals = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$/m.exec(out);
-  const lost = /Total lost packets (\d+) \(([\d.]+)%\)/.exec(out);
-  const rtt = /Average round trip delay ([\d.]+) ms; min = (\d+) ms, max = (\d+) ms/.exec(out);
-  if (!totals || !lost || !rtt) throw new Error(`uclient output not understood (exit ${r.code}):\n${out.slice(-2000)}`);
-  // Per-second progress lines: "<t>: : start_mclient: msz=2, tot_send_msgs=X, tot_recv_msgs=Y, ..."
-  const ticks = [...out.matchAll(/^(\d+): : start_mclient: msz=\d+, tot_send_msgs=(\d+), tot_recv_msgs=(\d+),/gm)].map((x) => ({ t: Number(x[1]), recv: Number(x[3]) }));
-  const deltas = [];
-  for (let k = 1; k < ticks.length; k++) {
-    if (ticks[k - 1].recv > 0 && ticks[k].t === ticks[k - 1].t + 1) deltas.push(ticks[k].recv - ticks[k - 1].recv);
-  }
-  const interior = deltas.length >= 3 ? deltas.slice(0, -1) : deltas;
-  return {
-    sustained: median(interior),
-    sent: Number(totals[1]),
-    received: Number(totals[2]),
-    loss: Number(lost[2]) / 100,
-    rttAvg: Number(rtt[1]),
-    rttMin: Number(rtt[2]),
-    rttMax: Number(rtt[3]),
-    ms: r.ms,
-  };
-}
-
-/** rtcprobe turn; returns the channel path (uclient relays over channels too). */
-async function rtcprobe(count, rate) {
-  const r = await run(process.execPath, [BIN, 'turn', `turn:127.0.0.1:${PORT}`, '--user', USER, '--password', PASSWORD, '--count', String(count), '--size', String(SIZE), '--rate', String(rate), '--json']);
-  let j;
-  try {
-    j = JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`rtcprobe output not JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-  const p = j.paths.find((x) => x.mode === 'channel');
-  if (!p) throw new Error(`rtcprobe measured no channel path:\n${JSON.stringify(j.checks, null, 1)}`);
-  return p;
-}
-
-// uclient's per-session rate: 1000 / interval messages per second, from each of its two clients.
-const perSessionRate = 1000 / INTERVAL_MS;
-const rows = {
-  uRttAvg: [], uRttMax: [], uLoss: [], rRttMedian: [], rRttMean: [], rRttMax: [], rLoss: [],
-  uRate: [], uRateLoss: [], rRate: [], rRateTarget: [],
-};
-const RAMP = [8000, 16000, 24000, 32000, 40000, 48000, 56000, 64000, 80000, 96000];
-for (let i = 0; i < RUNS; i++) {
-  process.stderr.write(`round ${i + 1}/${RUNS}\n`);
-  // 1. Same workload. uclient: 2 clients x COUNT messages, one way each, at perSessionRate.
-  //    rtcprobe: COUNT messages A->B echoed B->A at the same rate: the same 2 x COUNT relayed messages.
-  const u = await uclient(COUNT, INTERVAL_MS);
-  const p = await rtcprobe(COUNT, perSessionRate);
-  rows.uRttAvg.push(u.rttAvg);
-  rows.uRttMax.push(u.rttMax);
-  rows.uLoss.push(u.loss);
-  rows.rRttMedian.push(p.rtt?.median ?? NaN);
-  rows.rRttMean.push(p.rtt?.mean ?? NaN);
-  rows.rRttMax.push(p.rtt?.max ?? NaN);
-  rows.rLoss.push(p.loss);
-
-  // 2a. uclient flat out (-z 0). It prints its totals once a second; the relayed rate it
-  //     sustains is the median of the per-second increments of tot_recv_msgs while it runs
-  //     at full load (the last, partial, second left out). One session paces itself, so it
-  //     gets its best over 4..16 sessions (loss <= 1%).
-  let uBest = 0;
-  let uBestLoss = NaN;
-  for (const sessions of UCLIENT_SESSIONS) {
-    let flood;
-    try {
-      flood = await uclient(Math.round(FLOOD_TOTAL / sessions), 0, sessions);
-    } catch (err) {
-      process.stderr.write(`uclient with ${sessions} sessions failed, left out: ${err.message.split('\n')[1] ?? err.message}\n`);
-      continue;
-    }
-    if (flood.loss <= 0.01 && flood.sustained > uBest) {
-      uBest = flood.sustained;
-      uBestLoss = flood.loss;
-    }
-  }
-  rows.uRate.push(uBest);
-  rows.uRateLoss.push(uBestLoss);
-
-  // 2b. rtcprobe: raise --rate until loss exceeds 1% or the achieved rate falls short.
-  let best = 0;
-  let bestTarget = 0;
-  // Each level runs 2 s of traffic; a level that misses is tried once more before the ramp stops.
-  ramp: for (const rate of RAMP) {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let q;
-      try {
-        q = await rtcprobe(2 * rate, rate);
-      } catch (err) {
-        process.stderr.write(`rtcprobe at --rate ${rate} measured no path, counted as a miss: ${err.message.split('\n')[0]}\n`);
-        continue;
-      }
-      const relayed = q.throughput.relayedMessagesPerSecond;
-      if (q.loss <= 0.01 && relayed >= 0.9 * 2 * rate) {
-        best = Math.max(best, relayed);
-        bestTarget = rate;
-        continue ramp;
+  /** turnutils_uclient client to client (-y), no RTCP (-c): `sessions` clients in pairs, each sending n messages. */
+  async function uclient(n, intervalMs, sessions) {
+    const r = await run('turnutils_uclient', ['-y', '-c', '-m', String(sessions), '-u', USER, '-w', PASSWORD, '-p', String(PORT),
+      '-n', String(n), '-l', String(SIZE), '-z', String(intervalMs), '127.0.0.1'], { cwd: ROOT, timeoutMs: 120_000 });
+    const out = r.stdout + r.stderr;
+    const totals = /tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$/m.exec(out);
+    const lost = /Total lost packets (\d+) \(([\d.]+)%\)/.exec(out);
+    const rtt = /Average round trip delay ([\d.]+) ms; min = (\d+) ms, max = (\d+) ms/.exec(out);
+    if (!totals || !lost || !rtt) return { error: `uclient output not understood (exit ${r.code}${r.timedOut ? ', timed out' : ''})`, received: Number(totals?.[2] ?? 0) };
+    // Per-second progress lines: "<t>: : start_mclient: msz=N, tot_send_msgs=X, tot_recv_msgs=Y, ..."
+    const ticks = [...out.matchAll(/^(\d+): : start_mclient: msz=\d+, tot_send_msgs=(\d+), tot_recv_msgs=(\d+),/gm)].map((x) => ({ t: Number(x[1]), recv: Number(x[3]) }));
+    let bestSecond = NaN;
+    for (let k = 1; k < ticks.length; k++) {
+      // A full second: the previous tick had already received (sending under way), consecutive seconds.
+      if (ticks[k - 1].recv > 0 && ticks[k].t === ticks[k - 1].t + 1) {
+        const d = ticks[k].recv - ticks[k - 1].recv;
+        if (!(d <= bestSecond)) bestSecond = d;
       }
     }
-    break;
+    return { sent: Number(totals[1]), received: Number(totals[2]), loss: Number(lost[2]) / 100, rttAvg: Number(rtt[1]), rttMax: Number(rtt[3]), bestSecond };
   }
-  rows.rRate.push(best);
-  rows.rRateTarget.push(bestTarget);
-}
 
-const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]));
-const rttDiff = Math.abs(m.rRttMedian - m.uRttAvg);
-const result = {
-  runs: RUNS,
-  node: process.version,
-  workload: { size: SIZE, count: COUNT, ratePerDirection: perSessionRate },
-  medians: m,
-  rttAgreeWithinUclientResolution: rttDiff <= 1,
-  lossAgree: Math.abs(m.rLoss - m.uLoss) <= 0.01,
-  sustainedRateRatio: m.rRate / m.uRate,
-};
-console.log(`bench:turn  ${RUNS} rounds, medians; loopback coturn ${PORT}; ${SIZE}-byte messages`);
-console.log(`  same workload: ${COUNT} messages each way at ${fmt(perSessionRate, 0)}/s per direction`);
-console.log(`    turnutils_uclient  RTT avg ${fmt(m.uRttAvg, 3)} ms (integer-ms clock), max ${fmt(m.uRttMax, 0)} ms, loss ${fmt(m.uLoss * 100, 2)}%`);
-console.log(`    rtcprobe turn      RTT median ${fmt(m.rRttMedian, 3)} ms, mean ${fmt(m.rRttMean, 3)} ms, max ${fmt(m.rRttMax, 3)} ms, loss ${fmt(m.rLoss * 100, 2)}%`);
-console.log(`    RTT difference ${fmt(rttDiff, 3)} ms: ${result.rttAgreeWithinUclientResolution ? 'within' : 'OUTSIDE'} uclient's 1 ms resolution; loss ${result.lossAgree ? 'agrees' : 'DIFFERS'}`);
-console.log('  highest sustained relayed rate (relayed messages/s, both directions, loss <= 1%):');
-console.log(`    turnutils_uclient -z 0  ${fmt(m.uRate, 0)} msg/s (best of 4-16 sessions, median of its per-second counts; loss ${fmt(m.uRateLoss * 100, 2)}%)`);
-console.log(`    rtcprobe turn           ${fmt(m.rRate, 0)} msg/s (--rate ${fmt(m.rRateTarget, 0)} echoes/s)`);
-console.log(`    ratio rtcprobe / uclient ${fmt(result.sustainedRateRatio, 2)} (goal >= 0.8)`);
-console.log(JSON.stringify(result));
-cleanup();
-process.exit(0);
+  /** rtcprobe turn; the channel path (uclient relays over channels too). */
+  async function rtcprobe(count, rate, extra = []) {
+    const r = await run(process.execPath, [BIN, 'turn', `turn:127.0.0.1:${PORT}`, '--user', USER, '--password', PASSWORD,
+      '--count', String(count), '--size', String(SIZE), '--rate', String(rate), ...extra, '--json'], { cwd: ROOT, timeoutMs: 120_000 });
+    let j;
+    try { j = JSON.parse(r.stdout); } catch { return { error: `rtcprobe output not JSON (exit ${r.code}${r.timedOut ? ', timed out' : ''})`, received: 0 }; }
+    const p = j.paths?.find((x) => x.mode === 'channel');
+    if (!p) return { error: 'rtcprobe measured no channel path', received: 0 };
+    return p;
+  }
+
+  /**
+   * rtcprobe's ramp: the rate doubles while every level meets the limits; after the first
+   * miss it goes on from the best level in steps of sqrt(2). Returns the best relayed rate
+   * with loss <= LOSS, and whether anything got through at all.
+   */
+  async function rampRtcprobe() {
+    let best = NaN;
+    let bestRate = NaN;
+    let misses = 0;
+    let anything = false;
+    let factor = 2;
+    const trace = [];
+    for (let rate = FIRST_RATE; rate <= MAX_RATE;) {
+      const t0 = performance.now();
+      // --timeout 2000 also bounds the wait for late echoes after a level (2 s instead of 3 s).
+      const q = await rtcprobe(Math.max(100, Math.round(rate * LEVEL_S)), rate, ['--timeout', '2000']);
+      if (q.received > 0) anything = true;
+      const relayed = q.throughput?.relayedMessagesPerSecond ?? NaN;
+      const lossOk = !q.error && q.loss <= LOSS;
+      if (lossOk && !(relayed <= best)) { best = relayed; bestRate = rate; }
+      const met = lossOk && relayed >= 0.9 * 2 * rate;
+      trace.push(`${rate}:${q.error ? 'error' : `${sig(relayed)}/${fmt(q.loss * 100, 1)}%`}${met ? '' : '*'}`);
+      if (process.env.BENCH_DEBUG) process.stderr.write(`rtcprobe --rate ${rate}: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      misses = met ? 0 : misses + 1;
+      if (misses >= MISSES) break;
+      if (!met && factor === 2) {
+        // First miss: continue from the best level that met, in finer steps.
+        factor = Math.SQRT2;
+        if (Number.isFinite(bestRate)) { rate = Math.round(bestRate * factor); continue; }
+      }
+      rate = Math.round(rate * factor);
+    }
+    return { best, bestRate, anything, trace };
+  }
+
+  /** uclient's ramp over the number of sessions at -z 0. */
+  async function rampUclient() {
+    let best = NaN;
+    let bestSessions = NaN;
+    let bestLoss = NaN;
+    let misses = 0;
+    let anything = false;
+    const trace = [];
+    for (const sessions of SESSIONS) {
+      // Enough messages for about 3 s at the best rate so far (several full seconds).
+      const total = Math.min(4 * UCLIENT_TOTAL, Math.max(UCLIENT_TOTAL, Number.isFinite(best) ? 3 * best : 0));
+      const t0 = performance.now();
+      const u = await uclient(Math.round(total / sessions), 0, sessions);
+      if (process.env.BENCH_DEBUG) process.stderr.write(`uclient ${sessions} sessions ${total} msgs: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      if (u.received > 0) anything = true;
+      const lossOk = !u.error && u.loss <= LOSS && Number.isFinite(u.bestSecond);
+      const gain = lossOk && !(u.bestSecond <= best);
+      if (gain) { best = u.bestSecond; bestSessions = sessions; bestLoss = u.loss; }
+      trace.push(`${sessions}:${u.error ? 'error' : `${sig(u.bestSecond)}/${fmt(u.loss * 100, 1)}%`}${gain ? '' : '*'}`);
+      misses = gain ? 0 : misses + 1;
+      if (misses >= MISSES) break;
+    }
+    return { best, bestSessions, bestLoss, anything, trace };
+  }
+
+  const start = header('bench:turn', `BENCH_RUNS=${RUNS} npm run bench:turn`);
+  console.log(`  loopback coturn on port ${PORT}; ${SIZE}-byte messages; loss limit ${fmt(LOSS * 100, 1)}%; a ramp stops after ${MISSES} consecutive misses`);
+  const perSessionRate = 1000 / INTERVAL_MS;
+  const rows = { uRttAvg: [], uRttMax: [], uLoss: [], rRttMedian: [], rRttMean: [], rRttMax: [], rLoss: [], uRate: [], rRate: [] };
+  let uAnything = false;
+  let rAnything = false;
+  for (let i = 0; i < RUNS; i++) {
+    // 1. Same workload. uclient: 2 clients x COUNT messages, one way each, at perSessionRate.
+    //    rtcprobe: COUNT messages A->B echoed B->A at the same rate: the same 2 x COUNT relayed messages.
+    const same = [
+      async () => {
+        const u = await uclient(COUNT, INTERVAL_MS, 2);
+        rows.uRttAvg.push(u.error ? NaN : u.rttAvg);
+        rows.uRttMax.push(u.error ? NaN : u.rttMax);
+        rows.uLoss.push(u.error ? NaN : u.loss);
+      },
+      async () => {
+        const p = await rtcprobe(COUNT, perSessionRate);
+        rows.rRttMedian.push(p.rtt?.median ?? NaN);
+        rows.rRttMean.push(p.rtt?.mean ?? NaN);
+        rows.rRttMax.push(p.rtt?.max ?? NaN);
+        rows.rLoss.push(p.error ? NaN : p.loss);
+      },
+    ];
+    // 2. Ramps, the same rules for both.
+    let u;
+    let r;
+    const ramps = [async () => { u = await rampUclient(); }, async () => { r = await rampRtcprobe(); }];
+    const order = i % 2 === 0 ? [0, 1] : [1, 0];
+    for (const k of order) await same[k]();
+    for (const k of order) await ramps[k]();
+    rows.uRate.push(u.best);
+    rows.rRate.push(r.best);
+    uAnything ||= u.anything;
+    rAnything ||= r.anything;
+    console.log(`  round ${i + 1}/${RUNS} (${order[0] === 0 ? 'uclient' : 'rtcprobe'} first): uclient ${sig(u.best)} msg/s (${u.bestSessions} sessions), rtcprobe ${sig(r.best)} msg/s (--rate ${r.bestRate})`);
+    console.log(`    ramps, level:relayed msg/s/loss, * = miss: uclient ${u.trace.join(' ')}; rtcprobe ${r.trace.join(' ')}`);
+  }
+
+  console.log(`  same workload: ${COUNT} messages each way at ${fmt(perSessionRate, 0)}/s per direction (uclient -y -c -m 2 -n ${COUNT} -l ${SIZE} -z ${INTERVAL_MS}; rtcprobe --count ${COUNT} --size ${SIZE} --rate ${fmt(perSessionRate, 0)})`);
+  console.log(`    turnutils_uclient  RTT avg ${fmt(median(rows.uRttAvg), 3)} ms (whole-ms clock), max ${fmt(median(rows.uRttMax), 0)} ms, loss ${fmt(median(rows.uLoss) * 100, 2)}%`);
+  console.log(`    rtcprobe turn      RTT median ${fmt(median(rows.rRttMedian), 3)} ms, mean ${fmt(median(rows.rRttMean), 3)} ms, max ${fmt(median(rows.rRttMax), 3)} ms, loss ${fmt(median(rows.rLoss) * 100, 2)}%`);
+  const rttDiff = Math.abs(median(rows.rRttMedian) - median(rows.uRttAvg));
+  console.log(`    RTT difference ${fmt(rttDiff, 3)} ms: ${rttDiff <= 1 ? 'within' : 'OUTSIDE'} uclient's 1 ms resolution (medians over rounds)`);
+  const table = printTable({
+    title: `  highest relayed rate with loss <= ${fmt(LOSS * 100, 1)}% (relayed messages/s, both directions), ${RUNS} rounds`,
+    unit: 'msg/s',
+    digits: 0,
+    rows: [
+      { key: 'uclient', label: 'turnutils_uclient -z 0', values: rows.uRate, note: '(best full second, best of 2-32 sessions)' },
+      { key: 'rtcprobe', label: 'rtcprobe turn', values: rows.rRate, baseline: 'uclient', note: '(average over the best level)' },
+    ],
+  });
+  const end = footer(start);
+  console.log(JSON.stringify({ bench: 'turn', runs: RUNS, node: process.version, start, end, size: SIZE, lossLimit: LOSS, spread: 'IQR (q1-q3) and min-max over rounds', sameWorkload: rows, rate: table }));
+  let code = 0;
+  for (const [name, anything] of [['turnutils_uclient', uAnything], ['rtcprobe turn', rAnything]]) {
+    if (!anything) { console.error(`FAILED: ${name} relayed nothing at all at any level (no figure)`); code = 1; }
+  }
+  return code;
+});

@@ -1,0 +1,77 @@
+// The benchmarks end by themselves and remove what they started, also on SIGINT.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect, it } from 'vitest';
+import { describeWith } from '../helpers/system.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const started: ChildProcess[] = [];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Start a bench; resolves `started` with coturn's pid and temp dir once it reports them. */
+function startBench(script: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let stderr = '';
+  const waiters: Array<() => void> = [];
+  child.stderr!.on('data', (d) => { stderr += d; for (const w of waiters.splice(0)) w(); });
+  child.stdout!.resume();
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  /** Resolves when stderr matches re (an event, not a sleep). */
+  const waitFor = (re: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
+    const check = () => {
+      const m = re.exec(stderr);
+      if (m) resolve(m);
+      else if (child.exitCode !== null) reject(new Error(`bench exited (${child.exitCode}) before ${re}: ${stderr}`));
+      else waiters.push(check);
+    };
+    check();
+    child.once('exit', check);
+  });
+  return { child, exit, waitFor };
+}
+
+afterEach(() => {
+  for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+describeWith({ commands: ['turnserver', 'turnutils_stunclient'] }, 'bench:stun clean-up', () => {
+  it('ends by itself with exit code 0, and its coturn and temp dir are gone', async () => {
+    const b = startBench('bench/stun/run.mjs', { BENCH_RUNS: '1' });
+    const m = await b.waitFor(/started coturn pid (\d+) on port \d+, temp dir (\S+)/);
+    expect(alive(Number(m[1]))).toBe(true);
+    expect(await b.exit).toBe(0);
+    expect(alive(Number(m[1]))).toBe(false);
+    expect(existsSync(m[2]!)).toBe(false);
+  }, 60_000);
+
+  it('SIGINT in the middle of the rounds: exit 130, coturn and temp dir gone', async () => {
+    const b = startBench('bench/stun/run.mjs', { BENCH_RUNS: '50' });
+    const m = await b.waitFor(/started coturn pid (\d+) on port \d+, temp dir (\S+)/);
+    await b.waitFor(/round 2\/50/);
+    b.child.kill('SIGINT');
+    expect(await b.exit).toBe(130);
+    expect(alive(Number(m[1]))).toBe(false);
+    expect(existsSync(m[2]!)).toBe(false);
+  }, 60_000);
+});
+
+describeWith({ commands: ['turnserver', 'turnutils_uclient'] }, 'bench:turn clean-up', () => {
+  it('SIGTERM once coturn is up: exit 143, coturn and temp dir gone', async () => {
+    const b = startBench('bench/turn/run.mjs', { BENCH_RUNS: '1' });
+    const m = await b.waitFor(/started coturn pid (\d+) on port \d+, temp dir (\S+)/);
+    b.child.kill('SIGTERM');
+    expect(await b.exit).toBe(143);
+    expect(alive(Number(m[1]))).toBe(false);
+    expect(existsSync(m[2]!)).toBe(false);
+  }, 60_000);
+});

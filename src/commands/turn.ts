@@ -120,7 +120,8 @@ async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Prom
   const ttl = opts.ttl;
   const now = Date.now();
 
-  const { restCredentials, restPassword, parseIceServers } = await import('../core/turn/credentials.js');
+  const { restCredentials, restPassword, restUsername } = await import('../core/ice/rest.js');
+  const { parseIceServers, turnServersOf } = await import('../core/ice/servers.js');
   let credentials: TurnCredentials | undefined;
   let source: TurnTarget['source'];
   let resign: TurnTarget['resign'];
@@ -128,7 +129,7 @@ async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Prom
     credentials = restCredentials(secret, { ...(user ? { user } : {}), ttl, now });
     source = 'rest-secret';
     resign = (expiry) => {
-      const username = user ? `${expiry}:${user}` : String(expiry);
+      const username = restUsername(expiry, user);
       return { username, password: restPassword(secret, username) };
     };
   } else if (user !== undefined && password !== undefined) {
@@ -142,7 +143,7 @@ async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Prom
     ...(resign ? { resign } : {}),
   }));
   if (opts.iceServers !== undefined) {
-    const entries = parseIceServers(readFileOption(opts.iceServers, '--ice-servers').toString('utf8'));
+    const entries = turnServersOf(parseIceServers(readFileOption(opts.iceServers, '--ice-servers').toString('utf8')));
     if (entries.length === 0) throw new RtcprobeError('USAGE', `${opts.iceServers} lists no turn: or turns: URL`);
     for (const e of entries) {
       const c = e.username !== undefined && e.credential !== undefined ? { username: e.username, password: e.credential } : credentials;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { candidateType, isRelayCandidate, relayOnlySdp, sdpCandidateTypes, toRtcIceServers } from '../../src/core/rtc/ice.js';
 import { splitFrame, videoFrameBytes, audioTimestampStep, videoTimestampStep, PCMU_PROFILE, MAX_RTP_PAYLOAD } from '../../src/core/rtc/media.js';
 import { weriftConfig } from '../../src/core/rtc/peer.js';
-import { parseIceServers } from '../../src/core/turn/credentials.js';
+import { parseIceServers } from '../../src/core/ice/servers.js';
 import { RtcprobeError } from '../../src/core/errors.js';
 
 const HOST = 'a=candidate:1 1 udp 2130706431 192.0.2.10 50000 typ host generation 0';
@@ -50,7 +50,7 @@ describe('relay-only candidate filtering', () => {
 describe('ICE server lists', () => {
   it('converts the project’s parsed iceServers', () => {
     const parsed = parseIceServers(JSON.stringify({ iceServers: [{ urls: ['turn:203.0.113.5:3478?transport=udp', 'stun:203.0.113.5'], username: 'u', credential: 'p' }] }));
-    expect(toRtcIceServers(parsed)).toEqual([{ urls: ['turn:203.0.113.5:3478?transport=udp'], username: 'u', credential: 'p' }]);
+    expect(toRtcIceServers(parsed)).toEqual([{ urls: ['turn:203.0.113.5:3478?transport=udp', 'stun:203.0.113.5'], username: 'u', credential: 'p' }]);
   });
 
   it.each([

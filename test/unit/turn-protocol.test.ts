@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { RtcprobeError } from '../../src/core/errors.js';
 import { rtcprobeErrorFrom } from '../helpers/errors.js';
@@ -11,7 +10,6 @@ import { pickCredentials } from '../../src/commands/turn.js';
 import { BandwidthRamp } from '../../src/core/turn/bandwidth.js';
 import { judgeRelayAddress } from '../../src/core/turn/stages/allocate.js';
 import { plainTlsText } from '../../src/core/turn/stages/connect.js';
-import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../src/core/turn/credentials.js';
 import {
   allocateAttributes, channelBindAttributes, decodeChannelData, decodeDataIndication, encodeChannelData,
   encodeSendIndication, isChannelData, isDataIndication, readAllocateSuccess, TurnAuth,
@@ -151,56 +149,6 @@ describe('TurnAuth: the long-term credential state machine', () => {
   });
 });
 
-describe('coturn REST API credentials', () => {
-  it('username is expiry:user and the password base64(HMAC-SHA1(secret, username))', () => {
-    const c = restCredentials('s3cret', { user: 'bob', ttl: 600, now: 1_700_000_000_000 });
-    expect(c.username).toBe('1700000600:bob');
-    expect(c.expiry).toBe(1700000600);
-    expect(c.password).toBe(createHmac('sha1', 's3cret').update('1700000600:bob').digest('base64'));
-    expect(restPassword('s3cret', c.username)).toBe(c.password);
-    expect(restCredentials('s3cret', { ttl: 1, now: 1_700_000_000_000 }).username).toBe('1700000001');
-  });
-
-  it('reads the expiry back from REST usernames only', () => {
-    expect(restExpiryOf('1700000600:bob')).toBe(1700000600);
-    expect(restExpiryOf('1700000600')).toBe(1700000600);
-    expect(restExpiryOf('alice')).toBeUndefined();
-    expect(restExpiryOf('12:bob')).toBeUndefined();
-  });
-
-  it('masks secrets and redacts long ones from text', () => {
-    expect(mask('correct-horse')).toBe('co***');
-    expect(mask('abc')).toBe('***');
-    expect(mask(undefined)).toBe('');
-    expect(redact('user correct-horse failed', ['correct-horse'])).toBe('user co*** failed');
-    // Short secrets are not redacted: the words they match would be mangled.
-    expect(redact('wrong password', ['wrong'])).toBe('wrong password');
-  });
-});
-
-describe('iceServers JSON', () => {
-  it('accepts an array or {iceServers}, string or array urls, and keeps only turn:/turns:', () => {
-    const list = parseIceServers(JSON.stringify({
-      iceServers: [
-        { urls: 'stun:stun.example.org' },
-        { urls: ['turn:turn.example.org?transport=udp', 'turns:turn.example.org:443?transport=tcp', 'stun:x'], username: 'u', credential: 'c' },
-        { url: 'turn:legacy.example.org' },
-      ],
-    }));
-    expect(list).toEqual([
-      { urls: ['turn:turn.example.org?transport=udp', 'turns:turn.example.org:443?transport=tcp'], username: 'u', credential: 'c' },
-      { urls: ['turn:legacy.example.org'] },
-    ]);
-    expect(parseIceServers('[{"urls":"turn:a"}]')).toEqual([{ urls: ['turn:a'] }]);
-  });
-
-  it('rejects malformed documents with a USAGE error', () => {
-    for (const bad of ['not json', '{"x":1}', '[1]', '[{"urls":5}]', '[{"urls":"turn:a","username":3}]']) {
-      rtcprobeErrorFrom(() => parseIceServers(bad), 'USAGE');
-    }
-  });
-});
-
 describe('address classes', () => {
   it.each([
     ['127.0.0.1', 'loopback'], ['10.1.2.3', 'private'], ['172.31.255.255', 'private'], ['172.32.0.1', 'public'],
@@ -253,16 +201,6 @@ describe('relayed address versus the address the server was reached on', () => {
     expect(other.hint).not.toMatch(/coturn|external-ip|relay-ip/);
     expect(other.hint).toContain('XOR-RELAYED-ADDRESS');
     expect(judgeRelayAddress('10.0.0.5', '203.0.113.7', true).hint).toContain('external-ip');
-  });
-});
-
-describe('iceServers JSON with a byte order mark', () => {
-  it('a UTF-8 BOM before the document is accepted', () => {
-    const text = `\uFEFF${JSON.stringify([{ urls: 'turn:192.0.2.1', username: 'u', credential: 'c' }])}`;
-    expect(parseIceServers(text)).toEqual([{ urls: ['turn:192.0.2.1'], username: 'u', credential: 'c' }]);
-    // And from bytes, as the command reads the file.
-    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"iceServers":[{"urls":"turn:192.0.2.2"}]}')]);
-    expect(parseIceServers(bytes.toString('utf8'))[0]!.urls).toEqual(['turn:192.0.2.2']);
   });
 });
 

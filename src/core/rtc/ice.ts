@@ -3,25 +3,20 @@
  * werift): the peer adapter converts these to werift's configuration.
  */
 import { RtcprobeError } from '../errors.js';
-import type { IceServerEntry } from '../turn/credentials.js';
-
-/** One ICE server as RTCPeerConnection takes it; `urls` always a list. */
-export interface RtcIceServer {
-  urls: string[];
-  username?: string;
-  credential?: string;
-}
+import { toIceServer, type IceServer, type IceServerInput } from '../ice/servers.js';
 
 const ICE_URL = /^(stun|stuns|turn|turns):/i;
 
 /**
- * Normalise an ICE server list (the project's `IceServerEntry[]` from
- * `parseIceServers`, or any RTCIceServer-like objects). Rejects URLs that are
- * not stun:/stuns:/turn:/turns: and TURN entries without credentials.
+ * The ICE servers a headless peer may use (the project's `IceServer[]` from
+ * `parseIceServers`, or RTCIceServer-like objects with `urls` a string).
+ * Rejects URLs that are not stun:/stuns:/turn:/turns: and TURN entries
+ * without credentials.
  */
-export function toRtcIceServers(list: readonly (IceServerEntry | { urls: string | string[]; username?: string; credential?: string })[]): RtcIceServer[] {
-  return list.map((e, i) => {
-    const urls = (typeof e.urls === 'string' ? [e.urls] : [...e.urls]).map((u) => u.trim());
+export function toRtcIceServers(list: readonly (IceServer | IceServerInput)[]): IceServer[] {
+  return list.map((entry, i) => {
+    const e = toIceServer(entry, `iceServers[${i}]`);
+    const urls = e.urls;
     if (urls.length === 0) throw new RtcprobeError('USAGE', `iceServers[${i}] has no URL`);
     for (const u of urls) if (!ICE_URL.test(u)) throw new RtcprobeError('USAGE', `iceServers[${i}]: "${u}" is not a stun:, stuns:, turn: or turns: URL`);
     if (urls.some((u) => /^turns?:/i.test(u)) && (e.username === undefined || e.credential === undefined)) {

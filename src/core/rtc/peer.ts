@@ -24,7 +24,8 @@ import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { connectBreakdown, mark, type ConnectBreakdown, type ConnectMark, type ConnectMarks } from '../bench/connect.js';
 import { decodeProbe, encodeProbe, type ProbeHeader } from '../bench/probe.js';
 import { PROBE_HEADER_BYTES } from '../bench/probe.js';
-import { relayOnlySdp, sdpCandidateTypes, type CandidateType, type RtcIceServer } from './ice.js';
+import type { IceServer } from '../ice/servers.js';
+import { relayOnlySdp, sdpCandidateTypes, type CandidateType } from './ice.js';
 import { Pacer, systemClock, withDeadline, type Clock, type DataPipe, type PacerOptions } from './channel.js';
 import {
   DEFAULT_VIDEO, PCMU_PROFILE, audioTimestampStep, splitFrame, videoFrameBytes, videoTimestampStep,
@@ -41,7 +42,7 @@ export type AudioCodec = 'pcmu' | 'opus';
 
 export interface PeerOptions {
   /** Explicit ICE servers ([] for none: werift's default would be a public STUN server). */
-  iceServers: RtcIceServer[];
+  iceServers: IceServer[];
   /** Gather host candidates on 127.0.0.1 only (two peers on one machine, no network needed). */
   loopback?: boolean;
   /** iceTransportPolicy "relay", and only relay candidates leave this peer's SDP. */

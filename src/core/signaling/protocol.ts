@@ -6,6 +6,7 @@
  * The validator is pure (no I/O): the relay feeds it every frame and either
  * gets a typed message back or the wire error code to answer with.
  */
+import type { IceServer } from '../ice/servers.js';
 
 export const PROTOCOL_VERSION = 1;
 /** WebSocket subprotocol clients may offer; the relay accepts plain connections too. */
@@ -76,12 +77,6 @@ export type PeerMeta = Record<string, unknown>;
 export interface PeerInfo {
   peerId: string;
   meta?: PeerMeta;
-}
-
-export interface IceServer {
-  urls: string[];
-  username?: string;
-  credential?: string;
 }
 
 // ---- client -> relay ----

@@ -20,7 +20,8 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import { restCredentials } from '../turn/credentials.js';
+import { restCredentials } from '../ice/rest.js';
+import type { IceServer } from '../ice/servers.js';
 import { AdminToken, OriginAllowlist, authorizeJoin } from './auth.js';
 import { MemoryBus, type Bus, type BusEvent, type PeerRecord } from './bus.js';
 import { HttpRouter } from './http.js';
@@ -35,7 +36,6 @@ import {
   parseClientFrame,
   validInstanceId,
   type ClientMessage,
-  type IceServer,
   type JoinMessage,
   type ServerMessage,
   type WireErrorCode,

@@ -7,7 +7,7 @@ import type { TlsInfo } from '../net/stream.js';
 import type { RttSummary } from '../stats.js';
 import type { Transport } from '../uri.js';
 import type { BandwidthResult } from './bandwidth.js';
-import { redact } from './credentials.js';
+import { redact } from '../secrets.js';
 import type { PathMode, PathResult } from './datapath.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';

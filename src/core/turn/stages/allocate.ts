@@ -12,7 +12,8 @@ import { readString, type TransportAddress } from '../../stun/attributes.js';
 import { classifyAddress, isNonPublic } from '../addresses.js';
 import { openTurnTransport, TurnClient, TurnErrorResponse } from '../client.js';
 import { addr, errText, isCode, type Endpoint, type OpenedClient, type ServerCheck, type TurnCheckOptions, type TurnTarget } from '../context.js';
-import { mask, restExpiryOf } from '../credentials.js';
+import { mask } from '../../secrets.js';
+import { restExpiryOf } from '../../ice/rest.js';
 import {
   ALLOCATE_ERRORS, NO_IPV4_RELAY, OPEN_RELAY, pickWording, relayElsewhere, relayUnreachable, restRefused, WRONG_SECRET, wrongUser,
 } from '../hints.js';

@@ -240,7 +240,7 @@ async function runServe(opts: ServeOptions, ctx: RunContext): Promise<CommandOut
   if (instanceId !== undefined && !validInstanceId(instanceId)) throw new RtcprobeError('USAGE', '--instance-id must be 1..64 characters of A-Z a-z 0-9 _ . -');
   const { randomBytes } = await import('node:crypto');
   const id = instanceId ?? `relay-${randomBytes(4).toString('hex')}`;
-  const { mask: maskSecret } = await import('../core/secrets.js');
+  const { maskSecret } = await import('../core/secrets.js');
   let bus;
   let maskedRedis: string | undefined;
   if (redisUrl) {

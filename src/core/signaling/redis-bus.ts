@@ -18,6 +18,7 @@
  */
 import { Redis, type Result } from 'ioredis';
 import { RtcprobeError } from '../errors.js';
+import { maskUrlPassword as maskRedisUrl } from '../secrets.js';
 import { parsePeerRecord, peerRecordFrom, type Bus, type BusEvent, type BusStats, type JoinOutcome, type PeerRecord, type RoomSummary } from './bus.js';
 import { TurnBatcher } from './outbox.js';
 import { jsonObject } from './protocol.js';
@@ -163,15 +164,7 @@ function decodeEvent(line: string): BusEvent | undefined {
 }
 
 /** Hide the password of a redis:// URL. */
-export function maskRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://?';
-  }
-}
+export { maskRedisUrl };
 
 export class RedisBus implements Bus {
   readonly kind = 'redis' as const;

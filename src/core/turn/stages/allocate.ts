@@ -12,7 +12,7 @@ import { readString, type TransportAddress } from '../../stun/attributes.js';
 import { classifyAddress, isNonPublic } from '../addresses.js';
 import { openTurnTransport, TurnClient, TurnErrorResponse } from '../client.js';
 import { addr, errText, isCode, type Endpoint, type OpenedClient, type ServerCheck, type TurnCheckOptions, type TurnTarget } from '../context.js';
-import { mask } from '../../secrets.js';
+import { maskSecret } from '../../secrets.js';
 import { restExpiryOf } from '../../ice/rest.js';
 import {
   ALLOCATE_ERRORS, NO_IPV4_RELAY, OPEN_RELAY, pickWording, relayElsewhere, relayUnreachable, restRefused, WRONG_SECRET, wrongUser,
@@ -36,7 +36,7 @@ export function credentialRows(targets: TurnTarget[], o: TurnCheckOptions, rows:
     if (t.source === 'rest-secret') {
       rows.add(id, 'pass', `REST credentials made here with --ttl ${o.ttl ?? left} s: valid until ${when} by the local clock`);
     } else if (left <= 0) {
-      rows.add(id, 'fail', `the REST username ${mask(c.username)} expired at ${when}, ${-left} s ago by the local clock`,
+      rows.add(id, 'fail', `the REST username ${maskSecret(c.username)} expired at ${when}, ${-left} s ago by the local clock`,
         'these time-limited credentials are stale: fetch fresh ones from the issuing service. If they were just issued, the issuer\'s clock is behind this machine\'s (or its TTL is too short): check NTP on both', t.spec.input);
     } else if (left < 60) {
       rows.add(id, 'warn', `the REST username expires in ${left} s (at ${when})`, 'calls that start later will fail authentication: issue credentials with a longer TTL', t.spec.input);
@@ -94,9 +94,9 @@ export async function allocate(x: ServerCheck, a: OpenedClient): Promise<TurnCli
       // Accepted credentials are proven by a success response whose MESSAGE-INTEGRITY verifies with our key.
       const integrity = c.allocateAnswer!.integrity;
       if (integrity === 'ok') {
-        x.add('auth', 'pass', `authenticated as ${mask(t.credentials?.username)} in realm "${c.auth.realm}"`);
+        x.add('auth', 'pass', `authenticated as ${maskSecret(t.credentials?.username)} in realm "${c.auth.realm}"`);
       } else {
-        x.add('auth', 'warn', `the Allocate succeeded as ${mask(t.credentials?.username)} in realm "${c.auth.realm}", but the response ${integrity === 'mismatch' ? 'MESSAGE-INTEGRITY does not verify' : 'carries no MESSAGE-INTEGRITY'}: the server did not prove it knows the credentials`,
+        x.add('auth', 'warn', `the Allocate succeeded as ${maskSecret(t.credentials?.username)} in realm "${c.auth.realm}", but the response ${integrity === 'mismatch' ? 'MESSAGE-INTEGRITY does not verify' : 'carries no MESSAGE-INTEGRITY'}: the server did not prove it knows the credentials`,
           'RFC 8489 §9.2.4 requires success responses to signed requests to carry MESSAGE-INTEGRITY made with the same key; clients that check it (browsers do) may discard the answer',
           integrity === 'mismatch' ? 'response integrity does not verify' : 'response without integrity');
       }
@@ -179,10 +179,10 @@ async function allocateFailure(x: ServerCheck, a: TurnClient, err: unknown, remo
       hint = x.hint(wrongUser(realm ?? '?'));
     }
     if (badRequestSigned) {
-      x.add('auth', 'fail', `the server refused the first signed request with 400${err.reason ? ` "${err.reason}"` : ''} (user ${mask(t.credentials.username)}, realm "${realm ?? '?'}"): credentials rejected, or the request malformed`,
+      x.add('auth', 'fail', `the server refused the first signed request with 400${err.reason ? ` "${err.reason}"` : ''} (user ${maskSecret(t.credentials.username)}, realm "${realm ?? '?'}"): credentials rejected, or the request malformed`,
         t.source === 'rest-secret' ? hint : `a wrong password or an unknown user is the likely cause (some servers answer 400 instead of 401 when MESSAGE-INTEGRITY does not verify): ${hint}`);
     } else {
-      x.add('auth', 'fail', `the server rejected these credentials (user ${mask(t.credentials.username)}, realm "${realm ?? '?'}"): 401 again after a signed request`, hint);
+      x.add('auth', 'fail', `the server rejected these credentials (user ${maskSecret(t.credentials.username)}, realm "${realm ?? '?'}"): 401 again after a signed request`, hint);
     }
     return;
   }

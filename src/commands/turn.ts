@@ -7,7 +7,7 @@ import { familyForAll } from '../core/resolve.js';
 import { maskUserinfo } from '../core/secrets.js';
 import { parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
-import { defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
+import { collect, defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
 import { caOption, insecureOption, pickCredentials, timeoutOption, TURN_CREDENTIAL_OPTIONS } from './shared-options.js';
 import type { RunContext } from './context.js';
 
@@ -102,6 +102,8 @@ const turnOptions = defineOptions([
   { flags: '--bandwidth-loss <percent>', description: 'loss (%) above which a bandwidth step fails', default: 1, parse: intOption(0, 50) },
   timeoutOption('limit per operation (DNS, connect, one transaction with its retransmissions)', { default: 3000, min: 100 }),
   { flags: '-f, --family <n>', description: 'IP family: 4 or 6 (default: that of IP literals, else 4)', choices: ['4', '6'] },
+  { flags: '--dns-server <ip[:port]>', description: 'ask this DNS server (SRV, A, AAAA) instead of the system resolver; repeatable', parse: collect },
+  { flags: '--no-srv', description: 'do not look up SRV records (RFC 7065) for host names given without a port' },
 ]);
 
 type TurnOptions = OptionValues<typeof turnOptions>;
@@ -161,6 +163,9 @@ async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Prom
   if (targets.length === 0) throw new RtcprobeError('USAGE', 'give at least one turn: or turns: URI, or --ice-servers FILE');
   const ca = opts.ca !== undefined ? readFileOption(opts.ca, '--ca') : undefined;
   const family = familyForAll(targets.map((t) => t.spec.host), opts.family);
+  const { checkDnsServer, createDnsClient } = await import('../core/dns/client.js');
+  const dnsServers = (opts.dnsServer ?? []).map(checkDnsServer);
+  const dns = createDnsClient({ ...(dnsServers.length ? { servers: dnsServers } : {}), timeout: opts.timeout });
 
   const { runTurnChecks } = await import('../core/turn/checks.js');
   const progress = await ctx.progress(`checking ${targets.length} TURN URI(s)`);
@@ -179,6 +184,8 @@ async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Prom
       ...(ca ? { ca } : {}),
       now,
       ttl,
+      dns,
+      srv: opts.srv,
       signal: ctx.signal,
       progress: (t) => progress.update(t),
     });
@@ -188,5 +195,6 @@ async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Prom
     return { exitCode: report.ok ? 0 : 1, json, human: (st) => renderTurnHuman(json, st) };
   } finally {
     progress.stop();
+    dns.cancel();
   }
 }

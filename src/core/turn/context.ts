@@ -5,6 +5,7 @@
  * stages learned; plus the small functions every stage uses.
  */
 import { toRtcprobeError } from '../errors.js';
+import type { DnsClient } from '../dns/client.js';
 import type { TlsInfo } from '../net/stream.js';
 import { formatHostPort, type ServerSpec, type Transport } from '../uri.js';
 import { openTurnTransport, TurnClient, TurnErrorResponse } from './client.js';
@@ -44,6 +45,10 @@ export interface TurnCheckOptions {
   now: number;
   /** REST TTL the credentials were generated with, seconds (for messages). */
   ttl?: number;
+  /** The DNS client of the run: SRV records (RFC 7065), and A/AAAA when it names its own servers. */
+  dns?: DnsClient;
+  /** Look up SRV records for host names given without a port (default true; needs `dns`). */
+  srv?: boolean;
   signal?: AbortSignal;
   progress?: (text: string) => void;
 }

@@ -3,6 +3,7 @@
  * short labels warnings get for the headline, and the report a run returns
  * (its JSON shape). `Rows` collects rows in order and redacts secrets.
  */
+import type { SrvResult, SrvTarget } from '../dns/srv.js';
 import type { TlsInfo } from '../net/stream.js';
 import type { RttSummary } from '../stats.js';
 import type { Transport } from '../uri.js';
@@ -92,6 +93,10 @@ export interface TurnReport {
     server: string;
     transport: Transport;
     resolved?: string;
+    /** The port connected to: the URI's, its scheme's default, or the SRV target's. */
+    port?: number;
+    /** The SRV lookup (RFC 7065) of a host name given without a port, and the target used. */
+    srv?: SrvResult & { target?: SrvTarget };
     relayed?: string;
     mapped?: string;
     lifetime?: number;

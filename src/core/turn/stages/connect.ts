@@ -4,27 +4,63 @@
  * certificate, and for a turns: URI whose TLS failed, what the port is
  * instead. Rows: dns, reach, tls.
  */
+import { isIP } from 'node:net';
+import { lookupAddress } from '../../dns/client.js';
+import { serviceTargets, type SrvTarget } from '../../dns/srv.js';
 import { RtcprobeError, toRtcprobeError } from '../../errors.js';
-import { resolveHost } from '../../resolve.js';
 import { StunMethod } from '../../stun/constants.js';
 import { formatHostPort } from '../../uri.js';
 import { openTurnTransport, TurnClient, TurnErrorResponse } from '../client.js';
 import { addr, errText, type Endpoint, type OpenedClient, type ServerCheck } from '../context.js';
 import { plainPortForTurns, TLS_HANDSHAKE_FAILED, TLS_UNTRUSTED, TLS_UNTRUSTED_CONTINUED } from '../hints.js';
 
-/** Resolve the server's host; sets `x.remote`. False (after a failed dns row) when it does not resolve. */
+/**
+ * Resolve the server; sets `x.remote`. A host name given without a port is
+ * first looked up as SRV (RFC 7065: `_turn._udp`, `_turn._tcp`,
+ * `_turns._tcp`), whose targets are tried in order until one has an address;
+ * without a usable record the host itself is used with the scheme's default
+ * port. The TLS server name stays the URI's host (RFC 7065 §3, RFC 6125).
+ * False (after a failed dns row) when nothing resolves.
+ */
 export async function resolveServer(x: ServerCheck): Promise<boolean> {
   const { t, o } = x;
-  try {
-    const r = await resolveHost(t.spec.host, o.family, { timeout: o.timeout, ...x.signalOption });
-    x.info.resolved = r.address;
-    x.remote = { address: r.address, port: t.spec.port };
-    x.add('dns', 'pass', t.spec.host === r.address ? `${r.address} (IP literal)` : `${t.spec.host} is ${r.address}`);
-    return true;
-  } catch (err) {
-    x.add('dns', 'fail', errText(err), `check the host name in the TURN URI and its A/AAAA record (IPv${o.family} was asked for)`);
-    return false;
+  const dnsOpts = { timeout: o.timeout, ...x.signalOption, ...(o.dns ? { dns: o.dns } : {}) };
+  let targets: SrvTarget[] = [{ host: t.spec.host, port: t.spec.port }];
+  if (o.dns && o.srv !== false && !t.spec.explicitPort && !isIP(t.spec.host)) {
+    const found = await serviceTargets(t.spec, x.transport, t.spec.port, (n) => o.dns!.resolveSrv(n), dnsOpts);
+    targets = found.targets;
+    if (found.srv) x.info.srv = found.srv;
   }
+  const srv = x.info.srv;
+  const srvText = !srv ? '' : srv.fallback ? `no SRV (${srv.query}: ${srv.error ?? 'nothing usable'}), default port ${t.spec.port}; ` : '';
+  const tried: string[] = [];
+  for (const [i, target] of targets.entries()) {
+    try {
+      const r = await lookupAddress(target.host, o.family, dnsOpts);
+      x.info.resolved = r.address;
+      x.info.port = target.port;
+      x.remote = { address: r.address, port: target.port };
+      if (srv && !srv.fallback) {
+        srv.target = target;
+        const skipped = tried.length ? ` (${tried.join('; ')})` : '';
+        x.add('dns', 'pass', `SRV ${srv.query} -> ${formatHostPort(target.host, target.port)}${skipped}; ${target.host} is ${r.address}; TLS name ${t.spec.host}`);
+      } else {
+        x.add('dns', 'pass', t.spec.host === r.address ? `${r.address} (IP literal)` : `${srvText}${t.spec.host} is ${r.address}`);
+      }
+      return true;
+    } catch (err) {
+      if (toRtcprobeError(err).code === 'ABORTED' || i === targets.length - 1) {
+        const prefix = srv && !srv.fallback ? `SRV ${srv.query} -> ${targets.map((g) => formatHostPort(g.host, g.port)).join(', ')}: ` : srvText;
+        x.add('dns', 'fail', `${prefix}${errText(err)}`,
+          srv && !srv.fallback
+            ? `no target of the SRV records of ${srv.query} has an address (IPv${o.family} was asked for): check the A/AAAA records of the targets`
+            : `check the host name in the TURN URI and its A/AAAA record (IPv${o.family} was asked for)`);
+        return false;
+      }
+      tried.push(`${formatHostPort(target.host, target.port)}: ${toRtcprobeError(err).code}`);
+    }
+  }
+  return false;
 }
 
 /**

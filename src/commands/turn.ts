@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { RtcprobeError } from '../core/errors.js';
 import { formatBps } from '../core/turn/units.js';
 import type { CheckRow, TurnReport, TurnTarget } from '../core/turn/checks.js';
+import { countRows, countsText } from '../core/turn/judge.js';
 import type { TurnCredentials } from '../core/turn/protocol.js';
 import { familyForAll } from '../core/resolve.js';
 import { maskUserinfo } from '../core/secrets.js';
@@ -29,24 +30,11 @@ function statusIcon(r: CheckRow, st: Style): string {
 
 export function renderTurnHuman(j: TurnJson, st: Style): string {
   const { c } = st;
-  const s = j.summary;
   const lines: string[] = [];
-  const counts = `${s.pass} passed, ${s.warn} warning(s), ${s.fail} failed, ${s.skip} skipped`;
-  if (s.fail > 0) {
-    const first = j.checks.find((r) => r.status === 'fail')!;
-    lines.push(`${st.fail} ${c.bold(`TURN check failed: ${first.detail}`)}`);
-    if (first.hint) lines.push(`  ${c.yellow('hint:')} ${first.hint}`);
-  } else if (j.verdict === 'not-verified') {
-    const u = j.unverified;
-    const why = u.length === 1 ? u[0]!.reason : `${u.length} servers not verified (${u.map((x) => x.server).join(', ')})`;
-    lines.push(`${st.warn} ${c.bold(`TURN server reached, but not verified: ${why}`)}`);
-  } else if (s.warn > 0) {
-    const w = j.warnings;
-    lines.push(`${st.warn} ${c.bold(`TURN server works, with ${s.warn} warning${s.warn === 1 ? '' : 's'}: ${w.join(', ')}`)}`);
-  } else {
-    lines.push(`${st.ok} ${c.bold('TURN server works')}`);
-  }
-  lines.push(`  ${counts}`);
+  const h = j.headline;
+  lines.push(`${h.status === 'fail' ? st.fail : h.status === 'warn' ? st.warn : st.ok} ${c.bold(h.text)}`);
+  if (h.hint) lines.push(`  ${c.yellow('hint:')} ${h.hint}`);
+  lines.push(`  ${countsText(j.summary)}`);
   for (const b of j.bandwidth ?? []) {
     if (b.bestBps !== undefined) {
       lines.push(`  relayed bandwidth via ${b.server}: ${formatBps(b.bestBps)} each way with loss <= ${+(b.lossThreshold * 100).toFixed(2)}%${b.lossStartBps !== undefined ? `, loss began at ${formatBps(b.lossStartBps)}` : ''}`);
@@ -189,8 +177,7 @@ async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Prom
       signal: ctx.signal,
       progress: (t) => progress.update(t),
     });
-    const summary = { pass: 0, warn: 0, fail: 0, skip: 0 };
-    for (const r of report.checks) summary[r.status]++;
+    const summary = countRows(report.checks);
     const json: TurnJson = { command: 'turn', ...report, summary };
     return { exitCode: report.ok ? 0 : 1, json, human: (st) => renderTurnHuman(json, st) };
   } finally {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isCoturnSoftware, pickWording, relayUnreachable } from '../../src/core/turn/hints.js';
-import { judgeRun } from '../../src/core/turn/judge.js';
+import { countRows, countsText, headlineOf, judgeRun, type Headline } from '../../src/core/turn/judge.js';
 import { turnErrorName } from '../../src/core/turn/protocol.js';
 import { Rows, warningLabel, type CheckRow, type CheckStatus, type ReportPath } from '../../src/core/turn/report.js';
 import { ErrorCodes } from '../../src/core/stun/constants.js';
@@ -140,5 +140,51 @@ describe('turnErrorName: one table, the codec\'s ErrorCodes', () => {
 
   it('names every code of ErrorCodes', () => {
     for (const code of Object.values(ErrorCodes)) expect(turnErrorName(code)).not.toBe('error');
+  });
+});
+
+describe('the headline: verdict first, in words (pure)', () => {
+  const failRow = (detail: string, hint: string): CheckRow => ({ id: 'udp.auth', status: 'fail', detail, hint, server: 'turn:a' });
+  const cases: { name: string; rows: CheckRow[]; unverified: typeof NOT_VERIFIED; want: Headline }[] = [
+    { name: 'all passed', rows: rows(['udp.dns', 'pass'], ['udp.allocate', 'pass']), unverified: [], want: { status: 'ok', text: 'TURN server works' } },
+    { name: 'skips only', rows: rows(['udp.quota', 'skip']), unverified: [], want: { status: 'ok', text: 'TURN server works' } },
+    { name: 'one warning', rows: rows(['udp.dns', 'pass'], ['udp.quota', 'warn']), unverified: [], want: { status: 'warn', text: 'TURN server works, with 1 warning: no allocation quota' } },
+    {
+      name: 'three warning rows, two labels',
+      rows: rows(['udp.relay-indication', 'warn'], ['udp.relay-channel', 'warn'], ['tls.tls', 'warn']),
+      unverified: [],
+      want: { status: 'warn', text: 'TURN server works, with 3 warnings: loss on the relayed path, TLS certificate not trusted' },
+    },
+    { name: 'a warning row naming its own label', rows: rows(['udp.odd', 'warn', 'something odd']), unverified: [], want: { status: 'warn', text: 'TURN server works, with 1 warning: something odd' } },
+    {
+      name: 'one server not verified: its reason',
+      rows: rows(['udp.reach', 'pass'], ['udp.auth', 'skip'], ['udp.quota', 'warn']),
+      unverified: NOT_VERIFIED,
+      want: { status: 'warn', text: 'TURN server reached, but not verified: no credentials were given, so no allocation or relay was tested' },
+    },
+    {
+      name: 'two servers not verified: named',
+      rows: rows(['udp.reach', 'pass']),
+      unverified: [{ server: 'turn:a', reason: 'x' }, { server: 'turn:b', reason: 'y' }],
+      want: { status: 'warn', text: 'TURN server reached, but not verified: 2 servers not verified (turn:a, turn:b)' },
+    },
+    {
+      name: 'the first failure, with its hint, outranks the rest',
+      rows: [...rows(['udp.dns', 'pass'], ['udp.quota', 'warn']), failRow('the server rejected these credentials', 'check the password'), failRow('second', 'h2')],
+      unverified: NOT_VERIFIED,
+      want: { status: 'fail', text: 'TURN check failed: the server rejected these credentials', hint: 'check the password' },
+    },
+    { name: 'a failure without a hint', rows: [failRow('boom', '')], unverified: [], want: { status: 'fail', text: 'TURN check failed: boom' } },
+  ];
+  it.each(cases)('$name', (c) => {
+    const j = judgeRun(c.rows, c.unverified, []);
+    expect(j.headline).toEqual(c.want);
+    expect(headlineOf(c.rows, j.verdict, c.unverified, j.warnings)).toEqual(c.want);
+  });
+
+  it('counts rows by status, in words', () => {
+    const n = countRows(rows(['a.x', 'pass'], ['a.y', 'pass'], ['a.z', 'warn'], ['a.w', 'skip']));
+    expect(n).toEqual({ pass: 2, warn: 1, fail: 0, skip: 1 });
+    expect(countsText(n)).toBe('2 passed, 1 warning(s), 0 failed, 1 skipped');
   });
 });

@@ -4,7 +4,16 @@
  * a problem, exit 1); the distinct warning labels for the headline; and which
  * measured path the report shows as the relay. Pure: no I/O, no clock.
  */
-import type { CheckRow, RelaySummary, ReportPath, TurnVerdict, Unverified } from './report.js';
+import type { CheckRow, CheckStatus, RelaySummary, ReportPath, TurnVerdict, Unverified } from './report.js';
+
+/** The first line of the human output: the verdict in words, and the hint of the first failure. */
+export interface Headline {
+  status: 'ok' | 'warn' | 'fail';
+  text: string;
+  hint?: string;
+}
+
+export type RowCounts = Record<CheckStatus, number>;
 
 export interface Judgement {
   verdict: TurnVerdict;
@@ -14,6 +23,7 @@ export interface Judgement {
   warnings: string[];
   /** The path to show (channels that carried data first, then any path that did, then the first); null when none was measured. */
   relay: RelaySummary | null;
+  headline: Headline;
 }
 
 /**
@@ -23,12 +33,43 @@ export interface Judgement {
 export function judgeRun(rows: readonly CheckRow[], unverified: readonly Unverified[], paths: readonly ReportPath[]): Judgement {
   const failed = rows.some((r) => r.status === 'fail');
   const verdict: TurnVerdict = failed ? 'failed' : unverified.length > 0 ? 'not-verified' : 'works';
+  const warnings = [...new Set(rows.filter((r) => r.status === 'warn').map((r) => r.label!))];
   return {
     verdict,
     ok: verdict === 'works',
-    warnings: [...new Set(rows.filter((r) => r.status === 'warn').map((r) => r.label!))],
+    warnings,
     relay: relaySummary(paths),
+    headline: headlineOf(rows, verdict, unverified, warnings),
   };
+}
+
+/** How many rows have each status. */
+export function countRows(rows: readonly CheckRow[]): RowCounts {
+  const n: RowCounts = { pass: 0, warn: 0, fail: 0, skip: 0 };
+  for (const r of rows) n[r.status]++;
+  return n;
+}
+
+/** The counts in words: "3 passed, 1 warning(s), 0 failed, 2 skipped". */
+export function countsText(n: RowCounts): string {
+  return `${n.pass} passed, ${n.warn} warning(s), ${n.fail} failed, ${n.skip} skipped`;
+}
+
+/**
+ * The headline, verdict first: the first failed row (with its hint); else,
+ * when a server was not verified, why (its reason, or the servers); else
+ * "works", with the number of warning rows and their distinct labels.
+ */
+export function headlineOf(rows: readonly CheckRow[], verdict: TurnVerdict, unverified: readonly Unverified[], warnings: readonly string[]): Headline {
+  const first = rows.find((r) => r.status === 'fail');
+  if (first) return { status: 'fail', text: `TURN check failed: ${first.detail}`, ...(first.hint ? { hint: first.hint } : {}) };
+  if (verdict === 'not-verified') {
+    const why = unverified.length === 1 ? unverified[0]!.reason : `${unverified.length} servers not verified (${unverified.map((x) => x.server).join(', ')})`;
+    return { status: 'warn', text: `TURN server reached, but not verified: ${why}` };
+  }
+  const warned = rows.filter((r) => r.status === 'warn').length;
+  if (warned > 0) return { status: 'warn', text: `TURN server works, with ${warned} warning${warned === 1 ? '' : 's'}: ${warnings.join(', ')}` };
+  return { status: 'ok', text: 'TURN server works' };
 }
 
 function relaySummary(paths: readonly ReportPath[]): RelaySummary | null {

@@ -8,6 +8,7 @@ import type { TlsInfo } from '../net/stream.js';
 import type { RttSummary } from '../stats.js';
 import type { Transport } from '../uri.js';
 import type { BandwidthResult } from './bandwidth.js';
+import type { Headline } from './judge.js';
 import { redact } from '../secrets.js';
 import type { PathMode, PathResult } from './datapath.js';
 
@@ -79,6 +80,8 @@ export interface TurnReport {
   ok: boolean;
   /** works: every server allocated and nothing failed; not-verified: a server was reached but no allocation was tried or made (see unverified); failed: a check failed. */
   verdict: TurnVerdict;
+  /** The verdict in words, as the human output's first line (with the hint of the first failure). */
+  headline: Headline;
   /** Servers that were reached but not verified, and why. */
   unverified: Unverified[];
   /** The distinct labels of the warnings, for the headline. */

@@ -21,7 +21,7 @@ import { tcpRelayProbe } from './stages/tcp-relay.js';
 export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions): Promise<TurnReport> {
   const secrets = targets.flatMap((t) => [t.credentials?.password, t.credentials?.username]);
   const rows = new Rows(secrets);
-  const report: TurnReport = { ok: false, verdict: 'failed', unverified: [], warnings: [], checks: rows.rows, relay: null, paths: [], bandwidth: [], servers: [] };
+  const report: TurnReport = { ok: false, verdict: 'failed', headline: { status: 'fail', text: '' }, unverified: [], warnings: [], checks: rows.rows, relay: null, paths: [], bandwidth: [], servers: [] };
 
   credentialRows(targets, o, rows);
 
@@ -54,6 +54,7 @@ export async function runTurnChecks(targets: TurnTarget[], o: TurnCheckOptions):
   report.verdict = j.verdict;
   report.ok = j.ok;
   report.warnings = j.warnings;
+  report.headline = j.headline;
   return report;
 }
 

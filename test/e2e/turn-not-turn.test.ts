@@ -1,6 +1,10 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runJson } from '../helpers/cli.js';
+import { startResponder, type Responder } from '../helpers/responder.js';
+import { StunClass } from '../../src/core/stun/constants.js';
+import { encodeMessage } from '../../src/core/stun/message.js';
+import type { TurnJson } from '../../src/commands/turn.js';
 import { startStund, type Stund } from '../helpers/stund-server.js';
 import { describeWith } from '../helpers/system.js';
 
@@ -37,6 +41,28 @@ describeWith({ commands: ['stund'] }, 'rtcprobe turn: a classic STUN server (stu
     const r = await runCli(['turn', `turn:127.0.0.1:${stund.port}`, `turn:127.0.0.1:${stund.port}?transport=tcp`, '-u', 'u', '-p', 'p', '-t', '1000']);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/udp\.reach/);
+    expect(r.stderr).toBe('');
+  });
+});
+
+describe('rtcprobe turn: a server that answers Allocate without a relayed address', () => {
+  let srv: Responder;
+  beforeAll(async () => {
+    // A success response to every request, with no attributes at all: an answer, but not a TURN one.
+    srv = await startResponder((req) => [{ data: encodeMessage({ method: req.method, cls: StunClass.SuccessResponse, transactionId: req.transactionId }) }]);
+  });
+  afterAll(() => srv.close());
+
+  it('reach passes (it answered) and allocate fails, with no "no answer" hint', async () => {
+    const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${srv.port}`, '-u', 'u', '-p', 'p', '-t', '1000']);
+    expect(r.code).toBe(1);
+    const reach = r.json.checks.find((c) => c.id === 'udp.reach')!;
+    const alloc = r.json.checks.find((c) => c.id === 'udp.allocate')!;
+    expect(reach.status).toBe('pass');
+    expect(alloc.status).toBe('fail');
+    expect(alloc.detail).toContain('without XOR-RELAYED-ADDRESS');
+    expect(alloc.hint).toMatch(/answered, but not as a TURN server/);
+    expect(r.json.checks.map((c) => c.hint).join(' ')).not.toMatch(/no answer/);
     expect(r.stderr).toBe('');
   });
 });

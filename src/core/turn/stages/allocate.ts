@@ -128,7 +128,11 @@ async function allocateFailure(x: ServerCheck, a: TurnClient, err: unknown, remo
   const { t, o, transport } = x;
   if (!(err instanceof TurnErrorResponse)) {
     const e = toRtcprobeError(err);
-    if (transport === 'udp') {
+    if (transport === 'udp' && e.code === 'STUN_BAD_RESPONSE') {
+      // It answered, but not as a TURN server does: reachable, and the answer is the problem.
+      x.add('reach', 'pass', `UDP ${addr(remote)} answers`);
+      x.add('allocate', 'fail', `Allocate failed: ${e.message}`, 'the server answered, but not as a TURN server: is this port really a TURN server (and not a plain STUN server)?');
+    } else if (transport === 'udp') {
       x.add('reach', 'fail', `UDP ${addr(remote)}: ${e.message}`,
         e.code === 'UNREACHABLE'
           ? `ICMP port unreachable: nothing listens on UDP ${remote.port}; is the TURN server running on this port?`

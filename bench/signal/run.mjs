@@ -22,6 +22,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { median } from '../lib/stats.mjs';
+
+const kib = (bytes) => (Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : 'n/a');
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${root}bin/rtcprobe.js`;
@@ -87,13 +90,6 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
     if (ending) process.exit(code);
     void end(code, `signal bench: ${sig}, stopping ${children.size} process(es)`);
   });
-}
-
-function median(xs) {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function percentile(sorted, p) {
@@ -280,7 +276,8 @@ async function scenario(kind, redisUrl, run) {
     msgsPerSec: delivered / elapsed,
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
-    memPerConnBytes: (rssAfter - rssBefore) / opts.clients,
+    // RSS that did not grow (GC ran, or too few clients to see) is no figure.
+    memPerConnBytes: rssAfter > rssBefore ? (rssAfter - rssBefore) / opts.clients : NaN,
     /** CPU the server process(es) used per delivered message, microseconds. */
     serverCpuUsPerMsg: (serverCpu * 1e6) / Math.max(1, delivered),
     serverCpuCores: serverCpu / elapsed,
@@ -315,7 +312,7 @@ async function main() {
     for (const kind of scenarios) {
       row[kind] = await scenario(kind, redis?.url, r);
       const x = row[kind];
-      log(`  run ${r + 1} ${kind.padEnd(5)} ${x.msgsPerSec.toFixed(0).padStart(7)} msg/s  p50 ${x.p50Ms.toFixed(2)} ms  p99 ${x.p99Ms.toFixed(2)} ms  ${(x.memPerConnBytes / 1024).toFixed(1)} KiB/conn  server ${x.serverCpuUsPerMsg.toFixed(1)} µs CPU/msg (${x.serverCpuCores.toFixed(2)} cores, load ${x.loadCpuCores.toFixed(2)}${kind === 'redis' ? `, redis-server ${x.redisCpuCores.toFixed(2)}` : ''})${x.relayErrors ? `  ${x.relayErrors} relay errors` : ''}`);
+      log(`  run ${r + 1} ${kind.padEnd(5)} ${x.msgsPerSec.toFixed(0).padStart(7)} msg/s  p50 ${x.p50Ms.toFixed(2)} ms  p99 ${x.p99Ms.toFixed(2)} ms  ${kib(x.memPerConnBytes)} KiB/conn  server ${x.serverCpuUsPerMsg.toFixed(1)} µs CPU/msg (${x.serverCpuCores.toFixed(2)} cores, load ${x.loadCpuCores.toFixed(2)}${kind === 'redis' ? `, redis-server ${x.redisCpuCores.toFixed(2)}` : ''})${x.relayErrors ? `  ${x.relayErrors} relay errors` : ''}`);
     }
     runs.push(row);
   }
@@ -340,10 +337,10 @@ async function main() {
     `medians over ${opts.runs} run(s), ${opts.clients} clients, window ${opts.window}; "x" columns: median of per-run ratios to bare`,
     `  scenario      msg/s      x   p50 ms      x   p99 ms      x  KiB/conn      x  µs CPU/msg      x`,
   ];
-  const x = (s, f) => (s.vsBare ? s.vsBare[f].toFixed(2) : '1.00').padStart(6);
+  const x = (s, f) => (s.vsBare ? (Number.isFinite(s.vsBare[f]) ? s.vsBare[f].toFixed(2) : 'n/a') : '1.00').padStart(6);
   for (const kind of scenarios) {
     const s = summary[kind];
-    lines.push(`  ${kind.padEnd(8)} ${s.msgsPerSec.toFixed(0).padStart(10)} ${x(s, 'throughput')}   ${s.p50Ms.toFixed(2).padStart(6)} ${x(s, 'p50')}   ${s.p99Ms.toFixed(2).padStart(6)} ${x(s, 'p99')}  ${(s.memPerConnBytes / 1024).toFixed(1).padStart(8)} ${x(s, 'memPerConn')}  ${s.serverCpuUsPerMsg.toFixed(1).padStart(10)} ${x(s, 'serverCpuPerMsg')}`);
+    lines.push(`  ${kind.padEnd(8)} ${s.msgsPerSec.toFixed(0).padStart(10)} ${x(s, 'throughput')}   ${s.p50Ms.toFixed(2).padStart(6)} ${x(s, 'p50')}   ${s.p99Ms.toFixed(2).padStart(6)} ${x(s, 'p99')}  ${kib(s.memPerConnBytes).padStart(8)} ${x(s, 'memPerConn')}  ${s.serverCpuUsPerMsg.toFixed(1).padStart(10)} ${x(s, 'serverCpuPerMsg')}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -112,6 +112,22 @@ export function parseServer(input: string, defaultScheme: Scheme = 'stun'): Serv
   };
 }
 
+/**
+ * The transport and port a server spec means: the URI's own transport
+ * (stuns:/turns: is TLS, turn:?transport= picks UDP or TCP, RFC 7064/7065)
+ * wins, else `requested` (--transport), else UDP. TLS without an explicit
+ * port goes to 5349. A URI whose transport contradicts `requested` is refused.
+ */
+export function effectiveTransport(spec: ServerSpec, requested?: Transport): { transport: Transport; port: number } {
+  const own = spec.scheme === 'stuns' || spec.scheme === 'turns' ? 'tls' : spec.transport;
+  if (own && requested && own !== requested) {
+    throw new RtcprobeError('BAD_SERVER', `"${spec.input}" means ${own.toUpperCase()}, but --transport ${requested} was given`);
+  }
+  const transport = own ?? requested ?? 'udp';
+  const port = transport === 'tls' && !spec.explicitPort ? DEFAULT_TLS_PORT : spec.port;
+  return { transport, port };
+}
+
 /** `host:port` with brackets around IPv6 literals. */
 export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;

@@ -128,7 +128,4 @@ export function effectiveTransport(spec: ServerSpec, requested?: Transport): { t
   return { transport, port };
 }
 
-/** `host:port` with brackets around IPv6 literals. */
-export function formatHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatHostPort } from './address.js';

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { classify, compareMappings, DIRECT_PAIRS, forecastOf, natTypeOf } from '../../src/core/nat/classify.js';
-import type { Addr, BindingObservation, NatObservations } from '../../src/core/nat/types.js';
+import type { Endpoint } from '../../src/core/address.js';
+import type { BindingObservation, NatObservations } from '../../src/core/nat/types.js';
 
-const SERVER: Addr = { address: '203.0.113.1', port: 3478 };
-const OTHER: Addr = { address: '203.0.113.2', port: 3479 };
-const LOCAL = (port: number): Addr => ({ address: '192.0.2.2', port });
-const PUB = (port: number): Addr => ({ address: '198.51.100.2', port });
+const SERVER: Endpoint = { address: '203.0.113.1', port: 3478 };
+const OTHER: Endpoint = { address: '203.0.113.2', port: 3479 };
+const LOCAL = (port: number): Endpoint => ({ address: '192.0.2.2', port });
+const PUB = (port: number): Endpoint => ({ address: '198.51.100.2', port });
 
-type Res = 'timeout' | 'wrong-source' | Addr | { error: number };
+type Res = 'timeout' | 'wrong-source' | Endpoint | { error: number };
 
-function o(test: string, local: Addr, destination: Addr, expectedSource: Addr, res: Res, extra: Partial<BindingObservation> = {}): BindingObservation {
+function o(test: string, local: Endpoint, destination: Endpoint, expectedSource: Endpoint, res: Res, extra: Partial<BindingObservation> = {}): BindingObservation {
   const base: BindingObservation = { test, server: '203.0.113.1', destination, expectedSource, local, socket: test, outcome: 'timeout', transmissions: 4, ...extra };
   if (res === 'timeout') return base;
   if (res === 'wrong-source') return { ...base, outcome: 'wrong-source', transmissions: 1, source: SERVER, mapped: PUB(local.port) };
@@ -19,7 +20,7 @@ function o(test: string, local: Addr, destination: Addr, expectedSource: Addr, r
 
 interface Case {
   m1: Res | null;
-  other?: Addr | null;
+  other?: Endpoint | null;
   m2?: Res;
   m3?: Res;
   f2?: Res;
@@ -226,7 +227,7 @@ describe('classify: classic RFC 3489 servers, fallbacks, interruptions', () => {
 });
 
 describe('classify: comparing servers without RFC 5780', () => {
-  const cmp = (dest: Addr, mapped: Addr | 'timeout'): BindingObservation => o('compare', LOCAL(L), dest, dest, mapped);
+  const cmp = (dest: Endpoint, mapped: Endpoint | 'timeout'): BindingObservation => o('compare', LOCAL(L), dest, dest, mapped);
   const A1 = { address: '203.0.113.3', port: 3478 };
   const A2 = { address: '203.0.113.3', port: 3479 };
   const B = { address: '203.0.113.4', port: 3478 };
@@ -237,7 +238,7 @@ describe('classify: comparing servers without RFC 5780', () => {
     ['varies with the port on one IP', [[A1, P], [A2, PUB(50001)], [B, PUB(50002)]], 'address-and-port-dependent', true],
     ['same on one IP, varies across IPs', [[A1, P], [A2, P], [B, PUB(50001)]], 'address-dependent', true],
     ['only one server answered', [[A1, P], [B, 'timeout']], 'unknown', null],
-  ] as [string, [Addr, Addr | 'timeout'][], string, boolean | null][])('%s', (_n, rows, behaviour, varies) => {
+  ] as [string, [Endpoint, Endpoint | 'timeout'][], string, boolean | null][])('%s', (_n, rows, behaviour, varies) => {
     const r = compareMappings(rows.map(([d, m]) => cmp(d, m)));
     expect([r.behaviour, r.varies]).toEqual([behaviour, varies]);
   });

@@ -4,9 +4,8 @@
  * backed by an observation; where the tests could not decide, it says
  * `unknown` and explains why in a warning.
  */
-import { sameEndpoint as same } from '../net/channel.js';
+import { formatEndpoint, sameEndpoint as same, type Endpoint } from '../address.js';
 import type {
-  Addr,
   Behaviour,
   BindingObservation,
   Forecast,
@@ -17,7 +16,7 @@ import type {
   Rfc5780Support,
 } from './types.js';
 
-const fmt = (a?: Addr | null): string => (a ? (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : '-');
+const fmt = (a?: Endpoint | null): string => formatEndpoint(a);
 
 function find(list: BindingObservation[], test: string): BindingObservation | undefined {
   return list.find((o) => o.test === test);
@@ -90,7 +89,7 @@ export function forecastOf(natType: NatType, mapping: Behaviour): Forecast {
   }
 }
 
-function answered(o?: BindingObservation): o is BindingObservation & { mapped: Addr } {
+function answered(o?: BindingObservation): o is BindingObservation & { mapped: Endpoint } {
   return !!o && o.outcome === 'answered' && !!o.mapped;
 }
 

@@ -8,14 +8,15 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import { sameEndpoint as same, type Channel, type ChannelEvents, type Endpoint } from '../net/channel.js';
+import { endpointOf, sameEndpoint as same, type Endpoint } from '../address.js';
+import type { Channel, ChannelEvents } from '../net/channel.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import { readAddress, readErrorCode, readXorAddress } from '../stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../stun/constants.js';
 import { decodeMessage, encodeMessage, type AttributeInput } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
 import { StunTransactor } from '../stun/transaction.js';
-import type { Addr, BindingObservation } from './types.js';
+import type { BindingObservation } from './types.js';
 
 /** RFC 3489 §11.2.3 CHANGED-ADDRESS: a classic server's alternate address (RFC 5780 OTHER-ADDRESS reuses its format). */
 const CHANGED_ADDRESS = 0x0005;
@@ -59,8 +60,8 @@ class DestinationChannel implements Channel {
 export interface BindingRequest {
   test: string;
   server: string;
-  destination: Addr;
-  expectedSource: Addr | null;
+  destination: Endpoint;
+  expectedSource: Endpoint | null;
   changeRequest?: { changeIp: boolean; changePort: boolean };
   /** RFC 5780 RESPONSE-PORT. */
   responsePort?: number;
@@ -74,11 +75,11 @@ export interface BindingRequest {
 
 export class NatSocket {
   private readonly views = new Map<string, DestinationChannel>();
-  private readonly watches = new Map<string, (from: Addr) => void>();
+  private readonly watches = new Map<string, (from: Endpoint) => void>();
   private closed = false;
-  readonly ignored: { from: Addr; socket: string; reason: string }[] = [];
+  readonly ignored: { from: Endpoint; socket: string; reason: string }[] = [];
 
-  private constructor(private readonly sock: dgram.Socket, readonly name: string, readonly local: Addr) {
+  private constructor(private readonly sock: dgram.Socket, readonly name: string, readonly local: Endpoint) {
     sock.on('message', (data, rinfo) => this.onMessage(data, { address: rinfo.address, port: rinfo.port }));
     // Unconnected UDP sockets see no ICMP errors on Linux; other errors end the views.
     sock.on('error', (err) => {
@@ -105,7 +106,7 @@ export class NatSocket {
     return new NatSocket(sock, name, { address: a.address, port: a.port });
   }
 
-  sendTo(data: Buffer, to: Addr): void {
+  sendTo(data: Buffer, to: Endpoint): void {
     if (this.closed) throw new RtcprobeError('SOCKET', 'send on a closed socket');
     this.sock.send(data, to.port, to.address);
   }
@@ -194,11 +195,11 @@ export class NatSocket {
       }
       const xor = readXorAddress(msg, Attr.XorMappedAddress);
       const legacy = readAddress(msg, Attr.MappedAddress);
-      const strip = (a?: { address: string; port: number }) => (a ? { address: a.address, port: a.port } : undefined);
-      if (xor) obs.xorMapped = strip(xor);
-      if (legacy) obs.legacyMapped = strip(legacy);
-      const mapped = strip(xor ?? legacy);
-      if (mapped) obs.mapped = mapped;
+      const strip = (a?: Endpoint) => (a ? endpointOf(a) : undefined);
+      if (xor) obs.xorMapped = endpointOf(xor);
+      if (legacy) obs.legacyMapped = endpointOf(legacy);
+      const mapped = xor ?? legacy;
+      if (mapped) obs.mapped = endpointOf(mapped);
       const other = strip(readAddress(msg, Attr.OtherAddress));
       if (other) obs.otherAddress = other;
       const changed = strip(readAddress(msg, CHANGED_ADDRESS));
@@ -228,10 +229,10 @@ export class NatSocket {
    * socket asked for with RESPONSE-PORT, or a hairpinned request).
    * Resolves with its source, or null after `timeoutMs`.
    */
-  awaitTransaction(transactionId: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Addr | null> {
+  awaitTransaction(transactionId: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Endpoint | null> {
     const key = transactionId.toString('hex');
-    return new Promise<Addr | null>((resolve, reject) => {
-      const done = (v: Addr | null) => {
+    return new Promise<Endpoint | null>((resolve, reject) => {
+      const done = (v: Endpoint | null) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.watches.delete(key);
@@ -257,7 +258,7 @@ export class NatSocket {
 }
 
 /** The local address the kernel would use toward `remote`: a concrete interface address. */
-export async function routeSource(remote: Addr, family: 4 | 6): Promise<string> {
+export async function routeSource(remote: Endpoint, family: 4 | 6): Promise<string> {
   const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
   try {
     await new Promise<void>((resolve, reject) => {

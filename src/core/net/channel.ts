@@ -1,9 +1,6 @@
+import type { Endpoint } from '../address.js';
 import type { Transport } from '../uri.js';
 
-export interface Endpoint {
-  address: string;
-  port: number;
-}
 
 export interface ChannelEvents {
   /** A complete message (datagram or framed stream chunk) from `from`. */
@@ -25,9 +22,4 @@ export interface Channel {
   send(data: Buffer): void;
   on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void;
   close(): void;
-}
-
-/** Same address and port; false when either side is missing. */
-export function sameEndpoint(a?: Endpoint | null, b?: Endpoint | null): boolean {
-  return !!a && !!b && a.address === b.address && a.port === b.port;
 }

@@ -3,7 +3,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { stunFrameLength } from '../stun/message.js';
-import type { Channel, ChannelEvents, Endpoint } from './channel.js';
+import type { Endpoint } from '../address.js';
+import type { Channel, ChannelEvents } from './channel.js';
 
 /** Bytes a stream may buffer before a frame completes; one STUN message at most. */
 export const MAX_STREAM_BUFFER = 0x10000 + 20;

@@ -1,7 +1,8 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import type { Channel, ChannelEvents, Endpoint } from './channel.js';
+import type { Endpoint } from '../address.js';
+import type { Channel, ChannelEvents } from './channel.js';
 
 export interface UdpOpenOptions {
   remote: Endpoint;

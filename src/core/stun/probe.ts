@@ -1,5 +1,6 @@
 import { RtcprobeError, toRtcprobeError, type ErrorCode } from '../errors.js';
-import { sameEndpoint, type Channel, type Endpoint } from '../net/channel.js';
+import { sameEndpoint, type Endpoint, type TransportAddress } from '../address.js';
+import type { Channel } from '../net/channel.js';
 import { sleep } from '../sleep.js';
 import { StreamChannel, type TlsInfo } from '../net/stream.js';
 import { UdpChannel } from '../net/udp.js';
@@ -10,7 +11,7 @@ import { serviceTargets, type SrvResult, type SrvTarget } from '../dns/srv.js';
 import { classifyAddress, type AddressClass } from './address-class.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import { summarize, type RttSummary } from '../stats.js';
-import { readAddress, readErrorCode, readString, readXorAddress, type TransportAddress } from './attributes.js';
+import { readAddress, readErrorCode, readString, readXorAddress } from './attributes.js';
 import { Attr, StunClass, StunMethod } from './constants.js';
 import { encodeMessage } from './message.js';
 import type { RetransmitOptions } from './retransmit.js';

@@ -5,10 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { RtcprobeError } from '../errors.js';
-import type { Channel, ChannelEvents, Endpoint } from '../net/channel.js';
+import type { Endpoint, TransportAddress } from '../address.js';
+import type { Channel, ChannelEvents } from '../net/channel.js';
 import { StreamChannel, type TlsInfo } from '../net/stream.js';
 import { UdpChannel } from '../net/udp.js';
-import type { TransportAddress } from '../stun/attributes.js';
 import { readString } from '../stun/attributes.js';
 import { Attr, StunMethod } from '../stun/constants.js';
 import { sanitizeRemoteText } from '../sanitize.js';
@@ -265,7 +265,7 @@ export class TurnClient {
     return this.request(StunMethod.CreatePermission, (tid) => permissionAttributes(peers, tid));
   }
 
-  async channelBind(channel: number, peer: { address: string; port: number }): Promise<TurnAnswer> {
+  async channelBind(channel: number, peer: Endpoint): Promise<TurnAnswer> {
     return this.request(StunMethod.ChannelBind, (tid) => channelBindAttributes(channel, peer, tid));
   }
 
@@ -285,7 +285,7 @@ export class TurnClient {
     inner.catcher.send(data, to.port, to.address);
   }
 
-  sendIndication(peer: { address: string; port: number }, data: Buffer): void {
+  sendIndication(peer: Endpoint, data: Buffer): void {
     this.channel.send(encodeSendIndication(peer, data));
   }
 

@@ -6,10 +6,9 @@
  * is checked afterwards by the test that knows what to expect.
  */
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { endpointOf, sameEndpoint as same, type Endpoint } from '../address.js';
-import type { Channel, ChannelEvents } from '../net/channel.js';
+import { ChannelBase } from '../net/channel.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import { readAddress, readErrorCode, readXorAddress } from '../stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../stun/constants.js';
@@ -22,10 +21,9 @@ import type { BindingObservation } from './types.js';
 const CHANGED_ADDRESS = 0x0005;
 
 /** A view of the shared socket toward one destination, for one StunTransactor. */
-class DestinationChannel implements Channel {
+class DestinationChannel extends ChannelBase {
   readonly transport = 'udp' as const;
   readonly reliable = false;
-  readonly events = new EventEmitter();
   /** Source of the last datagram delivered to this view (the transactor accepts synchronously). */
   lastFrom: Endpoint | undefined;
   /** Datagrams sent through this view (first request and retransmissions). */
@@ -36,13 +34,12 @@ class DestinationChannel implements Channel {
   timedOut = false;
   duplicates = 0;
   test = '';
-  constructor(private readonly sock: NatSocket, readonly local: Endpoint, readonly remote: Endpoint) {}
+  constructor(private readonly sock: NatSocket, readonly local: Endpoint, readonly remote: Endpoint) {
+    super();
+  }
   send(data: Buffer): void {
     this.sent++;
     this.sock.sendTo(data, this.remote);
-  }
-  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
-    this.events.on(event, listener);
   }
   deliver(data: Buffer, from: Endpoint): void {
     if (this.done) {
@@ -52,9 +49,13 @@ class DestinationChannel implements Channel {
     }
     this.lastFrom = from;
     // Every source is handed over as a candidate answer; the test checks the source.
-    this.events.emit('message', data, from, false);
+    this.emit('message', data, from, false);
   }
-  close(): void {}
+  /** The shared socket failed: the transaction on this view ends with the error. */
+  fail(err: Error): void {
+    this.emit('error', err);
+  }
+  protected release(): void {}
 }
 
 export interface BindingRequest {
@@ -83,7 +84,7 @@ export class NatSocket {
     sock.on('message', (data, rinfo) => this.onMessage(data, { address: rinfo.address, port: rinfo.port }));
     // Unconnected UDP sockets see no ICMP errors on Linux; other errors end the views.
     sock.on('error', (err) => {
-      for (const v of this.views.values()) v.events.emit('error', toRtcprobeError(err, `UDP socket ${name}`));
+      for (const v of this.views.values()) v.fail(toRtcprobeError(err, `UDP socket ${name}`));
     });
   }
 

@@ -1,8 +1,7 @@
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import type { Endpoint } from '../address.js';
-import type { Channel, ChannelEvents } from './channel.js';
+import { ChannelBase } from './channel.js';
 
 export interface UdpOpenOptions {
   remote: Endpoint;
@@ -41,11 +40,9 @@ function connect(sock: dgram.Socket, remote: Endpoint): Promise<void> {
  * (reported as UNREACHABLE), and an unconnected one that the kernel hands
  * every datagram from any other source. Those are passed on as strays.
  */
-export class UdpChannel implements Channel {
+export class UdpChannel extends ChannelBase {
   readonly transport = 'udp' as const;
   readonly reliable = false;
-  private readonly events = new EventEmitter();
-  private closed = false;
 
   private constructor(
     private readonly main: dgram.Socket,
@@ -53,11 +50,12 @@ export class UdpChannel implements Channel {
     readonly local: Endpoint,
     readonly remote: Endpoint,
   ) {
-    main.on('message', (data, rinfo) => this.events.emit('message', data, { address: rinfo.address, port: rinfo.port }, false));
-    catcher.on('message', (data, rinfo) => this.events.emit('message', data, { address: rinfo.address, port: rinfo.port }, true));
+    super();
+    main.on('message', (data, rinfo) => this.emit('message', data, { address: rinfo.address, port: rinfo.port }, false));
+    catcher.on('message', (data, rinfo) => this.emit('message', data, { address: rinfo.address, port: rinfo.port }, true));
     // No "UDP host:port" prefix: the caller names the server it talks to, once.
     const fail = (err: Error) => {
-      if (!this.closed) this.events.emit('error', toRtcprobeError(err));
+      if (!this.closed) this.emit('error', toRtcprobeError(err));
     };
     main.on('error', fail);
     catcher.on('error', fail);
@@ -87,13 +85,7 @@ export class UdpChannel implements Channel {
     this.main.send(data);
   }
 
-  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
-    this.events.on(event, listener);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  protected release(): void {
     this.main.close();
     this.catcher.close();
   }

@@ -13,6 +13,7 @@ import { sanitizeRemoteText } from '../sanitize.js';
 import { summarize, type RttSummary } from '../stats.js';
 import { readAddress, readErrorCode, readString, readXorAddress } from './attributes.js';
 import { Attr, StunClass, StunMethod } from './constants.js';
+import { STUN_STREAM_FRAMER } from './framing.js';
 import { encodeMessage } from './message.js';
 import type { RetransmitOptions } from './retransmit.js';
 import { StunTransactor, type IgnoredMessage } from './transaction.js';
@@ -153,6 +154,7 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
       const sc = await StreamChannel.open({
         remote,
         family: o.family,
+        framer: STUN_STREAM_FRAMER,
         timeout: o.timeout,
         ...(o.signal ? { signal: o.signal } : {}),
         ...(transport === 'tls'

@@ -3,13 +3,13 @@
  * decisions (signing, 401/438 handling, framing) live in protocol.ts; this
  * file only moves bytes, runs transactions and hands relayed data out.
  */
-import { EventEmitter } from 'node:events';
 import { RtcprobeError } from '../errors.js';
 import type { Endpoint, TransportAddress } from '../address.js';
-import type { Channel, ChannelEvents } from '../net/channel.js';
+import { ChannelBase, type Channel } from '../net/channel.js';
 import { StreamChannel, type TlsInfo } from '../net/stream.js';
 import { UdpChannel } from '../net/udp.js';
 import { readString } from '../stun/attributes.js';
+import { STUN_STREAM_FRAMER } from '../stun/framing.js';
 import { Attr, StunMethod } from '../stun/constants.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import type { StunMessage } from '../stun/message.js';
@@ -72,28 +72,27 @@ function methodLabel(m: number): string {
  * before the transactor sees them: relayed packets never pay for a decode
  * attempt meant for responses.
  */
-class DemuxChannel implements Channel {
-  private readonly events = new EventEmitter();
+class DemuxChannel extends ChannelBase {
   /** Datagrams from some other address than the server's (a peer sending to us directly); true = consumed. */
   onStray: ((data: Buffer, from: Endpoint) => boolean) | undefined;
   constructor(
     readonly inner: Channel,
     private readonly onRelayed: (data: Buffer) => void,
   ) {
+    super();
     inner.on('message', (data, from, stray) => {
       if (!stray && (isChannelData(data) || isDataIndication(data))) this.onRelayed(data);
       else if (stray && this.onStray?.(data, from)) return;
-      else this.events.emit('message', data, from, stray);
+      else this.emit('message', data, from, stray);
     });
-    inner.on('error', (err) => this.events.emit('error', err));
+    inner.on('error', (err) => this.emit('error', err));
   }
   get transport() { return this.inner.transport; }
   get reliable() { return this.inner.reliable; }
   get local() { return this.inner.local; }
   get remote() { return this.inner.remote; }
   send(data: Buffer): void { this.inner.send(data); }
-  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void { this.events.on(event, listener); }
-  close(): void { this.inner.close(); }
+  protected release(): void { this.inner.close(); }
 }
 
 export interface TurnConnectOptions {
@@ -134,6 +133,7 @@ export async function openTurnTransport(o: TurnConnectOptions): Promise<Channel 
   return StreamChannel.open({
     remote: o.remote,
     family: o.family,
+    framer: STUN_STREAM_FRAMER,
     timeout: o.timeout,
     ...signal,
     ...(o.transport === 'tls'

@@ -10,15 +10,13 @@ import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { endpointOf, sameEndpoint as same, type Endpoint } from '../address.js';
 import { ChannelBase } from '../net/channel.js';
 import { sanitizeRemoteText } from '../sanitize.js';
-import { readAddress, readErrorCode, readXorAddress } from '../stun/attributes.js';
+import { changeRequest, readAddress, readErrorCode, readXorAddress, responsePort } from '../stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../stun/constants.js';
 import { decodeMessage, encodeMessage, type AttributeInput } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
 import { StunTransactor } from '../stun/transaction.js';
 import type { BindingObservation } from './types.js';
 
-/** RFC 3489 §11.2.3 CHANGED-ADDRESS: a classic server's alternate address (RFC 5780 OTHER-ADDRESS reuses its format). */
-const CHANGED_ADDRESS = 0x0005;
 
 /** A view of the shared socket toward one destination, for one StunTransactor. */
 class DestinationChannel extends ChannelBase {
@@ -153,16 +151,8 @@ export class NatSocket {
       transmissions: 0,
     };
     const attributes: AttributeInput[] = [];
-    if (r.changeRequest) {
-      const v = Buffer.alloc(4);
-      v.writeUInt32BE((r.changeRequest.changeIp ? 0x4 : 0) | (r.changeRequest.changePort ? 0x2 : 0));
-      attributes.push({ type: Attr.ChangeRequest, value: v });
-    }
-    if (r.responsePort !== undefined) {
-      const v = Buffer.alloc(4);
-      v.writeUInt16BE(r.responsePort, 0);
-      attributes.push({ type: Attr.ResponsePort, value: v });
-    }
+    if (r.changeRequest) attributes.push(changeRequest(r.changeRequest));
+    if (r.responsePort !== undefined) attributes.push(responsePort(r.responsePort));
     const request = encodeMessage({ method: StunMethod.Binding, cls: StunClass.Request, attributes, ...(r.transactionId ? { transactionId: r.transactionId } : {}) });
     const key = request.subarray(8, 20).toString('hex');
     const view = new DestinationChannel(this, this.local, r.destination);
@@ -203,7 +193,7 @@ export class NatSocket {
       if (mapped) obs.mapped = endpointOf(mapped);
       const other = strip(readAddress(msg, Attr.OtherAddress));
       if (other) obs.otherAddress = other;
-      const changed = strip(readAddress(msg, CHANGED_ADDRESS));
+      const changed = strip(readAddress(msg, Attr.ChangedAddress));
       if (changed) obs.changedAddress = changed;
       const origin = strip(readAddress(msg, Attr.ResponseOrigin));
       if (origin) obs.responseOrigin = origin;

@@ -201,9 +201,3 @@ export function readErrorCode(msg: StunMessage): ErrorCodeValue | undefined {
   const a = getAttribute(msg, Attr.ErrorCode);
   return a ? decodeErrorCode(a.value) : undefined;
 }
-
-/** Attributes in the comprehension-required range that this codec does not know. */
-export function unknownRequired(msg: StunMessage): number[] {
-  const known = new Set<number>(Object.values(Attr));
-  return msg.attributes.filter((a) => a.type < 0x8000 && !known.has(a.type)).map((a) => a.type);
-}

@@ -10,7 +10,7 @@ import { StreamChannel, type TlsInfo } from '../net/stream.js';
 import { UdpChannel } from '../net/udp.js';
 import { readString } from '../stun/attributes.js';
 import { STUN_STREAM_FRAMER } from '../stun/framing.js';
-import { Attr, StunMethod } from '../stun/constants.js';
+import { Attr, methodName, StunMethod } from '../stun/constants.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import type { StunMessage } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
@@ -50,20 +50,9 @@ export class TurnErrorResponse extends RtcprobeError {
     readonly signed = false,
   ) {
     super('STUN_ERROR_RESPONSE', errorCode === 0
-      ? `${methodLabel(method)} answered with an error response without ERROR-CODE`
-      : `${methodLabel(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
+      ? `${methodName(method)} answered with an error response without ERROR-CODE`
+      : `${methodName(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
     this.name = 'TurnErrorResponse';
-  }
-}
-
-function methodLabel(m: number): string {
-  switch (m) {
-    case StunMethod.Allocate: return 'Allocate';
-    case StunMethod.Refresh: return 'Refresh';
-    case StunMethod.CreatePermission: return 'CreatePermission';
-    case StunMethod.ChannelBind: return 'ChannelBind';
-    case StunMethod.Binding: return 'Binding';
-    default: return `method 0x${m.toString(16)}`;
   }
 }
 

@@ -29,8 +29,6 @@ export interface TurnCredentials {
 /** RFC 8656 §12: channel numbers are 0x4000 through 0x4FFF. */
 export const MIN_CHANNEL = 0x4000;
 export const MAX_CHANNEL = 0x4fff;
-/** RFC 8656 §3.5 default allocation lifetime, seconds. */
-export const DEFAULT_LIFETIME = 600;
 /** ChannelData header: channel number + length. */
 export const CHANNEL_DATA_HEADER = 4;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classify, compareMappings, DIRECT_PAIRS, forecastOf, natTypeOf } from '../../src/core/nat/classify.js';
+import { readFileSync } from 'node:fs';
+import { classify, compareMappings, DIRECT_PAIRS, forecastOf, NAT_PAIRS, natTypeOf } from '../../src/core/nat/classify.js';
 import type { Endpoint } from '../../src/core/address.js';
 import type { BindingObservation, NatObservations } from '../../src/core/nat/types.js';
 
@@ -292,5 +293,41 @@ describe('NAT type table', () => {
       expect(DIRECT_PAIRS[t]).toHaveLength(5);
     }
     expect(forecastOf('udp-blocked', 'unknown').code).toBe('needs-turn');
+  });
+
+  it('each forecast text names exactly the peers its row connects to directly', () => {
+    // How the texts spell each type; "restricted-cone" must not match inside "port-restricted-cone".
+    const spelled: Record<string, RegExp> = {
+      'open-internet': /\bopen\b/, 'full-cone': /full-cone/, 'restricted-cone': /(?<!port-)restricted-cone/,
+      'port-restricted-cone': /port-restricted/, symmetric: /symmetric/,
+    };
+    for (const [t, row] of Object.entries(NAT_PAIRS)) {
+      const f = forecastOf(t as keyof typeof NAT_PAIRS, 'endpoint-independent');
+      expect(f.text).toBe(row.forecast);
+      if (f.code !== 'some-peers') continue;
+      const [direct, turn] = f.text.split(';') as [string, string];
+      for (const [peer, re] of Object.entries(spelled)) {
+        const reaches = (row.direct as string[]).includes(peer);
+        expect(re.test(direct), `${t} -> ${peer} in "${direct}"`).toBe(reaches);
+        expect(re.test(turn), `${t} -> ${peer} in "${turn}"`).toBe(!reaches);
+      }
+    }
+  });
+
+  it('the pair table in docs/nat.md is the table in the code', () => {
+    const doc = readFileSync(new URL('../../docs/nat.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Which NAT pairs connect directly'));
+    const rows = section.split('\n').filter((l) => l.startsWith('|') && !l.startsWith('|---'));
+    const cells = (l: string) => l.split('|').slice(1, -1).map((c) => c.trim());
+    const typeOf = (label: string) => label.replace(/\*/g, '').toLowerCase().replace(/ /g, '-');
+    const header = cells(rows[0]!).slice(1).map(typeOf);
+    expect(header).toEqual(Object.keys(NAT_PAIRS));
+    const table: Record<string, string[]> = {};
+    for (const l of rows.slice(1)) {
+      const [a, ...marks] = cells(l);
+      table[typeOf(a!)] = header.filter((_, i) => marks[i]!.startsWith('✔'));
+      expect(marks.every((m) => m.startsWith('✔') || m.startsWith('✖'))).toBe(true);
+    }
+    expect(table).toEqual(DIRECT_PAIRS);
   });
 });

@@ -1,13 +1,13 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { StunDecodeError } from '../../src/core/errors.js';
+import { StunDecodeError } from '../../../src/core/errors.js';
 import {
   canonicalIp, changeRequest, decodeAddress, decodeChangeRequest, decodeErrorCode, decodeXorAddress,
   encodeAddress, encodeErrorCode, encodeXorAddress, readAddress, readErrorCode, readXorAddress, requestedTransport, responsePort, stringAttr,
-} from '../../src/core/stun/attributes.js';
-import { Attr, attrName, methodName, StunClass, StunMethod } from '../../src/core/stun/constants.js';
-import { appendFingerprint, appendIntegrity, crc32, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
-import { decodeMessage, encodeMessage, getAttribute, messageType, newTransactionId, splitMessageType, stunFrameLength } from '../../src/core/stun/message.js';
+} from '../../../src/core/stun/attributes.js';
+import { Attr, attrName, methodName, StunClass, StunMethod } from '../../../src/core/stun/constants.js';
+import { appendFingerprint, appendIntegrity, crc32, longTermKey, verifyFingerprint, verifyIntegrity } from '../../../src/core/stun/integrity.js';
+import { decodeMessage, encodeMessage, getAttribute, messageType, newTransactionId, splitMessageType, stunFrameLength } from '../../../src/core/stun/message.js';
 
 const require = createRequire(import.meta.url);
 // The npm `stun` package, used here as an independent implementation to check interop.

@@ -1,21 +1,21 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { RtcprobeError } from '../../src/core/errors.js';
-import { rtcprobeErrorFrom } from '../helpers/errors.js';
-import { encodeErrorCode, encodeXorAddress, readUint32, readXorAddress, stringAttr } from '../../src/core/stun/attributes.js';
-import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
-import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
-import { decodeMessage, encodeMessage, getAttribute, type AttributeInput } from '../../src/core/stun/message.js';
-import { classifyAddress, FORBIDDEN_PEERS } from '../../src/core/turn/addresses.js';
-import { pickCredentials } from '../../src/commands/turn.js';
-import { BandwidthRamp } from '../../src/core/turn/bandwidth.js';
-import { judgeRelayAddress } from '../../src/core/turn/stages/allocate.js';
-import { plainTlsText } from '../../src/core/net/tls-text.js';
-import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../src/core/turn/credentials.js';
+import { RtcprobeError } from '../../../src/core/errors.js';
+import { rtcprobeErrorFrom } from '../../helpers/errors.js';
+import { encodeErrorCode, encodeXorAddress, readUint32, readXorAddress, stringAttr } from '../../../src/core/stun/attributes.js';
+import { Attr, StunClass, StunMethod } from '../../../src/core/stun/constants.js';
+import { appendFingerprint, appendIntegrity, longTermKey, verifyFingerprint, verifyIntegrity } from '../../../src/core/stun/integrity.js';
+import { decodeMessage, encodeMessage, getAttribute, type AttributeInput } from '../../../src/core/stun/message.js';
+import { classifyAddress, FORBIDDEN_PEERS } from '../../../src/core/turn/addresses.js';
+import { pickCredentials } from '../../../src/commands/turn.js';
+import { BandwidthRamp } from '../../../src/core/turn/bandwidth.js';
+import { judgeRelayAddress } from '../../../src/core/turn/stages/allocate.js';
+import { plainTlsText } from '../../../src/core/net/tls-text.js';
+import { mask, parseIceServers, redact, restCredentials, restExpiryOf, restPassword } from '../../../src/core/turn/credentials.js';
 import {
   allocateAttributes, channelBindAttributes, decodeChannelData, decodeDataIndication, encodeChannelData,
   encodeSendIndication, isChannelData, isDataIndication, readAllocateSuccess, TurnAuth,
-} from '../../src/core/turn/protocol.js';
+} from '../../../src/core/turn/protocol.js';
 
 function errorResponse(method: number, tid: Buffer, code: number, extra: { realm?: string; nonce?: string } = {}): ReturnType<typeof decodeMessage> {
   const attrs: AttributeInput[] = [{ type: Attr.ErrorCode, value: encodeErrorCode(code, 'x') }];

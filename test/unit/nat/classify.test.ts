@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { classify, compareMappings, DIRECT_PAIRS, forecastOf, NAT_PAIRS, natTypeOf } from '../../src/core/nat/classify.js';
-import type { Endpoint } from '../../src/core/address.js';
-import type { BindingObservation, NatObservations } from '../../src/core/nat/types.js';
+import { classify, compareMappings, DIRECT_PAIRS, forecastOf, NAT_PAIRS, natTypeOf } from '../../../src/core/nat/classify.js';
+import type { Endpoint } from '../../../src/core/address.js';
+import type { BindingObservation, NatObservations } from '../../../src/core/nat/types.js';
 
 const SERVER: Endpoint = { address: '203.0.113.1', port: 3478 };
 const OTHER: Endpoint = { address: '203.0.113.2', port: 3479 };
@@ -315,7 +315,7 @@ describe('NAT type table', () => {
   });
 
   it('the pair table in docs/nat.md is the table in the code', () => {
-    const doc = readFileSync(new URL('../../docs/nat.md', import.meta.url), 'utf8');
+    const doc = readFileSync(new URL('../../../docs/nat.md', import.meta.url), 'utf8');
     const section = doc.slice(doc.indexOf('## Which NAT pairs connect directly'));
     const rows = section.split('\n').filter((l) => l.startsWith('|') && !l.startsWith('|---'));
     const cells = (l: string) => l.split('|').slice(1, -1).map((c) => c.trim());

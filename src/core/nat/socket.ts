@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { endpointOf, sameEndpoint as same, type Endpoint } from '../address.js';
 import { ChannelBase } from '../net/channel.js';
+import { bindUdp, connectUdp } from '../net/udp.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import { changeRequest, readAddress, readErrorCode, readXorAddress, responsePort } from '../stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../stun/constants.js';
@@ -56,12 +57,8 @@ class DestinationChannel extends ChannelBase {
   protected release(): void {}
 }
 
-export interface BindingRequest {
-  test: string;
-  server: string;
-  destination: Endpoint;
-  expectedSource: Endpoint | null;
-  changeRequest?: { changeIp: boolean; changePort: boolean };
+/** One Binding test to run: what its observation will say about it, and how to run it. */
+export interface BindingRequest extends Pick<BindingObservation, 'test' | 'server' | 'destination' | 'expectedSource' | 'changeRequest'> {
   /** RFC 5780 RESPONSE-PORT. */
   responsePort?: number;
   /** Use this transaction ID (12 bytes) instead of a random one. */
@@ -90,13 +87,7 @@ export class NatSocket {
     signal?.throwIfAborted();
     const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
     try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind({ address: localAddress, port: 0, exclusive: true }, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
+      await bindUdp(sock, 0, localAddress, true);
     } catch (err) {
       sock.close();
       throw toRtcprobeError(err, `cannot bind a UDP socket to ${localAddress}`);
@@ -252,13 +243,7 @@ export class NatSocket {
 export async function routeSource(remote: Endpoint, family: 4 | 6): Promise<string> {
   const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.connect(remote.port, remote.address, () => {
-        sock.off('error', reject);
-        resolve();
-      });
-    });
+    await connectUdp(sock, remote);
     return sock.address().address;
   } catch (err) {
     throw toRtcprobeError(err, `no IPv${family} route to ${remote.address}`);

@@ -12,18 +12,20 @@ export interface UdpOpenOptions {
   signal?: AbortSignal;
 }
 
-function bind(sock: dgram.Socket, port: number, address: string): Promise<void> {
+/** Bind a UDP socket; rejects with the socket's error. Shared ports (`exclusive: false`) by default. */
+export function bindUdp(sock: dgram.Socket, port: number, address: string, exclusive = false): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     sock.once('error', onError);
-    sock.bind({ port, address, exclusive: false }, () => {
+    sock.bind({ port, address, exclusive }, () => {
       sock.off('error', onError);
       resolve();
     });
   });
 }
 
-function connect(sock: dgram.Socket, remote: Endpoint): Promise<void> {
+/** Connect a UDP socket to `remote`; rejects with the socket's error. */
+export function connectUdp(sock: dgram.Socket, remote: Endpoint): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     sock.once('error', onError);
@@ -68,9 +70,9 @@ export class UdpChannel extends ChannelBase {
     const main = dgram.createSocket({ type, reuseAddr: true, ipv6Only: o.family === 6 });
     try {
       o.signal?.throwIfAborted();
-      await bind(catcher, o.localPort ?? 0, o.localAddress ?? wildcard);
-      await bind(main, catcher.address().port, o.localAddress ?? wildcard);
-      await connect(main, o.remote);
+      await bindUdp(catcher, o.localPort ?? 0, o.localAddress ?? wildcard);
+      await bindUdp(main, catcher.address().port, o.localAddress ?? wildcard);
+      await connectUdp(main, o.remote);
       const la = main.address();
       return new UdpChannel(main, catcher, { address: la.address, port: la.port }, o.remote);
     } catch (err) {

@@ -2,8 +2,9 @@ import { isIP } from 'node:net';
 import { RtcprobeError, toRtcprobeError } from '../core/errors.js';
 import { familyForAll, literalFamily } from '../core/resolve.js';
 import type { NatFamilyResult } from '../core/nat/runner.js';
-import type { Addr, BindingObservation, Behaviour, Forecast, NatType, NatVerdict, Rating } from '../core/nat/types.js';
-import { formatHostPort, parseServer, type ServerSpec } from '../core/uri.js';
+import type { BindingObservation, Behaviour, Forecast, NatType, NatVerdict, Rating } from '../core/nat/types.js';
+import { formatEndpoint, type Endpoint } from '../core/address.js';
+import { parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
 import { collect, defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
 import { RETRANSMIT_OPTIONS, retransmitFrom, timeoutOption } from './shared-options.js';
@@ -50,7 +51,7 @@ function toFamilyJson(r: NatFamilyResult): NatFamilyJson {
   return { family: r.family, server: r.observations.server, elapsedMs: r.elapsedMs, ...r.verdict, tests: r.observations };
 }
 
-const addr = (a?: Addr | null) => (a ? formatHostPort(a.address, a.port) : '-');
+const addr = (a?: Endpoint | null) => formatEndpoint(a);
 
 function testLine(o: BindingObservation): string {
   const cr = o.changeRequest ? ` CHANGE-REQUEST(${[o.changeRequest.changeIp ? 'ip' : '', o.changeRequest.changePort ? 'port' : ''].filter(Boolean).join('+')})` : '';

@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { IdnNames } from '../core/dns/idn.js';
 import { hintFor, RtcprobeError } from '../core/errors.js';
-import type { StunProbeOptions, StunServerResult } from '../core/stun-probe.js';
+import type { StunProbeOptions, StunServerResult } from '../core/stun/probe.js';
 import type { MappingChange, WatchServerSummary } from '../core/stun/mapping-watch.js';
 import { ADDRESS_CLASS_LABEL, classifyAddress, type AddressClass } from '../core/stun/address-class.js';
 import { familyFor } from '../core/resolve.js';
-import { formatHostPort, parseServer, type ServerSpec } from '../core/uri.js';
+import { formatEndpoint, formatHostPort, type Endpoint } from '../core/address.js';
+import { effectiveTransport, parseServer, type ServerSpec } from '../core/uri.js';
 import { fmtMs, fmtPct, type CommandOutcome, type Style } from '../output.js';
 import { collect, defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
 import { RETRANSMIT_OPTIONS, retransmitFrom, TLS_OPTIONS, timeoutOption } from './shared-options.js';
@@ -89,7 +90,7 @@ export function verdictOf(servers: StunServerResult[], both = false): StunJson['
   };
 }
 
-const addr = (a?: { address: string; port: number }) => (a ? formatHostPort(a.address, a.port) : '-');
+const addr = (a?: Endpoint) => formatEndpoint(a);
 
 const CLASS_NOTE: Record<AddressClass, string> = {
   public: '',
@@ -221,7 +222,7 @@ async function runStun(args: string[], opts: StunOptions, ctx: RunContext): Prom
     const spec = { ...parseServer(argument, 'stun'), input };
     return { spec, ...(idn ? { idn } : {}) };
   });
-  const { effectiveTransport, probeStunServer } = await import('../core/stun-probe.js');
+  const { probeStunServer } = await import('../core/stun/probe.js');
   for (const { spec: s } of parsed) {
     if (s.scheme === 'turn' || s.scheme === 'turns') {
       throw new RtcprobeError('BAD_SERVER', `"${s.input}" is a TURN URI; use "rtcprobe turn" for TURN servers`);

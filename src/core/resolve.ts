@@ -56,21 +56,30 @@ export async function resolveHost(host: string, family: 4 | 6, o: { timeout: num
     return { address: host, family };
   }
   o.signal?.throwIfAborted();
+  try {
+    const result = await lookupWithin(lookup(host, { family, verbatim: true }), host, o);
+    return { address: result.address, family: result.family === 6 ? 6 : 4 };
+  } catch (err) {
+    throw toRtcprobeError(err, `cannot resolve ${host} (IPv${family})`);
+  }
+}
+
+/**
+ * A DNS lookup of `host` bounded by `o.timeout` (TIMEOUT) and `o.signal`
+ * (ABORTED); the timer and the listener are gone when it settles.
+ */
+export async function lookupWithin<T>(lookup: Promise<T>, host: string, o: { timeout: number; signal?: AbortSignal }): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
-    const result = await Promise.race([
-      lookup(host, { family, verbatim: true }),
+    return await Promise.race([
+      lookup,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new RtcprobeError('TIMEOUT', `DNS lookup of ${host} timed out after ${o.timeout} ms`)), o.timeout);
         onAbort = () => reject(new RtcprobeError('ABORTED', 'aborted', { cause: o.signal?.reason }));
         o.signal?.addEventListener('abort', onAbort, { once: true });
       }),
     ]);
-    return { address: result.address, family: result.family === 6 ? 6 : 4 };
-  } catch (err) {
-    const e = toRtcprobeError(err, `cannot resolve ${host} (IPv${family})`);
-    throw e;
   } finally {
     clearTimeout(timer);
     if (onAbort) o.signal?.removeEventListener('abort', onAbort);

@@ -1,6 +1,10 @@
 import { isIP } from 'node:net';
 import { RtcprobeError } from './errors.js';
 import { DEFAULT_PORT, DEFAULT_TLS_PORT } from './stun/constants.js';
+import { maskUserinfo } from './secrets.js';
+
+/** Masking lives with the other secret handling; re-exported for URI users. */
+export { maskUserinfo };
 
 export type Transport = 'udp' | 'tcp' | 'tls';
 export type Scheme = 'stun' | 'stuns' | 'turn' | 'turns';
@@ -19,18 +23,6 @@ export interface ServerSpec {
 }
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
-
-/**
- * The input with any user information ("user:password@") masked, for
- * messages: URIs copied from elsewhere sometimes carry credentials.
- */
-export function maskUserinfo(input: string): string {
-  const at = input.lastIndexOf('@');
-  if (at < 0) return input;
-  const m = /^\s*((?:stuns?|turns?):)?/i.exec(input)!;
-  const start = m[0].length;
-  return at >= start ? `${input.slice(0, start)}***${input.slice(at)}` : input;
-}
 
 function bad(input: string, why: string): RtcprobeError {
   return new RtcprobeError('BAD_SERVER', `invalid server "${maskUserinfo(input)}": ${why}`);
@@ -112,7 +104,20 @@ export function parseServer(input: string, defaultScheme: Scheme = 'stun'): Serv
   };
 }
 
-/** `host:port` with brackets around IPv6 literals. */
-export function formatHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+/**
+ * The transport and port a server spec means: the URI's own transport
+ * (stuns:/turns: is TLS, turn:?transport= picks UDP or TCP, RFC 7064/7065)
+ * wins, else `requested` (--transport), else UDP. TLS without an explicit
+ * port goes to 5349. A URI whose transport contradicts `requested` is refused.
+ */
+export function effectiveTransport(spec: ServerSpec, requested?: Transport): { transport: Transport; port: number } {
+  const own = spec.scheme === 'stuns' || spec.scheme === 'turns' ? 'tls' : spec.transport;
+  if (own && requested && own !== requested) {
+    throw new RtcprobeError('BAD_SERVER', `"${spec.input}" means ${own.toUpperCase()}, but --transport ${requested} was given`);
+  }
+  const transport = own ?? requested ?? 'udp';
+  const port = transport === 'tls' && !spec.explicitPort ? DEFAULT_TLS_PORT : spec.port;
+  return { transport, port };
 }
+
+export { formatHostPort } from './address.js';

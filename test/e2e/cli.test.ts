@@ -149,7 +149,7 @@ describe('command line', () => {
   });
 
   it.each([
-    ['stun', (port: number) => ['stun', `127.0.0.1:${port}`, '--count', '1', '--json'], /dist\/core\/stun-probe\.js/],
+    ['stun', (port: number) => ['stun', `127.0.0.1:${port}`, '--count', '1', '--json'], /dist\/core\/stun\/probe\.js/],
     ['nat', (port: number) => ['nat', '--server', `127.0.0.1:${port}`, '--no-hairpin', '--json'], /dist\/core\/nat\//],
   ])('rtcprobe %s never loads werift (and the trace does see what it loads)', async (_name, argv, own) => {
     const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-trace-'));

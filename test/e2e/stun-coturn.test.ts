@@ -81,6 +81,26 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
     expect(insecure.json.servers[0]!.tls?.authorized).toBe(false);
   });
 
+  it('stuns: at a plain TCP port fails with the TLS error in plain words, no OpenSSL source positions', async () => {
+    // Without a certificate coturn speaks no TLS at all (with one, it detects TLS on every port).
+    // It holds the ClientHello about 3 s before it resets: the timeout leaves room for that.
+    const plain = await startCoturn({ stunOnly: true });
+    try {
+      const r = await runJson<StunJson>(['stun', `stuns:127.0.0.1:${plain.port}`, '--count', '1', '--timeout', '10000']);
+      expect(r.code).toBe(1);
+      const s = r.json.servers[0]!;
+      expect(s.transport).toBe('tls');
+      expect(s.ok).toBe(false);
+      expect(s.error?.message).toMatch(/not TLS|closed the connection during the TLS handshake/);
+      expect(s.error?.message).not.toMatch(/\.c:\d+|deps\/openssl|:error:[0-9A-F]+:/i);
+      const human = await runCli(['stun', `stuns:127.0.0.1:${plain.port}`, '--count', '1', '--timeout', '10000']);
+      expect(human.code).toBe(1);
+      expect(human.stdout + human.stderr).not.toMatch(/\.c:\d+|deps\/openssl/);
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('IPv6 on ::1 when coturn listens there', async () => {
     const v6 = await startCoturn({ ips: ['::1'], stunOnly: true });
     try {

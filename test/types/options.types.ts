@@ -1,4 +1,4 @@
-// Compile-time checks of the option typing, run by test/unit/options.test.ts
+// Compile-time checks of the option typing, run by test/unit/cli/options.test.ts
 // through tsc: each @ts-expect-error must meet an error, or tsc fails.
 import { collect, defineCommand, defineOptions, intOption, numberOption, type OptionValues } from '../../src/commands/options.js';
 import { RETRANSMIT_OPTIONS, TLS_OPTIONS, TURN_CREDENTIAL_OPTIONS, timeoutOption } from '../../src/commands/shared-options.js';

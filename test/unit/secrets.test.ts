@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { MASK, maskSecret, maskUrlPassword, maskUserinfo, redact } from '../../src/core/secrets.js';
-import { maskUserinfo as uriMaskUserinfo } from '../../src/core/uri.js';
 import { maskRedisUrl } from '../../src/core/signaling/redis-bus.js';
 
 describe('maskSecret', () => {
@@ -31,11 +30,6 @@ const USERINFO: [string, string][] = [
 describe('maskUserinfo', () => {
   it.each(USERINFO)('%s -> %s', (input, want) => {
     expect(maskUserinfo(input)).toBe(want);
-  });
-
-  // core/uri.ts still carries its own copy (for its own messages): it must mask the same way.
-  it.each(USERINFO)('the copy in core/uri.ts agrees on %s', (input, want) => {
-    expect(uriMaskUserinfo(input)).toBe(want);
   });
 });
 

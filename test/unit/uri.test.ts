@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RtcprobeError } from '../../src/core/errors.js';
 import { rtcprobeErrorFrom } from '../helpers/errors.js';
-import { effectiveTransport } from '../../src/core/stun-probe.js';
-import { maskUserinfo, parseServer } from '../../src/core/uri.js';
+import { effectiveTransport, maskUserinfo, parseServer } from '../../src/core/uri.js';
 
 describe('parseServer', () => {
   it.each([
@@ -42,6 +41,15 @@ describe('effectiveTransport', () => {
   });
   it('refuses a stuns: URI with --transport udp', () => {
     expect(() => effectiveTransport(parseServer('stuns:example.org'), 'udp')).toThrow(/means TLS/);
+  });
+  it.each([
+    ['turn:example.org', 'udp', 3478],
+    ['turn:example.org?transport=tcp', 'tcp', 3478],
+    ['turn:example.org:80?transport=udp', 'udp', 80],
+    ['turns:example.org', 'tls', 5349],
+    ['turns:example.org:443?transport=tcp', 'tls', 443],
+  ] as const)('reads the transport of the TURN URI %s (RFC 7065)', (input, transport, port) => {
+    expect(effectiveTransport(parseServer(input, 'turn'))).toEqual({ transport, port });
   });
 });
 

@@ -1,7 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import { resolveHost, type Resolved } from '../resolve.js';
+import { lookupWithin, resolveHost, type Resolved } from '../resolve.js';
 import type { SrvRecord } from './srv.js';
 
 /**
@@ -54,17 +54,8 @@ export async function lookupAddress(host: string, family: 4 | 6, o: { timeout: n
   if (!o.dns?.addresses || isIP(host)) return resolveHost(host, family, o);
   const dns = o.dns;
   o.signal?.throwIfAborted();
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
   try {
-    const list = await Promise.race([
-      family === 6 ? dns.resolve6(host) : dns.resolve4(host),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RtcprobeError('TIMEOUT', `DNS lookup of ${host} timed out after ${o.timeout} ms`)), o.timeout);
-        onAbort = () => reject(new RtcprobeError('ABORTED', 'aborted', { cause: o.signal?.reason }));
-        o.signal?.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
+    const list = await lookupWithin(family === 6 ? dns.resolve6(host) : dns.resolve4(host), host, o);
     if (list.length === 0) throw new RtcprobeError('DNS', `cannot resolve ${host} (IPv${family}): no address`);
     return { address: list[0]!, family };
   } catch (err) {
@@ -74,8 +65,5 @@ export async function lookupAddress(host: string, family: 4 | 6, o: { timeout: n
     }
     if (e.code === 'ETIMEOUT') throw new RtcprobeError('TIMEOUT', `DNS lookup of ${host} timed out after ${o.timeout} ms`, { cause: err });
     throw toRtcprobeError(err, `cannot resolve ${host} (IPv${family})`);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) o.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -4,9 +4,8 @@
  * backed by an observation; where the tests could not decide, it says
  * `unknown` and explains why in a warning.
  */
-import { sameEndpoint as same } from '../net/channel.js';
+import { formatEndpoint, sameEndpoint as same, type Endpoint } from '../address.js';
 import type {
-  Addr,
   Behaviour,
   BindingObservation,
   Forecast,
@@ -17,7 +16,7 @@ import type {
   Rfc5780Support,
 } from './types.js';
 
-const fmt = (a?: Addr | null): string => (a ? (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : '-');
+const fmt = (a?: Endpoint | null): string => formatEndpoint(a);
 
 function find(list: BindingObservation[], test: string): BindingObservation | undefined {
   return list.find((o) => o.test === test);
@@ -46,51 +45,67 @@ export function ratingOf(natType: NatType, mapping: Behaviour): Rating {
   return 'unknown';
 }
 
+type KnownNatType = Exclude<NatType, 'unknown'>;
+
 /**
  * Whether two peers can connect directly (ICE over UDP, both sides sending
- * checks), without port prediction. Symmetric meets port-restricted: the
- * symmetric side's mapping toward the peer is not the one the peer learned, and
- * the peer filters by port. Any other pair with UDP works.
+ * checks), without port prediction, and what the forecast says for each type.
+ * Symmetric meets port-restricted: the symmetric side's mapping toward the
+ * peer is not the one the peer learned, and the peer filters by port. Any
+ * other pair with UDP works. This one table drives `forecastOf` and the pair
+ * table of docs/nat.md (a test compares them).
  */
-export const DIRECT_PAIRS: Record<Exclude<NatType, 'unknown'>, Exclude<NatType, 'unknown'>[]> = {
-  'open-internet': ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric'],
-  'full-cone': ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric'],
-  'restricted-cone': ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric'],
-  'port-restricted-cone': ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone'],
-  symmetric: ['open-internet', 'full-cone', 'restricted-cone'],
-  'udp-blocked': [],
+export const NAT_PAIRS: Record<KnownNatType, { direct: KnownNatType[]; forecast: string }> = {
+  'open-internet': {
+    direct: ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric'],
+    forecast: 'direct connection likely with any peer that has UDP',
+  },
+  'full-cone': {
+    direct: ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric'],
+    forecast: 'direct connection likely with any peer that has UDP',
+  },
+  'restricted-cone': {
+    direct: ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric'],
+    forecast: 'direct connection likely with any peer that has UDP',
+  },
+  'port-restricted-cone': {
+    direct: ['open-internet', 'full-cone', 'restricted-cone', 'port-restricted-cone'],
+    forecast: 'direct connection with open, full-cone, restricted-cone and port-restricted-cone peers; a peer behind a symmetric NAT needs TURN',
+  },
+  symmetric: {
+    direct: ['open-internet', 'full-cone', 'restricted-cone'],
+    forecast: 'direct connection only with open, full-cone or restricted-cone peers; with port-restricted or symmetric peers it needs TURN',
+  },
+  'udp-blocked': {
+    direct: [],
+    forecast: 'UDP is blocked: only TURN over TCP or TLS (port 443) can connect',
+  },
 };
 
+/** The direct-connection table alone: for each NAT type, the peer types it reaches directly. */
+export const DIRECT_PAIRS = Object.fromEntries(
+  Object.entries(NAT_PAIRS).map(([t, row]) => [t, row.direct]),
+) as Record<KnownNatType, KnownNatType[]>;
+
+/** The types that have UDP at all: a type reaching all of them directly is "direct-likely". */
+const WITH_UDP = (Object.keys(NAT_PAIRS) as KnownNatType[]).filter((t) => NAT_PAIRS[t].direct.length > 0);
+
 export function forecastOf(natType: NatType, mapping: Behaviour): Forecast {
-  switch (natType) {
-    case 'open-internet':
-    case 'full-cone':
-    case 'restricted-cone':
-      return { code: 'direct-likely', text: 'direct connection likely with any peer that has UDP' };
-    case 'port-restricted-cone':
-      return {
-        code: 'some-peers',
-        text: 'direct connection with open, full-cone, restricted-cone and port-restricted-cone peers; a peer behind a symmetric NAT needs TURN',
-      };
-    case 'symmetric':
-      return {
-        code: 'some-peers',
-        text: 'direct connection only with open, full-cone or restricted-cone peers; with port-restricted or symmetric peers it needs TURN',
-      };
-    case 'udp-blocked':
-      return { code: 'needs-turn', text: 'UDP is blocked: only TURN over TCP or TLS (port 443) can connect' };
-    default:
-      if (mapping === 'endpoint-independent' || mapping === 'none') {
-        return {
-          code: 'unknown',
-          text: 'filtering unknown: direct connection works at least with non-symmetric peers; with a symmetric peer it depends on the filtering',
-        };
-      }
-      return { code: 'unknown', text: 'NAT behaviour unknown: plan for TURN' };
+  if (natType !== 'unknown') {
+    const { direct, forecast: text } = NAT_PAIRS[natType];
+    const code = direct.length === 0 ? 'needs-turn' : WITH_UDP.every((t) => direct.includes(t)) ? 'direct-likely' : 'some-peers';
+    return { code, text };
   }
+  if (mapping === 'endpoint-independent' || mapping === 'none') {
+    return {
+      code: 'unknown',
+      text: 'filtering unknown: direct connection works at least with non-symmetric peers; with a symmetric peer it depends on the filtering',
+    };
+  }
+  return { code: 'unknown', text: 'NAT behaviour unknown: plan for TURN' };
 }
 
-function answered(o?: BindingObservation): o is BindingObservation & { mapped: Addr } {
+function answered(o?: BindingObservation): o is BindingObservation & { mapped: Endpoint } {
   return !!o && o.outcome === 'answered' && !!o.mapped;
 }
 

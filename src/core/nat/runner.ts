@@ -17,6 +17,7 @@
  * `wait` ms and at least 7 RTOs before calling a test negative.
  */
 import { setMaxListeners } from 'node:events';
+import { formatEndpoint, type Endpoint } from '../address.js';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { UdpChannel } from '../net/udp.js';
 import { resolveHost } from '../resolve.js';
@@ -28,7 +29,7 @@ import { sleep } from '../sleep.js';
 import type { ServerSpec } from '../uri.js';
 import { classify } from './classify.js';
 import { NatSocket, routeSource } from './socket.js';
-import type { Addr, BindingObservation, HairpinObservation, LifetimeObservation, LifetimeProbe, NatObservations, NatVerdict } from './types.js';
+import type { BindingObservation, HairpinObservation, LifetimeObservation, LifetimeProbe, NatObservations, NatVerdict } from './types.js';
 
 export interface NatRunOptions {
   /** The first server runs the RFC 5780 tests; with several, all are compared. */
@@ -68,7 +69,7 @@ export function lifetimeSchedule(bound: number): number[] {
 /** Where the RFC 5780 tests go: the answering server and its alternate address. */
 interface Primary {
   input: string;
-  server: Addr;
+  server: Endpoint;
   t1: BindingObservation;
 }
 
@@ -78,7 +79,7 @@ interface Primary {
  * same server, sending its own Binding request, does. Resolves with the
  * UNREACHABLE error, or undefined (answered, silent, or stopped).
  */
-async function icmpWatch(server: Addr, family: 4 | 6, local: string, retransmit: RetransmitOptions, signal: AbortSignal): Promise<RtcprobeError | undefined> {
+async function icmpWatch(server: Endpoint, family: 4 | 6, local: string, retransmit: RetransmitOptions, signal: AbortSignal): Promise<RtcprobeError | undefined> {
   let ch: UdpChannel | undefined;
   try {
     ch = await UdpChannel.open({ remote: server, family, localAddress: local, signal });
@@ -129,7 +130,7 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
       o.servers.map(async (s) => {
         try {
           const r = await resolveHost(s.host, o.family, { timeout: o.timeout, ...sig });
-          return { spec: s, addr: { address: r.address, port: s.port } as Addr };
+          return { spec: s, addr: { address: r.address, port: s.port } as Endpoint };
         } catch (err) {
           const e = toRtcprobeError(err);
           if (e.code === 'ABORTED') throw e;
@@ -137,7 +138,7 @@ export async function runNatFamily(o: NatRunOptions): Promise<NatFamilyResult> {
         }
       }),
     );
-    const reachable = resolved.filter((r): r is { spec: ServerSpec; addr: Addr } => 'addr' in r && !!r.addr);
+    const reachable = resolved.filter((r): r is { spec: ServerSpec; addr: Endpoint } => 'addr' in r && !!r.addr);
     if (reachable.length === 0) {
       // Not one server resolved: say so for each of them.
       const errors = resolved.map((r) => r.error!);
@@ -314,7 +315,7 @@ function describeFailure(t: BindingObservation): string {
   switch (t.outcome) {
     case 'timeout': return `no answer to Test I after ${t.transmissions} transmission(s)`;
     case 'unreachable': return t.detail ?? 'ICMP unreachable';
-    case 'wrong-source': return `Test I was answered from ${t.source?.address}:${t.source?.port}, not from the server address`;
+    case 'wrong-source': return `Test I was answered from ${formatEndpoint(t.source)}, not from the server address`;
     case 'error-response': return `Test I got error ${t.errorCode?.code ?? '?'} ${t.errorCode?.reason ?? ''}`.trim();
     default: return t.detail ?? t.outcome;
   }
@@ -334,7 +335,7 @@ function describeFailure(t: BindingObservation): string {
 async function runLifetime(
   o: NatRunOptions,
   serverName: string,
-  server: Addr,
+  server: Endpoint,
   open: (name: string) => Promise<NatSocket>,
   first: RetransmitOptions,
   negativeSchedule: (rtt: number | undefined) => RetransmitOptions,

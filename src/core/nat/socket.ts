@@ -6,25 +6,23 @@
  * is checked afterwards by the test that knows what to expect.
  */
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import { sameEndpoint as same, type Channel, type ChannelEvents, type Endpoint } from '../net/channel.js';
+import { endpointOf, sameEndpoint as same, type Endpoint } from '../address.js';
+import { ChannelBase } from '../net/channel.js';
+import { bindUdp, connectUdp } from '../net/udp.js';
 import { sanitizeRemoteText } from '../sanitize.js';
-import { readAddress, readErrorCode, readXorAddress } from '../stun/attributes.js';
+import { changeRequest, readAddress, readErrorCode, readXorAddress, responsePort } from '../stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../stun/constants.js';
 import { decodeMessage, encodeMessage, type AttributeInput } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
 import { StunTransactor } from '../stun/transaction.js';
-import type { Addr, BindingObservation } from './types.js';
+import type { BindingObservation } from './types.js';
 
-/** RFC 3489 §11.2.3 CHANGED-ADDRESS: a classic server's alternate address (RFC 5780 OTHER-ADDRESS reuses its format). */
-const CHANGED_ADDRESS = 0x0005;
 
 /** A view of the shared socket toward one destination, for one StunTransactor. */
-class DestinationChannel implements Channel {
+class DestinationChannel extends ChannelBase {
   readonly transport = 'udp' as const;
   readonly reliable = false;
-  readonly events = new EventEmitter();
   /** Source of the last datagram delivered to this view (the transactor accepts synchronously). */
   lastFrom: Endpoint | undefined;
   /** Datagrams sent through this view (first request and retransmissions). */
@@ -35,13 +33,12 @@ class DestinationChannel implements Channel {
   timedOut = false;
   duplicates = 0;
   test = '';
-  constructor(private readonly sock: NatSocket, readonly local: Endpoint, readonly remote: Endpoint) {}
+  constructor(private readonly sock: NatSocket, readonly local: Endpoint, readonly remote: Endpoint) {
+    super();
+  }
   send(data: Buffer): void {
     this.sent++;
     this.sock.sendTo(data, this.remote);
-  }
-  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
-    this.events.on(event, listener);
   }
   deliver(data: Buffer, from: Endpoint): void {
     if (this.done) {
@@ -51,17 +48,17 @@ class DestinationChannel implements Channel {
     }
     this.lastFrom = from;
     // Every source is handed over as a candidate answer; the test checks the source.
-    this.events.emit('message', data, from, false);
+    this.emit('message', data, from, false);
   }
-  close(): void {}
+  /** The shared socket failed: the transaction on this view ends with the error. */
+  fail(err: Error): void {
+    this.emit('error', err);
+  }
+  protected release(): void {}
 }
 
-export interface BindingRequest {
-  test: string;
-  server: string;
-  destination: Addr;
-  expectedSource: Addr | null;
-  changeRequest?: { changeIp: boolean; changePort: boolean };
+/** One Binding test to run: what its observation will say about it, and how to run it. */
+export interface BindingRequest extends Pick<BindingObservation, 'test' | 'server' | 'destination' | 'expectedSource' | 'changeRequest'> {
   /** RFC 5780 RESPONSE-PORT. */
   responsePort?: number;
   /** Use this transaction ID (12 bytes) instead of a random one. */
@@ -74,15 +71,15 @@ export interface BindingRequest {
 
 export class NatSocket {
   private readonly views = new Map<string, DestinationChannel>();
-  private readonly watches = new Map<string, (from: Addr) => void>();
+  private readonly watches = new Map<string, (from: Endpoint) => void>();
   private closed = false;
-  readonly ignored: { from: Addr; socket: string; reason: string }[] = [];
+  readonly ignored: { from: Endpoint; socket: string; reason: string }[] = [];
 
-  private constructor(private readonly sock: dgram.Socket, readonly name: string, readonly local: Addr) {
+  private constructor(private readonly sock: dgram.Socket, readonly name: string, readonly local: Endpoint) {
     sock.on('message', (data, rinfo) => this.onMessage(data, { address: rinfo.address, port: rinfo.port }));
     // Unconnected UDP sockets see no ICMP errors on Linux; other errors end the views.
     sock.on('error', (err) => {
-      for (const v of this.views.values()) v.events.emit('error', toRtcprobeError(err, `UDP socket ${name}`));
+      for (const v of this.views.values()) v.fail(toRtcprobeError(err, `UDP socket ${name}`));
     });
   }
 
@@ -90,13 +87,7 @@ export class NatSocket {
     signal?.throwIfAborted();
     const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
     try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind({ address: localAddress, port: 0, exclusive: true }, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
+      await bindUdp(sock, 0, localAddress, true);
     } catch (err) {
       sock.close();
       throw toRtcprobeError(err, `cannot bind a UDP socket to ${localAddress}`);
@@ -105,7 +96,7 @@ export class NatSocket {
     return new NatSocket(sock, name, { address: a.address, port: a.port });
   }
 
-  sendTo(data: Buffer, to: Addr): void {
+  sendTo(data: Buffer, to: Endpoint): void {
     if (this.closed) throw new RtcprobeError('SOCKET', 'send on a closed socket');
     this.sock.send(data, to.port, to.address);
   }
@@ -151,16 +142,8 @@ export class NatSocket {
       transmissions: 0,
     };
     const attributes: AttributeInput[] = [];
-    if (r.changeRequest) {
-      const v = Buffer.alloc(4);
-      v.writeUInt32BE((r.changeRequest.changeIp ? 0x4 : 0) | (r.changeRequest.changePort ? 0x2 : 0));
-      attributes.push({ type: Attr.ChangeRequest, value: v });
-    }
-    if (r.responsePort !== undefined) {
-      const v = Buffer.alloc(4);
-      v.writeUInt16BE(r.responsePort, 0);
-      attributes.push({ type: Attr.ResponsePort, value: v });
-    }
+    if (r.changeRequest) attributes.push(changeRequest(r.changeRequest));
+    if (r.responsePort !== undefined) attributes.push(responsePort(r.responsePort));
     const request = encodeMessage({ method: StunMethod.Binding, cls: StunClass.Request, attributes, ...(r.transactionId ? { transactionId: r.transactionId } : {}) });
     const key = request.subarray(8, 20).toString('hex');
     const view = new DestinationChannel(this, this.local, r.destination);
@@ -194,14 +177,14 @@ export class NatSocket {
       }
       const xor = readXorAddress(msg, Attr.XorMappedAddress);
       const legacy = readAddress(msg, Attr.MappedAddress);
-      const strip = (a?: { address: string; port: number }) => (a ? { address: a.address, port: a.port } : undefined);
-      if (xor) obs.xorMapped = strip(xor);
-      if (legacy) obs.legacyMapped = strip(legacy);
-      const mapped = strip(xor ?? legacy);
-      if (mapped) obs.mapped = mapped;
+      const strip = (a?: Endpoint) => (a ? endpointOf(a) : undefined);
+      if (xor) obs.xorMapped = endpointOf(xor);
+      if (legacy) obs.legacyMapped = endpointOf(legacy);
+      const mapped = xor ?? legacy;
+      if (mapped) obs.mapped = endpointOf(mapped);
       const other = strip(readAddress(msg, Attr.OtherAddress));
       if (other) obs.otherAddress = other;
-      const changed = strip(readAddress(msg, CHANGED_ADDRESS));
+      const changed = strip(readAddress(msg, Attr.ChangedAddress));
       if (changed) obs.changedAddress = changed;
       const origin = strip(readAddress(msg, Attr.ResponseOrigin));
       if (origin) obs.responseOrigin = origin;
@@ -228,10 +211,10 @@ export class NatSocket {
    * socket asked for with RESPONSE-PORT, or a hairpinned request).
    * Resolves with its source, or null after `timeoutMs`.
    */
-  awaitTransaction(transactionId: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Addr | null> {
+  awaitTransaction(transactionId: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Endpoint | null> {
     const key = transactionId.toString('hex');
-    return new Promise<Addr | null>((resolve, reject) => {
-      const done = (v: Addr | null) => {
+    return new Promise<Endpoint | null>((resolve, reject) => {
+      const done = (v: Endpoint | null) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.watches.delete(key);
@@ -257,16 +240,10 @@ export class NatSocket {
 }
 
 /** The local address the kernel would use toward `remote`: a concrete interface address. */
-export async function routeSource(remote: Addr, family: 4 | 6): Promise<string> {
+export async function routeSource(remote: Endpoint, family: 4 | 6): Promise<string> {
   const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.connect(remote.port, remote.address, () => {
-        sock.off('error', reject);
-        resolve();
-      });
-    });
+    await connectUdp(sock, remote);
     return sock.address().address;
   } catch (err) {
     throw toRtcprobeError(err, `no IPv${family} route to ${remote.address}`);

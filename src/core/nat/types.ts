@@ -3,10 +3,7 @@
  * observed (raw test results) and what the classifier concludes from it.
  */
 
-export interface Addr {
-  address: string;
-  port: number;
-}
+import type { Endpoint } from '../address.js';
 
 /** RFC 4787 behaviour, plus `none` (no NAT) and `unknown` (could not be tested). */
 export type Behaviour = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent' | 'none' | 'unknown';
@@ -42,25 +39,25 @@ export interface BindingObservation {
   test: string;
   /** Server the test was about (the `--server` input). */
   server: string;
-  destination: Addr;
+  destination: Endpoint;
   /** Where the answer must come from; null when it cannot be known. */
-  expectedSource: Addr | null;
+  expectedSource: Endpoint | null;
   changeRequest?: { changeIp: boolean; changePort: boolean };
   /** The local socket, bound to a concrete interface address. */
-  local: Addr;
+  local: Endpoint;
   /** Which socket (test group) ran this: observations with the same socket share one local port. */
   socket: string;
   outcome: Outcome;
   /** Where the accepted answer came from. */
-  source?: Addr;
+  source?: Endpoint;
   /** XOR-MAPPED-ADDRESS, or MAPPED-ADDRESS when only that was sent. */
-  mapped?: Addr;
-  xorMapped?: Addr;
-  legacyMapped?: Addr;
-  otherAddress?: Addr;
+  mapped?: Endpoint;
+  xorMapped?: Endpoint;
+  legacyMapped?: Endpoint;
+  otherAddress?: Endpoint;
   /** RFC 3489 CHANGED-ADDRESS: what a classic server sends instead of OTHER-ADDRESS. */
-  changedAddress?: Addr;
-  responseOrigin?: Addr;
+  changedAddress?: Endpoint;
+  responseOrigin?: Endpoint;
   errorCode?: { code: number; reason: string };
   /** Local error or reason for skipping. */
   detail?: string;
@@ -74,12 +71,12 @@ export interface BindingObservation {
 
 export interface HairpinObservation {
   /** The mapped address the probe was sent to. */
-  target: Addr;
+  target: Endpoint;
   received: boolean;
   /** Source address the hairpinned datagram arrived from. */
-  from?: Addr;
+  from?: Endpoint;
   /** Public mapping of the sending socket, when known. */
-  senderMapped?: Addr;
+  senderMapped?: Endpoint;
   transmissions: number;
   detail?: string;
 }
@@ -107,7 +104,7 @@ export interface NatObservations {
   family: 4 | 6;
   /** The server the RFC 5780 tests ran against (first --server). */
   server: string;
-  serverAddress: Addr | null;
+  serverAddress: Endpoint | null;
   /** The concrete local interface address every test socket was bound to. */
   localAddress: string | null;
   /** Set when the run could not start (DNS, no route, ICMP unreachable): no test got an answer. */
@@ -126,7 +123,7 @@ export interface NatObservations {
   hairpin: HairpinObservation | null;
   lifetime: LifetimeObservation | null;
   /** Datagrams that matched no test (unknown transaction, malformed...). */
-  ignored: { from: Addr; socket: string; reason: string }[];
+  ignored: { from: Endpoint; socket: string; reason: string }[];
 }
 
 export interface Forecast {
@@ -155,8 +152,8 @@ export interface NatVerdict {
   verdictReached: boolean;
   udpBlocked: boolean;
   rfc5780: Rfc5780Support;
-  publicAddress: Addr | null;
-  localAddress: Addr | null;
+  publicAddress: Endpoint | null;
+  localAddress: Endpoint | null;
   /** The NAT kept the local port (mapped port == local port); null when unknown. */
   portPreserved: boolean | null;
   /** MAPPED-ADDRESS differed from XOR-MAPPED-ADDRESS in some answer: an ALG rewrites payloads. */

@@ -1,9 +1,6 @@
+import { EventEmitter } from 'node:events';
+import type { Endpoint } from '../address.js';
 import type { Transport } from '../uri.js';
-
-export interface Endpoint {
-  address: string;
-  port: number;
-}
 
 export interface ChannelEvents {
   /** A complete message (datagram or framed stream chunk) from `from`. */
@@ -27,7 +24,47 @@ export interface Channel {
   close(): void;
 }
 
-/** Same address and port; false when either side is missing. */
-export function sameEndpoint(a?: Endpoint | null, b?: Endpoint | null): boolean {
-  return !!a && !!b && a.address === b.address && a.port === b.port;
+/**
+ * How a byte stream is cut into messages. The protocol code owns it; the
+ * stream channel only applies it.
+ */
+export interface Framer {
+  /**
+   * Bytes the message at the head of `buf` occupies, or `undefined` while
+   * its header is incomplete. Throws when the head cannot start a message
+   * (or announces one larger than the protocol allows).
+   */
+  frameLength(buf: Buffer): number | undefined;
+}
+
+/**
+ * The plumbing every channel shares: listeners, events, and a close that
+ * runs once. Subclasses send and release their own sockets.
+ */
+export abstract class ChannelBase implements Channel {
+  abstract readonly transport: Transport;
+  abstract readonly reliable: boolean;
+  abstract readonly local: Endpoint;
+  abstract readonly remote: Endpoint;
+  private readonly events = new EventEmitter();
+  protected closed = false;
+
+  abstract send(data: Buffer): void;
+
+  /** Free the underlying sockets; called once, by `close()`. */
+  protected abstract release(): void;
+
+  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
+    this.events.on(event, listener);
+  }
+
+  protected emit<E extends keyof ChannelEvents>(event: E, ...args: Parameters<ChannelEvents[E]>): void {
+    this.events.emit(event, ...args);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.release();
+  }
 }

@@ -1,16 +1,15 @@
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import { stunFrameLength } from '../stun/message.js';
-import type { Channel, ChannelEvents, Endpoint } from './channel.js';
-
-/** Bytes a stream may buffer before a frame completes; one STUN message at most. */
-export const MAX_STREAM_BUFFER = 0x10000 + 20;
+import type { Endpoint } from '../address.js';
+import { ChannelBase, type Framer } from './channel.js';
+import { plainTlsText } from './tls-text.js';
 
 export interface StreamOpenOptions {
   remote: Endpoint;
   family: 4 | 6;
+  /** How the byte stream is cut into messages (the protocol's framer). */
+  framer: Framer;
   tls?: {
     /** Name checked against the certificate (SNI too); omitted for IP literals. */
     servername?: string;
@@ -23,16 +22,6 @@ export interface StreamOpenOptions {
   signal?: AbortSignal;
 }
 
-/**
- * Frame length at the head of a TCP/TLS byte stream: a STUN message, or a
- * TURN ChannelData message (RFC 8656 §12.5, padded to 4 bytes on streams).
- */
-export function streamFrameLength(buf: Buffer): number | undefined {
-  if (buf.length < 4) return undefined;
-  if ((buf[0]! & 0xc0) === 0x40) return 4 + ((buf.readUInt16BE(2) + 3) & ~3);
-  return stunFrameLength(buf);
-}
-
 export interface TlsInfo {
   authorized: boolean;
   authorizationError?: string;
@@ -43,20 +32,20 @@ export interface TlsInfo {
   validTo?: string;
 }
 
-/** STUN over TCP (RFC 8489 §6.2.2) or TLS-over-TCP (§6.2.3). */
-export class StreamChannel implements Channel {
+/** A TCP or TLS connection cut into messages by the caller's framer. */
+export class StreamChannel extends ChannelBase {
   readonly reliable = true;
-  private readonly events = new EventEmitter();
   private buffer: Buffer = Buffer.alloc(0);
-  private closed = false;
 
   private constructor(
     readonly transport: 'tcp' | 'tls',
     private readonly sock: net.Socket,
+    private readonly framer: Framer,
     readonly local: Endpoint,
     readonly remote: Endpoint,
     readonly tlsInfo?: TlsInfo,
   ) {
+    super();
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     // No "TCP host:port" prefix: the caller names the server it talks to, once.
     sock.on('error', (err) => this.fail(toRtcprobeError(err)));
@@ -65,9 +54,8 @@ export class StreamChannel implements Channel {
 
   private fail(err: Error): void {
     if (this.closed) return;
-    this.closed = true;
-    this.sock.destroy();
-    this.events.emit('error', err);
+    this.close();
+    this.emit('error', err);
   }
 
   private onData(chunk: Buffer): void {
@@ -75,7 +63,7 @@ export class StreamChannel implements Channel {
     for (;;) {
       let len: number | undefined;
       try {
-        len = streamFrameLength(this.buffer);
+        len = this.framer.frameLength(this.buffer);
       } catch (err) {
         this.fail(toRtcprobeError(err));
         return;
@@ -83,9 +71,8 @@ export class StreamChannel implements Channel {
       if (len === undefined || this.buffer.length < len) break;
       const frame = this.buffer.subarray(0, len);
       this.buffer = this.buffer.subarray(len);
-      this.events.emit('message', frame, this.remote, false);
+      this.emit('message', frame, this.remote, false);
     }
-    if (this.buffer.length > MAX_STREAM_BUFFER) this.fail(new RtcprobeError('STUN_DECODE', 'stream frame too large'));
   }
 
   static open(o: StreamOpenOptions): Promise<StreamChannel> {
@@ -112,7 +99,9 @@ export class StreamChannel implements Channel {
         sock.off('error', onError);
         if (err) {
           sock.destroy();
-          reject(toRtcprobeError(err));
+          const e = toRtcprobeError(err);
+          // OpenSSL's text names its source files and lines: say it in plain words.
+          reject(o.tls && !(err instanceof RtcprobeError) ? new RtcprobeError(e.code, plainTlsText(e.message), { cause: err }) : e);
           return;
         }
         const la = { address: sock.localAddress ?? '', port: sock.localPort ?? 0 };
@@ -144,7 +133,7 @@ export class StreamChannel implements Channel {
             return;
           }
         }
-        resolve(new StreamChannel(transport, sock, la, o.remote, info));
+        resolve(new StreamChannel(transport, sock, o.framer, la, o.remote, info));
       };
       const onError = (err: Error) => done(err);
       sock.once('error', onError);
@@ -157,13 +146,7 @@ export class StreamChannel implements Channel {
     this.sock.write(data);
   }
 
-  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
-    this.events.on(event, listener);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  protected release(): void {
     this.sock.destroy();
   }
 }

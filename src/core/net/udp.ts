@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import type { Channel, ChannelEvents, Endpoint } from './channel.js';
+import type { Endpoint } from '../address.js';
+import { ChannelBase } from './channel.js';
 
 export interface UdpOpenOptions {
   remote: Endpoint;
@@ -12,18 +12,20 @@ export interface UdpOpenOptions {
   signal?: AbortSignal;
 }
 
-function bind(sock: dgram.Socket, port: number, address: string): Promise<void> {
+/** Bind a UDP socket; rejects with the socket's error. Shared ports (`exclusive: false`) by default. */
+export function bindUdp(sock: dgram.Socket, port: number, address: string, exclusive = false): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     sock.once('error', onError);
-    sock.bind({ port, address, exclusive: false }, () => {
+    sock.bind({ port, address, exclusive }, () => {
       sock.off('error', onError);
       resolve();
     });
   });
 }
 
-function connect(sock: dgram.Socket, remote: Endpoint): Promise<void> {
+/** Connect a UDP socket to `remote`; rejects with the socket's error. */
+export function connectUdp(sock: dgram.Socket, remote: Endpoint): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     sock.once('error', onError);
@@ -40,11 +42,9 @@ function connect(sock: dgram.Socket, remote: Endpoint): Promise<void> {
  * (reported as UNREACHABLE), and an unconnected one that the kernel hands
  * every datagram from any other source. Those are passed on as strays.
  */
-export class UdpChannel implements Channel {
+export class UdpChannel extends ChannelBase {
   readonly transport = 'udp' as const;
   readonly reliable = false;
-  private readonly events = new EventEmitter();
-  private closed = false;
 
   private constructor(
     private readonly main: dgram.Socket,
@@ -52,11 +52,12 @@ export class UdpChannel implements Channel {
     readonly local: Endpoint,
     readonly remote: Endpoint,
   ) {
-    main.on('message', (data, rinfo) => this.events.emit('message', data, { address: rinfo.address, port: rinfo.port }, false));
-    catcher.on('message', (data, rinfo) => this.events.emit('message', data, { address: rinfo.address, port: rinfo.port }, true));
+    super();
+    main.on('message', (data, rinfo) => this.emit('message', data, { address: rinfo.address, port: rinfo.port }, false));
+    catcher.on('message', (data, rinfo) => this.emit('message', data, { address: rinfo.address, port: rinfo.port }, true));
     // No "UDP host:port" prefix: the caller names the server it talks to, once.
     const fail = (err: Error) => {
-      if (!this.closed) this.events.emit('error', toRtcprobeError(err));
+      if (!this.closed) this.emit('error', toRtcprobeError(err));
     };
     main.on('error', fail);
     catcher.on('error', fail);
@@ -69,9 +70,9 @@ export class UdpChannel implements Channel {
     const main = dgram.createSocket({ type, reuseAddr: true, ipv6Only: o.family === 6 });
     try {
       o.signal?.throwIfAborted();
-      await bind(catcher, o.localPort ?? 0, o.localAddress ?? wildcard);
-      await bind(main, catcher.address().port, o.localAddress ?? wildcard);
-      await connect(main, o.remote);
+      await bindUdp(catcher, o.localPort ?? 0, o.localAddress ?? wildcard);
+      await bindUdp(main, catcher.address().port, o.localAddress ?? wildcard);
+      await connectUdp(main, o.remote);
       const la = main.address();
       return new UdpChannel(main, catcher, { address: la.address, port: la.port }, o.remote);
     } catch (err) {
@@ -86,13 +87,7 @@ export class UdpChannel implements Channel {
     this.main.send(data);
   }
 
-  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void {
-    this.events.on(event, listener);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  protected release(): void {
     this.main.close();
     this.catcher.close();
   }

@@ -27,17 +27,22 @@ function v4Class(a: string): AddressClass {
   return 'public';
 }
 
+/** The IPv4 address inside an IPv4-mapped IPv6 address (given in canonical form), else undefined. */
+export function mappedIpv4(canonical: string): string | undefined {
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(canonical);
+  if (!m) return undefined;
+  const hi = parseInt(m[1]!, 16);
+  const lo = parseInt(m[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
 /** Classify an IPv4 or IPv6 address (IPv4-mapped IPv6 by its IPv4 part). */
 export function classifyAddress(address: string): AddressClass {
   if (isIPv4(address)) return v4Class(address);
   if (!isIPv6(address)) throw new RangeError(`not an IP address: ${address}`);
   const a = canonicalIp(address);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
-  if (mapped) {
-    const hi = parseInt(mapped[1]!, 16);
-    const lo = parseInt(mapped[2]!, 16);
-    return v4Class(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
-  }
+  const mapped = mappedIpv4(a);
+  if (mapped) return v4Class(mapped);
   if (a === '::1') return 'loopback';
   const first = parseInt(a.split(':')[0] || '0', 16);
   if ((first & 0xfe00) === 0xfc00) return 'private'; // RFC 4193 unique local fc00::/7

@@ -1,13 +1,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import type { Endpoint, TransportAddress } from '../address.js';
 import { StunDecodeError } from '../errors.js';
 import { Attr, CHANGE_IP, CHANGE_PORT, FAMILY_IPV4, FAMILY_IPV6, MAGIC_COOKIE } from './constants.js';
 import { getAttribute, type AttributeInput, type StunMessage } from './message.js';
 
-export interface TransportAddress {
-  family: 4 | 6;
-  address: string;
-  port: number;
-}
+export type { TransportAddress } from '../address.js';
 
 function badAttr(type: number, why: string): StunDecodeError {
   return new StunDecodeError('bad-attribute', `attribute 0x${type.toString(16).padStart(4, '0')}: ${why}`);
@@ -89,7 +86,7 @@ export function decodeXorAddress(type: number, value: Buffer, transactionId: Buf
   return { family: plain.family, address: bytesToIp(ip), port: plain.port ^ (MAGIC_COOKIE >>> 16) };
 }
 
-export function encodeAddress(addr: { address: string; port: number }): Buffer {
+export function encodeAddress(addr: Endpoint): Buffer {
   const ip = ipToBytes(addr.address);
   const out = Buffer.alloc(4 + ip.length);
   out[1] = ip.length === 4 ? FAMILY_IPV4 : FAMILY_IPV6;
@@ -98,7 +95,7 @@ export function encodeAddress(addr: { address: string; port: number }): Buffer {
   return out;
 }
 
-export function encodeXorAddress(addr: { address: string; port: number }, transactionId: Buffer): Buffer {
+export function encodeXorAddress(addr: Endpoint, transactionId: Buffer): Buffer {
   const out = encodeAddress(addr);
   const family = out[1] === FAMILY_IPV4 ? 4 : 6;
   const mask = xorMask(family, transactionId);
@@ -203,10 +200,4 @@ export function readUint32(msg: StunMessage, type: number): number | undefined {
 export function readErrorCode(msg: StunMessage): ErrorCodeValue | undefined {
   const a = getAttribute(msg, Attr.ErrorCode);
   return a ? decodeErrorCode(a.value) : undefined;
-}
-
-/** Attributes in the comprehension-required range that this codec does not know. */
-export function unknownRequired(msg: StunMessage): number[] {
-  const known = new Set<number>(Object.values(Attr));
-  return msg.attributes.filter((a) => a.type < 0x8000 && !known.has(a.type)).map((a) => a.type);
 }

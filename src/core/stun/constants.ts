@@ -17,12 +17,6 @@ export const FINGERPRINT_LENGTH = 4;
 export const FINGERPRINT_XOR = 0x5354554e;
 /** Largest message this decoder accepts: 16-bit length field plus header. */
 export const MAX_MESSAGE_LENGTH = HEADER_LENGTH + 0xffff;
-/** RFC 8489 §14.9: SOFTWARE must be fewer than 128 characters (763 bytes). */
-export const MAX_SOFTWARE_BYTES = 763;
-/** RFC 8489 §14.3: USERNAME is at most 513 bytes. */
-export const MAX_USERNAME_BYTES = 513;
-/** RFC 8489 §14.9 / §14.10: REALM and NONCE values, at most 763 bytes. */
-export const MAX_REALM_BYTES = 763;
 
 /** RFC 8489 §5: message classes (C1,C0). */
 export const StunClass = {
@@ -95,7 +89,6 @@ export const Attr = {
   ResponseOrigin: 0x802b, // RFC 5780 §7.3
   OtherAddress: 0x802c, // RFC 5780 §7.4
 } as const;
-export type AttrType = number;
 
 const ATTR_NAMES = new Map<number, string>(
   Object.entries(Attr).map(([name, value]) => [value, name.replace(/([a-z])([A-Z0-9])/g, '$1-$2').toUpperCase()]),
@@ -106,8 +99,9 @@ export function attrName(type: number): string {
 }
 
 const METHOD_NAMES = new Map<number, string>(Object.entries(StunMethod).map(([n, v]) => [v, n]));
+/** A method's name for messages ("Allocate", "ConnectionBind"), or "method 0x…" when unknown. */
 export function methodName(method: number): string {
-  return METHOD_NAMES.get(method) ?? `0x${method.toString(16).padStart(3, '0')}`;
+  return METHOD_NAMES.get(method) ?? `method 0x${method.toString(16)}`;
 }
 
 /** RFC 5780 §7.2: CHANGE-REQUEST flags. */

@@ -1,4 +1,4 @@
-import type { TransportAddress } from './attributes.js';
+import { sameEndpoint as same, type TransportAddress } from '../address.js';
 
 /** What one server said in one round of a watch. */
 export interface WatchObservation {
@@ -97,8 +97,4 @@ export class MappingTracker {
   summaries(): WatchServerSummary[] {
     return [...this.states.values()].map((s) => s.summary);
   }
-}
-
-function same(a: TransportAddress, b: TransportAddress): boolean {
-  return a.address === b.address && a.port === b.port;
 }

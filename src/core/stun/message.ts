@@ -51,11 +51,6 @@ export function newTransactionId(): Buffer {
   return randomBytes(TRANSACTION_ID_LENGTH);
 }
 
-/** Cheap test used to demultiplex STUN from other traffic on one socket (RFC 7983). */
-export function looksLikeStun(buf: Buffer): boolean {
-  return buf.length >= HEADER_LENGTH && (buf[0]! & 0xc0) === 0 && buf.readUInt32BE(4) === MAGIC_COOKIE;
-}
-
 /**
  * Decode one STUN message that must span the whole buffer (a datagram, or a
  * frame cut out of a stream by {@link stunFrameLength}). Never returns a

@@ -1,5 +1,6 @@
 import { RtcprobeError, StunDecodeError, toRtcprobeError } from '../errors.js';
-import type { Channel, Endpoint } from '../net/channel.js';
+import { formatEndpoint, type Endpoint } from '../address.js';
+import type { Channel } from '../net/channel.js';
 import { StunClass } from './constants.js';
 import { verifyFingerprint } from './integrity.js';
 import { decodeMessage, type StunMessage } from './message.js';
@@ -84,7 +85,7 @@ export class StunTransactor {
       this.onIgnored({
         reason: 'wrong-source',
         from,
-        detail: `${p ? 'matching' : 'unknown'} transaction ID from ${from.address}:${from.port}, request went to ${this.channel.remote.address}:${this.channel.remote.port}`,
+        detail: `${p ? 'matching' : 'unknown'} transaction ID from ${formatEndpoint(from)}, request went to ${formatEndpoint(this.channel.remote)}`,
       });
       return;
     }

@@ -1,5 +1,6 @@
 /** Address classes that matter for a TURN relay: what peers can reach, what must be denied. */
 import { isIPv4, isIPv6 } from 'node:net';
+import { mappedIpv4 } from '../stun/address-class.js';
 import { canonicalIp } from '../stun/attributes.js';
 
 export type AddressClass =
@@ -40,13 +41,8 @@ export function classifyAddress(ip: string): AddressClass {
   if (isIPv4(ip)) return classifyV4(ip);
   if (!isIPv6(ip)) return 'public';
   const c = canonicalIp(ip);
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip) ?? /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(c);
-  if (mapped) {
-    if (mapped.length === 2) return classifyV4(mapped[1]!);
-    const hi = parseInt(mapped[1]!, 16);
-    const lo = parseInt(mapped[2]!, 16);
-    return classifyV4(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
-  }
+  const mapped = mappedIpv4(c);
+  if (mapped) return classifyV4(mapped);
   if (c === '::1') return 'loopback';
   if (c === '::') return 'unspecified';
   const first = parseInt(c.split(':')[0] || '0', 16);

@@ -3,14 +3,14 @@
  * decisions (signing, 401/438 handling, framing) live in protocol.ts; this
  * file only moves bytes, runs transactions and hands relayed data out.
  */
-import { EventEmitter } from 'node:events';
 import { RtcprobeError } from '../errors.js';
-import type { Channel, ChannelEvents, Endpoint } from '../net/channel.js';
+import type { Endpoint, TransportAddress } from '../address.js';
+import { ChannelBase, type Channel } from '../net/channel.js';
 import { StreamChannel, type TlsInfo } from '../net/stream.js';
 import { UdpChannel } from '../net/udp.js';
-import type { TransportAddress } from '../stun/attributes.js';
 import { readString } from '../stun/attributes.js';
-import { Attr, StunMethod } from '../stun/constants.js';
+import { STUN_STREAM_FRAMER } from '../stun/framing.js';
+import { Attr, methodName, StunMethod } from '../stun/constants.js';
 import { sanitizeRemoteText } from '../sanitize.js';
 import type { StunMessage } from '../stun/message.js';
 import type { RetransmitOptions } from '../stun/retransmit.js';
@@ -50,20 +50,9 @@ export class TurnErrorResponse extends RtcprobeError {
     readonly signed = false,
   ) {
     super('STUN_ERROR_RESPONSE', errorCode === 0
-      ? `${methodLabel(method)} answered with an error response without ERROR-CODE`
-      : `${methodLabel(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
+      ? `${methodName(method)} answered with an error response without ERROR-CODE`
+      : `${methodName(method)} answered ${errorCode} ${reason || turnErrorName(errorCode)}`);
     this.name = 'TurnErrorResponse';
-  }
-}
-
-function methodLabel(m: number): string {
-  switch (m) {
-    case StunMethod.Allocate: return 'Allocate';
-    case StunMethod.Refresh: return 'Refresh';
-    case StunMethod.CreatePermission: return 'CreatePermission';
-    case StunMethod.ChannelBind: return 'ChannelBind';
-    case StunMethod.Binding: return 'Binding';
-    default: return `method 0x${m.toString(16)}`;
   }
 }
 
@@ -72,28 +61,27 @@ function methodLabel(m: number): string {
  * before the transactor sees them: relayed packets never pay for a decode
  * attempt meant for responses.
  */
-class DemuxChannel implements Channel {
-  private readonly events = new EventEmitter();
+class DemuxChannel extends ChannelBase {
   /** Datagrams from some other address than the server's (a peer sending to us directly); true = consumed. */
   onStray: ((data: Buffer, from: Endpoint) => boolean) | undefined;
   constructor(
     readonly inner: Channel,
     private readonly onRelayed: (data: Buffer) => void,
   ) {
+    super();
     inner.on('message', (data, from, stray) => {
       if (!stray && (isChannelData(data) || isDataIndication(data))) this.onRelayed(data);
       else if (stray && this.onStray?.(data, from)) return;
-      else this.events.emit('message', data, from, stray);
+      else this.emit('message', data, from, stray);
     });
-    inner.on('error', (err) => this.events.emit('error', err));
+    inner.on('error', (err) => this.emit('error', err));
   }
   get transport() { return this.inner.transport; }
   get reliable() { return this.inner.reliable; }
   get local() { return this.inner.local; }
   get remote() { return this.inner.remote; }
   send(data: Buffer): void { this.inner.send(data); }
-  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): void { this.events.on(event, listener); }
-  close(): void { this.inner.close(); }
+  protected release(): void { this.inner.close(); }
 }
 
 export interface TurnConnectOptions {
@@ -134,6 +122,7 @@ export async function openTurnTransport(o: TurnConnectOptions): Promise<Channel 
   return StreamChannel.open({
     remote: o.remote,
     family: o.family,
+    framer: STUN_STREAM_FRAMER,
     timeout: o.timeout,
     ...signal,
     ...(o.transport === 'tls'
@@ -265,7 +254,7 @@ export class TurnClient {
     return this.request(StunMethod.CreatePermission, (tid) => permissionAttributes(peers, tid));
   }
 
-  async channelBind(channel: number, peer: { address: string; port: number }): Promise<TurnAnswer> {
+  async channelBind(channel: number, peer: Endpoint): Promise<TurnAnswer> {
     return this.request(StunMethod.ChannelBind, (tid) => channelBindAttributes(channel, peer, tid));
   }
 
@@ -285,7 +274,7 @@ export class TurnClient {
     inner.catcher.send(data, to.port, to.address);
   }
 
-  sendIndication(peer: { address: string; port: number }, data: Buffer): void {
+  sendIndication(peer: Endpoint, data: Buffer): void {
     this.channel.send(encodeSendIndication(peer, data));
   }
 

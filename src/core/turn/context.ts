@@ -7,7 +7,7 @@
 import { toRtcprobeError } from '../errors.js';
 import type { DnsClient } from '../dns/client.js';
 import type { TlsInfo } from '../net/stream.js';
-import { formatHostPort, type ServerSpec, type Transport } from '../uri.js';
+import { effectiveTransport, formatHostPort, type ServerSpec, type Transport } from '../uri.js';
 import { openTurnTransport, TurnClient, TurnErrorResponse } from './client.js';
 import { isCoturnSoftware, pickWording, type Wording } from './hints.js';
 import type { TurnCredentials } from './protocol.js';
@@ -53,11 +53,8 @@ export interface TurnCheckOptions {
   progress?: (text: string) => void;
 }
 
-/** The transport a TURN URI means (RFC 7065): turns: is TLS, ?transport= picks UDP or TCP. */
-export function uriTransport(spec: ServerSpec): Transport {
-  if (spec.scheme === 'turns') return 'tls';
-  return spec.transport ?? 'udp';
-}
+/** The transport a TURN URI means (RFC 7065); see `effectiveTransport` in uri.ts. */
+export const uriTransport = (spec: ServerSpec): Transport => effectiveTransport(spec).transport;
 
 export interface Endpoint {
   address: string;

@@ -6,7 +6,7 @@
 import { RtcprobeError } from '../errors.js';
 import { sleep } from '../sleep.js';
 import { summarize, type RttSummary } from '../stats.js';
-import type { TransportAddress } from '../stun/attributes.js';
+import type { TransportAddress } from '../address.js';
 import type { TurnClient } from './client.js';
 import { encodeChannelData } from './protocol.js';
 

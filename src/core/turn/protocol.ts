@@ -14,8 +14,8 @@ import {
   readXorAddress,
   requestedTransport,
   stringAttr,
-  type TransportAddress,
 } from '../stun/attributes.js';
+import type { Endpoint, TransportAddress } from '../address.js';
 import { Attr, ErrorCodes, FAMILY_IPV4, FAMILY_IPV6, StunClass, StunMethod, TRANSPORT_TCP, TRANSPORT_UDP } from '../stun/constants.js';
 import { appendFingerprint, appendIntegrity, longTermKey, verifyIntegrity } from '../stun/integrity.js';
 import { decodeMessage, encodeMessage, getAttribute, newTransactionId, type AttributeInput, type StunMessage } from '../stun/message.js';
@@ -29,8 +29,6 @@ export interface TurnCredentials {
 /** RFC 8656 §12: channel numbers are 0x4000 through 0x4FFF. */
 export const MIN_CHANNEL = 0x4000;
 export const MAX_CHANNEL = 0x4fff;
-/** RFC 8656 §3.5 default allocation lifetime, seconds. */
-export const DEFAULT_LIFETIME = 600;
 /** ChannelData header: channel number + length. */
 export const CHANNEL_DATA_HEADER = 4;
 
@@ -70,7 +68,7 @@ export function isDataIndication(buf: Buffer): boolean {
   return buf.length >= 20 && buf.readUInt16BE(0) === DATA_INDICATION_TYPE;
 }
 
-export function encodeSendIndication(peer: { address: string; port: number }, data: Buffer): Buffer {
+export function encodeSendIndication(peer: Endpoint, data: Buffer): Buffer {
   const tid = newTransactionId();
   return encodeMessage({
     method: StunMethod.Send,
@@ -131,12 +129,12 @@ export function permissionAttributes(peers: { address: string; port?: number }[]
   return peers.map((p) => ({ type: Attr.XorPeerAddress, value: encodeXorAddress({ address: p.address, port: p.port ?? 0 }, tid) }));
 }
 
-export function channelBindAttributes(channel: number, peer: { address: string; port: number }, tid: Buffer): AttributeInput[] {
+export function channelBindAttributes(channel: number, peer: Endpoint, tid: Buffer): AttributeInput[] {
   return [channelNumber(channel), { type: Attr.XorPeerAddress, value: encodeXorAddress(peer, tid) }];
 }
 
 /** RFC 6062 §4.3 Connect and §4.4 ConnectionBind. */
-export function connectAttributes(peer: { address: string; port: number }, tid: Buffer): AttributeInput[] {
+export function connectAttributes(peer: Endpoint, tid: Buffer): AttributeInput[] {
   return [{ type: Attr.XorPeerAddress, value: encodeXorAddress(peer, tid) }];
 }
 

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import type { Endpoint } from '../net/channel.js';
+import type { Endpoint } from '../address.js';
 import { StunMethod } from '../stun/constants.js';
 import { decodeMessage } from '../stun/message.js';
 import { TurnErrorResponse, type TurnClient } from './client.js';

@@ -2,14 +2,14 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { addOptions } from '../../src/cli.js';
-import { COMMANDS } from '../../src/commands/index.js';
-import { collect, defineOptions, intOption, numberOption, readOptions, type CommandSpec, type OptionSpec } from '../../src/commands/options.js';
-import { RETRANSMIT_OPTIONS, TLS_OPTIONS, TURN_CREDENTIAL_OPTIONS } from '../../src/commands/shared-options.js';
-import { parseDuration } from '../../src/commands/stun.js';
-import { RtcprobeError } from '../../src/core/errors.js';
-import { RFC_RETRANSMIT } from '../../src/core/stun/retransmit.js';
-import { ROOT } from '../helpers/cli.js';
+import { addOptions } from '../../../src/cli.js';
+import { COMMANDS } from '../../../src/commands/index.js';
+import { collect, defineOptions, intOption, numberOption, readOptions, type CommandSpec, type OptionSpec } from '../../../src/commands/options.js';
+import { RETRANSMIT_OPTIONS, TLS_OPTIONS, TURN_CREDENTIAL_OPTIONS } from '../../../src/commands/shared-options.js';
+import { parseDuration } from '../../../src/commands/stun.js';
+import { RtcprobeError } from '../../../src/core/errors.js';
+import { RFC_RETRANSMIT } from '../../../src/core/stun/retransmit.js';
+import { ROOT } from '../../helpers/cli.js';
 
 const specs = defineOptions([
   { flags: '-c, --count <n>', description: '', default: 5, parse: intOption(1, 10) },

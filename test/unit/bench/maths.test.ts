@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   PROBE_HEADER_BYTES, decodeProbe, encodeProbe, markEcho, type ProbeHeader,
-} from '../../src/core/bench/probe.js';
-import { Reservoir, mulberry32, summarizeExact } from '../../src/core/bench/summary.js';
-import { estimateOffset, exchangeSample } from '../../src/core/bench/clock.js';
-import { ReceiveTracker } from '../../src/core/bench/tracker.js';
-import { connectBreakdown, mark, type ConnectMarks } from '../../src/core/bench/connect.js';
+} from '../../../src/core/bench/probe.js';
+import { Reservoir, mulberry32, summarizeExact } from '../../../src/core/bench/summary.js';
+import { estimateOffset, exchangeSample } from '../../../src/core/bench/clock.js';
+import { ReceiveTracker } from '../../../src/core/bench/tracker.js';
+import { connectBreakdown, mark, type ConnectMarks } from '../../../src/core/bench/connect.js';
 
 describe('probe header', () => {
   const base: ProbeHeader = { kind: 'probe', echo: false, streamId: 7, seq: 42, sentUs: 123_456_789, sentWallMs: 1_795_000_000_123, echoRecvUs: 0, echoSendUs: 0 };

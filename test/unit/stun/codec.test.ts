@@ -1,13 +1,13 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { StunDecodeError } from '../../src/core/errors.js';
+import { StunDecodeError } from '../../../src/core/errors.js';
 import {
   canonicalIp, changeRequest, decodeAddress, decodeChangeRequest, decodeErrorCode, decodeXorAddress,
-  encodeAddress, encodeErrorCode, encodeXorAddress, readAddress, readErrorCode, readXorAddress, requestedTransport, stringAttr, unknownRequired,
-} from '../../src/core/stun/attributes.js';
-import { Attr, attrName, StunClass, StunMethod } from '../../src/core/stun/constants.js';
-import { appendFingerprint, appendIntegrity, crc32, longTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
-import { decodeMessage, encodeMessage, getAttribute, messageType, newTransactionId, splitMessageType, stunFrameLength } from '../../src/core/stun/message.js';
+  encodeAddress, encodeErrorCode, encodeXorAddress, readAddress, readErrorCode, readXorAddress, requestedTransport, responsePort, stringAttr,
+} from '../../../src/core/stun/attributes.js';
+import { Attr, attrName, methodName, StunClass, StunMethod } from '../../../src/core/stun/constants.js';
+import { appendFingerprint, appendIntegrity, crc32, longTermKey, verifyFingerprint, verifyIntegrity } from '../../../src/core/stun/integrity.js';
+import { decodeMessage, encodeMessage, getAttribute, messageType, newTransactionId, splitMessageType, stunFrameLength } from '../../../src/core/stun/message.js';
 
 const require = createRequire(import.meta.url);
 // The npm `stun` package, used here as an independent implementation to check interop.
@@ -92,9 +92,13 @@ describe('classic RFC 3489 address attributes', () => {
     expect(Attr.ChangedAddress).toBe(0x0005);
     expect(readAddress(msg, Attr.SourceAddress)).toEqual({ family: 4, address: '127.0.0.1', port: 3478 });
     expect(readAddress(msg, Attr.ChangedAddress)).toEqual({ family: 4, address: '127.0.0.2', port: 3479 });
-    expect(unknownRequired(msg)).toEqual([]);
     expect(attrName(0x0004)).toBe('SOURCE-ADDRESS');
     expect(attrName(0x0005)).toBe('CHANGED-ADDRESS');
+  });
+  it('names methods for messages, the RFC 6062 ones included', () => {
+    expect(methodName(StunMethod.Allocate)).toBe('Allocate');
+    expect(methodName(StunMethod.ConnectionBind)).toBe('ConnectionBind');
+    expect(methodName(0x0ff)).toBe('method 0xff');
   });
 });
 
@@ -107,6 +111,8 @@ describe('other attribute values', () => {
   it('CHANGE-REQUEST flags', () => {
     expect(changeRequest({ changeIp: true, changePort: true }).value.toString('hex')).toBe('00000006');
     expect(decodeChangeRequest(changeRequest({ changePort: true }).value)).toEqual({ changeIp: false, changePort: true });
+    // RFC 5780 §7.5: the port, then 16 bits of padding.
+    expect(responsePort(0x1234)).toEqual({ type: Attr.ResponsePort, value: Buffer.from('12340000', 'hex') });
   });
   it('REQUESTED-TRANSPORT carries the protocol in the first byte', () => {
     expect(requestedTransport(17).value.toString('hex')).toBe('11000000');

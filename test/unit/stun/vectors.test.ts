@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { readString, readXorAddress, readUint32 } from '../../src/core/stun/attributes.js';
-import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
-import { longTermKey, saslprep, shortTermKey, verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
-import { decodeMessage } from '../../src/core/stun/message.js';
+import { readString, readXorAddress, readUint32 } from '../../../src/core/stun/attributes.js';
+import { Attr, StunClass, StunMethod } from '../../../src/core/stun/constants.js';
+import { longTermKey, saslprep, shortTermKey, verifyFingerprint, verifyIntegrity } from '../../../src/core/stun/integrity.js';
+import { decodeMessage } from '../../../src/core/stun/message.js';
 
 interface Vector {
   name: string;
@@ -18,7 +18,7 @@ interface Vector {
   mapped?: { family: 4 | 6; address: string; port: number };
 }
 
-const { vectors } = JSON.parse(readFileSync(new URL('../../fixtures/rfc5769/vectors.json', import.meta.url), 'utf8')) as { vectors: Vector[] };
+const { vectors } = JSON.parse(readFileSync(new URL('../../../fixtures/rfc5769/vectors.json', import.meta.url), 'utf8')) as { vectors: Vector[] };
 const byName = (n: string) => vectors.find((v) => v.name === n)!;
 
 function keyFor(v: Vector): Buffer {

@@ -1,21 +1,23 @@
-import { RtcprobeError, toRtcprobeError, type ErrorCode } from './errors.js';
-import { sameEndpoint, type Channel, type Endpoint } from './net/channel.js';
-import { sleep } from './sleep.js';
-import { StreamChannel, type TlsInfo } from './net/stream.js';
-import { UdpChannel } from './net/udp.js';
+import { RtcprobeError, toRtcprobeError, type ErrorCode } from '../errors.js';
+import { sameEndpoint, type Endpoint, type TransportAddress } from '../address.js';
+import type { Channel } from '../net/channel.js';
+import { sleep } from '../sleep.js';
+import { StreamChannel, type TlsInfo } from '../net/stream.js';
+import { UdpChannel } from '../net/udp.js';
 import { isIP } from 'node:net';
-import { lookupAddress, type DnsClient } from './dns/client.js';
-import type { IdnNames } from './dns/idn.js';
-import { serviceTargets, type SrvResult, type SrvTarget } from './dns/srv.js';
-import { classifyAddress, type AddressClass } from './stun/address-class.js';
-import { sanitizeRemoteText } from './sanitize.js';
-import { summarize, type RttSummary } from './stats.js';
-import { readAddress, readErrorCode, readString, readXorAddress, type TransportAddress } from './stun/attributes.js';
-import { Attr, DEFAULT_TLS_PORT, StunClass, StunMethod } from './stun/constants.js';
-import { encodeMessage } from './stun/message.js';
-import type { RetransmitOptions } from './stun/retransmit.js';
-import { StunTransactor, type IgnoredMessage } from './stun/transaction.js';
-import type { ServerSpec, Transport } from './uri.js';
+import { lookupAddress, type DnsClient } from '../dns/client.js';
+import type { IdnNames } from '../dns/idn.js';
+import { serviceTargets, type SrvResult, type SrvTarget } from '../dns/srv.js';
+import { classifyAddress, type AddressClass } from './address-class.js';
+import { sanitizeRemoteText } from '../sanitize.js';
+import { summarize, type RttSummary } from '../stats.js';
+import { readAddress, readErrorCode, readString, readXorAddress } from './attributes.js';
+import { Attr, StunClass, StunMethod } from './constants.js';
+import { STUN_STREAM_FRAMER } from './framing.js';
+import { encodeMessage } from './message.js';
+import type { RetransmitOptions } from './retransmit.js';
+import { StunTransactor, type IgnoredMessage } from './transaction.js';
+import { effectiveTransport, type ServerSpec, type Transport } from '../uri.js';
 
 export interface StunProbeOptions {
   /** Transport to use; the URI's own (stuns: means TLS) wins when given. */
@@ -95,17 +97,6 @@ export interface StunServerResult {
   errorResponse?: { code: number; reason: string };
 }
 
-/** Which transport and port a spec resolves to under the given options. */
-export function effectiveTransport(spec: ServerSpec, requested?: Transport): { transport: Transport; port: number } {
-  if (spec.transport && requested && spec.transport !== requested) {
-    throw new RtcprobeError('BAD_SERVER', `"${spec.input}" means ${spec.transport.toUpperCase()}, but --transport ${requested} was given`);
-  }
-  const transport = spec.transport ?? requested ?? 'udp';
-  const port = transport === 'tls' && !spec.explicitPort ? DEFAULT_TLS_PORT : spec.port;
-  return { transport, port };
-}
-
-
 /** Query one STUN server `count` times and describe what it said. Never throws. */
 export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Promise<StunServerResult> {
   const result: StunServerResult = {
@@ -163,6 +154,7 @@ export async function probeStunServer(spec: ServerSpec, o: StunProbeOptions): Pr
       const sc = await StreamChannel.open({
         remote,
         family: o.family,
+        framer: STUN_STREAM_FRAMER,
         timeout: o.timeout,
         ...(o.signal ? { signal: o.signal } : {}),
         ...(transport === 'tls'

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isCoturnSoftware, pickWording, relayUnreachable } from '../../src/core/turn/hints.js';
-import { countRows, countsText, headlineOf, judgeRun, type Headline } from '../../src/core/turn/judge.js';
-import { turnErrorName } from '../../src/core/turn/protocol.js';
-import { Rows, warningLabel, type CheckRow, type CheckStatus, type ReportPath } from '../../src/core/turn/report.js';
-import { ErrorCodes } from '../../src/core/stun/constants.js';
+import { isCoturnSoftware, pickWording, relayUnreachable } from '../../../src/core/turn/hints.js';
+import { countRows, countsText, headlineOf, judgeRun, type Headline } from '../../../src/core/turn/judge.js';
+import { turnErrorName } from '../../../src/core/turn/protocol.js';
+import { Rows, warningLabel, type CheckRow, type CheckStatus, type ReportPath } from '../../../src/core/turn/report.js';
+import { ErrorCodes } from '../../../src/core/stun/constants.js';
 
 /** Rows as the stages make them (labels included), from [id, status] pairs. */
 function rows(...spec: [string, CheckStatus, string?][]): CheckRow[] {

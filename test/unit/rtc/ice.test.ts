@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { candidateType, isRelayCandidate, relayOnlySdp, sdpCandidateTypes, toRtcIceServers } from '../../src/core/rtc/ice.js';
-import { splitFrame, videoFrameBytes, audioTimestampStep, videoTimestampStep, PCMU_PROFILE, MAX_RTP_PAYLOAD } from '../../src/core/rtc/media.js';
-import { weriftConfig } from '../../src/core/rtc/peer.js';
-import { parseIceServers } from '../../src/core/ice/servers.js';
-import { RtcprobeError } from '../../src/core/errors.js';
+import { candidateType, isRelayCandidate, relayOnlySdp, sdpCandidateTypes, toRtcIceServers } from '../../../src/core/rtc/ice.js';
+import { splitFrame, videoFrameBytes, audioTimestampStep, videoTimestampStep, PCMU_PROFILE, MAX_RTP_PAYLOAD } from '../../../src/core/rtc/media.js';
+import { weriftConfig } from '../../../src/core/rtc/peer.js';
+import { parseIceServers } from '../../../src/core/ice/servers.js';
+import { RtcprobeError } from '../../../src/core/errors.js';
 
 const HOST = 'a=candidate:1 1 udp 2130706431 192.0.2.10 50000 typ host generation 0';
 const SRFLX = 'a=candidate:2 1 udp 1694498815 198.51.100.7 40000 typ srflx raddr 192.0.2.10 rport 50000 generation 0';

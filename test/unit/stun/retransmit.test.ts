@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { retransmitSchedule, RFC_RETRANSMIT } from '../../src/core/stun/retransmit.js';
-import { percentile, summarize } from '../../src/core/stats.js';
+import { retransmitSchedule, RFC_RETRANSMIT } from '../../../src/core/stun/retransmit.js';
+import { percentile, summarize } from '../../../src/core/stats.js';
 
 describe('retransmitSchedule (RFC 8489 §6.2.1)', () => {
   it('RFC defaults: 7 requests at 0, 500, 1500, ... 31500 and failure at 39500 ms', () => {

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RtcprobeError, StunDecodeError } from '../../src/core/errors.js';
-import { decodeAddress, decodeErrorCode, decodeXorAddress, readErrorCode } from '../../src/core/stun/attributes.js';
-import { Attr } from '../../src/core/stun/constants.js';
-import { verifyFingerprint, verifyIntegrity } from '../../src/core/stun/integrity.js';
-import { decodeMessage, encodeMessage, getAttribute } from '../../src/core/stun/message.js';
-import { rng } from '../helpers/rng.js';
+import { RtcprobeError, StunDecodeError } from '../../../src/core/errors.js';
+import { decodeAddress, decodeErrorCode, decodeXorAddress, readErrorCode } from '../../../src/core/stun/attributes.js';
+import { Attr } from '../../../src/core/stun/constants.js';
+import { verifyFingerprint, verifyIntegrity } from '../../../src/core/stun/integrity.js';
+import { decodeMessage, encodeMessage, getAttribute } from '../../../src/core/stun/message.js';
+import { rng } from '../../helpers/rng.js';
 
-const { vectors } = JSON.parse(readFileSync(new URL('../../fixtures/rfc5769/vectors.json', import.meta.url), 'utf8')) as { vectors: { hex: string }[] };
+const { vectors } = JSON.parse(readFileSync(new URL('../../../fixtures/rfc5769/vectors.json', import.meta.url), 'utf8')) as { vectors: { hex: string }[] };
 const seeds = vectors.map((v) => Buffer.from(v.hex, 'hex'));
 
 

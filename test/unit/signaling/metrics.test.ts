@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MetricsRegistry, escapeLabelValue } from '../../src/core/signaling/metrics.js';
+import { MetricsRegistry, escapeLabelValue } from '../../../src/core/signaling/metrics.js';
 
 describe('Prometheus registry', () => {
   it('exposes counters, labelled counters, gauges and histograms in the text format', () => {

@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { relative, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../src/commands/index.js';
-import { COMMON_OPTIONS, type CommandSpec, type OptionSpec } from '../../src/commands/options.js';
-import { ERROR_CODES, ERROR_HINTS } from '../../src/core/errors.js';
+import { COMMANDS } from '../../../src/commands/index.js';
+import { COMMON_OPTIONS, type CommandSpec, type OptionSpec } from '../../../src/commands/options.js';
+import { ERROR_CODES, ERROR_HINTS } from '../../../src/core/errors.js';
 // @ts-expect-error: a plain ES module without type declarations
-import { docFiles, errorTable, findSpec, optionTable, renderDoc } from '../../scripts/gen-options.mjs';
+import { docFiles, errorTable, findSpec, optionTable, renderDoc } from '../../../scripts/gen-options.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SRC = { COMMANDS, COMMON_OPTIONS, ERROR_CODES, ERROR_HINTS };
 
 /** "stun", "signal serve", ...: every command that runs (groups like "signal" only hold subcommands). */

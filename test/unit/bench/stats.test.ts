@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM helper without type declarations
-import { median, pairedRatios, quantile, summary } from '../../bench/lib/stats.mjs';
+import { median, pairedRatios, quantile, summary } from '../../../bench/lib/stats.mjs';
 
 describe('bench statistics', () => {
   it('median of odd and even counts, non-finite values left out', () => {

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseJson } from '../helpers/cli.js';
-import { missingRequired, type CommandSpec } from '../../src/commands/options.js';
-import { RtcprobeError, toRtcprobeError } from '../../src/core/errors.js';
-import { renderError, spinnerAllowed, type Io } from '../../src/output.js';
+import { parseJson } from '../../helpers/cli.js';
+import { missingRequired, type CommandSpec } from '../../../src/commands/options.js';
+import { RtcprobeError, toRtcprobeError } from '../../../src/core/errors.js';
+import { renderError, spinnerAllowed, type Io } from '../../../src/output.js';
 
 function sink(extra: { isTTY?: boolean; columns?: number } = {}) {
   let text = '';

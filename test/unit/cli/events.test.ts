@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.js';
-import { createEventWriter, eventLine, type GlobalOptions, type Io } from '../../src/output.js';
+import { main } from '../../../src/cli.js';
+import { createEventWriter, eventLine, type GlobalOptions, type Io } from '../../../src/output.js';
 
 /** A stream that keeps what is written, and resolves `line` at the first complete line. */
 function sink(extra: { isTTY?: boolean; columns?: number } = {}) {
@@ -150,7 +150,7 @@ describe('events while a spinner runs', () => {
       },
     });
     const io: Io = { stdout: out, stderr: tty, env: {} };
-    const { startProgress } = await import('../../src/output.js');
+    const { startProgress } = await import('../../../src/output.js');
     const p = await startProgress(io, human, 'working');
     try {
       expect(p.suspend).toBeDefined();

@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { classify, compareMappings, DIRECT_PAIRS, forecastOf, natTypeOf } from '../../src/core/nat/classify.js';
-import type { Addr, BindingObservation, NatObservations } from '../../src/core/nat/types.js';
+import { readFileSync } from 'node:fs';
+import { classify, compareMappings, DIRECT_PAIRS, forecastOf, NAT_PAIRS, natTypeOf } from '../../../src/core/nat/classify.js';
+import type { Endpoint } from '../../../src/core/address.js';
+import type { BindingObservation, NatObservations } from '../../../src/core/nat/types.js';
 
-const SERVER: Addr = { address: '203.0.113.1', port: 3478 };
-const OTHER: Addr = { address: '203.0.113.2', port: 3479 };
-const LOCAL = (port: number): Addr => ({ address: '192.0.2.2', port });
-const PUB = (port: number): Addr => ({ address: '198.51.100.2', port });
+const SERVER: Endpoint = { address: '203.0.113.1', port: 3478 };
+const OTHER: Endpoint = { address: '203.0.113.2', port: 3479 };
+const LOCAL = (port: number): Endpoint => ({ address: '192.0.2.2', port });
+const PUB = (port: number): Endpoint => ({ address: '198.51.100.2', port });
 
-type Res = 'timeout' | 'wrong-source' | Addr | { error: number };
+type Res = 'timeout' | 'wrong-source' | Endpoint | { error: number };
 
-function o(test: string, local: Addr, destination: Addr, expectedSource: Addr, res: Res, extra: Partial<BindingObservation> = {}): BindingObservation {
+function o(test: string, local: Endpoint, destination: Endpoint, expectedSource: Endpoint, res: Res, extra: Partial<BindingObservation> = {}): BindingObservation {
   const base: BindingObservation = { test, server: '203.0.113.1', destination, expectedSource, local, socket: test, outcome: 'timeout', transmissions: 4, ...extra };
   if (res === 'timeout') return base;
   if (res === 'wrong-source') return { ...base, outcome: 'wrong-source', transmissions: 1, source: SERVER, mapped: PUB(local.port) };
@@ -19,7 +21,7 @@ function o(test: string, local: Addr, destination: Addr, expectedSource: Addr, r
 
 interface Case {
   m1: Res | null;
-  other?: Addr | null;
+  other?: Endpoint | null;
   m2?: Res;
   m3?: Res;
   f2?: Res;
@@ -226,7 +228,7 @@ describe('classify: classic RFC 3489 servers, fallbacks, interruptions', () => {
 });
 
 describe('classify: comparing servers without RFC 5780', () => {
-  const cmp = (dest: Addr, mapped: Addr | 'timeout'): BindingObservation => o('compare', LOCAL(L), dest, dest, mapped);
+  const cmp = (dest: Endpoint, mapped: Endpoint | 'timeout'): BindingObservation => o('compare', LOCAL(L), dest, dest, mapped);
   const A1 = { address: '203.0.113.3', port: 3478 };
   const A2 = { address: '203.0.113.3', port: 3479 };
   const B = { address: '203.0.113.4', port: 3478 };
@@ -237,7 +239,7 @@ describe('classify: comparing servers without RFC 5780', () => {
     ['varies with the port on one IP', [[A1, P], [A2, PUB(50001)], [B, PUB(50002)]], 'address-and-port-dependent', true],
     ['same on one IP, varies across IPs', [[A1, P], [A2, P], [B, PUB(50001)]], 'address-dependent', true],
     ['only one server answered', [[A1, P], [B, 'timeout']], 'unknown', null],
-  ] as [string, [Addr, Addr | 'timeout'][], string, boolean | null][])('%s', (_n, rows, behaviour, varies) => {
+  ] as [string, [Endpoint, Endpoint | 'timeout'][], string, boolean | null][])('%s', (_n, rows, behaviour, varies) => {
     const r = compareMappings(rows.map(([d, m]) => cmp(d, m)));
     expect([r.behaviour, r.varies]).toEqual([behaviour, varies]);
   });
@@ -291,5 +293,41 @@ describe('NAT type table', () => {
       expect(DIRECT_PAIRS[t]).toHaveLength(5);
     }
     expect(forecastOf('udp-blocked', 'unknown').code).toBe('needs-turn');
+  });
+
+  it('each forecast text names exactly the peers its row connects to directly', () => {
+    // How the texts spell each type; "restricted-cone" must not match inside "port-restricted-cone".
+    const spelled: Record<string, RegExp> = {
+      'open-internet': /\bopen\b/, 'full-cone': /full-cone/, 'restricted-cone': /(?<!port-)restricted-cone/,
+      'port-restricted-cone': /port-restricted/, symmetric: /symmetric/,
+    };
+    for (const [t, row] of Object.entries(NAT_PAIRS)) {
+      const f = forecastOf(t as keyof typeof NAT_PAIRS, 'endpoint-independent');
+      expect(f.text).toBe(row.forecast);
+      if (f.code !== 'some-peers') continue;
+      const [direct, turn] = f.text.split(';') as [string, string];
+      for (const [peer, re] of Object.entries(spelled)) {
+        const reaches = (row.direct as string[]).includes(peer);
+        expect(re.test(direct), `${t} -> ${peer} in "${direct}"`).toBe(reaches);
+        expect(re.test(turn), `${t} -> ${peer} in "${turn}"`).toBe(!reaches);
+      }
+    }
+  });
+
+  it('the pair table in docs/nat.md is the table in the code', () => {
+    const doc = readFileSync(new URL('../../../docs/nat.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Which NAT pairs connect directly'));
+    const rows = section.split('\n').filter((l) => l.startsWith('|') && !l.startsWith('|---'));
+    const cells = (l: string) => l.split('|').slice(1, -1).map((c) => c.trim());
+    const typeOf = (label: string) => label.replace(/\*/g, '').toLowerCase().replace(/ /g, '-');
+    const header = cells(rows[0]!).slice(1).map(typeOf);
+    expect(header).toEqual(Object.keys(NAT_PAIRS));
+    const table: Record<string, string[]> = {};
+    for (const l of rows.slice(1)) {
+      const [a, ...marks] = cells(l);
+      table[typeOf(a!)] = header.filter((_, i) => marks[i]!.startsWith('✔'));
+      expect(marks.every((m) => m.startsWith('✔') || m.startsWith('✖'))).toBe(true);
+    }
+    expect(table).toEqual(DIRECT_PAIRS);
   });
 });

@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseJson } from '../helpers/cli.js';
-import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, type WireErrorCode, parseClientFrame, parseServerFrame, validateClientMessage } from '../../src/core/signaling/protocol.js';
-import { parsePeerRecord, peerRecordFrom } from '../../src/core/signaling/bus.js';
-import { parseQuery } from '../../src/core/signaling/http.js';
-import { joinReply, reapReply } from '../../src/core/signaling/redis-bus.js';
-import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../src/core/signaling/token.js';
+import { parseJson } from '../../helpers/cli.js';
+import { LIMITS, PROTOCOL_VERSION, WIRE_ERRORS, errorMessage, type WireErrorCode, parseClientFrame, parseServerFrame, validateClientMessage } from '../../../src/core/signaling/protocol.js';
+import { parsePeerRecord, peerRecordFrom } from '../../../src/core/signaling/bus.js';
+import { parseQuery } from '../../../src/core/signaling/http.js';
+import { joinReply, reapReply } from '../../../src/core/signaling/redis-bus.js';
+import { MIN_SECRET_BYTES, mintToken, verifyToken, weakSecretWarning } from '../../../src/core/signaling/token.js';
 
 const codeOf = (text: string) => {
   const r = parseClientFrame(text);

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { rtcprobeErrorFrom } from '../helpers/errors.js';
-import { restCredentials, restExpiryOf, restPassword, restUsername } from '../../src/core/ice/rest.js';
-import { parseIceServers, turnServersOf, type IceServer } from '../../src/core/ice/servers.js';
-import { toRtcIceServers } from '../../src/core/rtc/ice.js';
+import { rtcprobeErrorFrom } from '../../helpers/errors.js';
+import { restCredentials, restExpiryOf, restPassword, restUsername } from '../../../src/core/ice/rest.js';
+import { parseIceServers, turnServersOf, type IceServer } from '../../../src/core/ice/servers.js';
+import { toRtcIceServers } from '../../../src/core/rtc/ice.js';
 
 describe('coturn REST API credentials', () => {
   it('username is expiry:user and the password base64(HMAC-SHA1(secret, username))', () => {

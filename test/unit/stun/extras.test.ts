@@ -1,15 +1,15 @@
 import { Resolver } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDuration } from '../../src/commands/stun.js';
-import { checkDnsServer, createDnsClient, lookupAddress } from '../../src/core/dns/client.js';
-import { asciiServerArgument } from '../../src/core/dns/idn.js';
-import { lookupSrv, orderSrv, serviceTargets, srvService, type SrvRecord } from '../../src/core/dns/srv.js';
-import { RtcprobeError } from '../../src/core/errors.js';
-import { rtcprobeErrorFrom } from '../helpers/errors.js';
-import { classifyAddress } from '../../src/core/stun/address-class.js';
-import { MappingTracker } from '../../src/core/stun/mapping-watch.js';
-import { parseServer } from '../../src/core/uri.js';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { parseDuration } from '../../../src/commands/stun.js';
+import { checkDnsServer, createDnsClient, lookupAddress } from '../../../src/core/dns/client.js';
+import { asciiServerArgument } from '../../../src/core/dns/idn.js';
+import { lookupSrv, orderSrv, serviceTargets, srvService, type SrvRecord } from '../../../src/core/dns/srv.js';
+import { RtcprobeError } from '../../../src/core/errors.js';
+import { rtcprobeErrorFrom } from '../../helpers/errors.js';
+import { classifyAddress } from '../../../src/core/stun/address-class.js';
+import { MappingTracker } from '../../../src/core/stun/mapping-watch.js';
+import { parseServer } from '../../../src/core/uri.js';
+import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
 
 describe('address classes', () => {
   it.each([

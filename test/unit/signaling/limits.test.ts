@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, StrikeCounter, TokenBucket } from '../../src/core/signaling/limits.js';
+import { DEFAULT_LIMITS, StrikeCounter, TokenBucket } from '../../../src/core/signaling/limits.js';
 
 // Each step: [time in ms, expected outcome]. The clock is a plain number.
 type Step = [at: number, expected: boolean];

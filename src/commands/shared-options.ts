@@ -1,6 +1,6 @@
 import { RtcprobeError } from '../core/errors.js';
 import { RFC_RETRANSMIT, type RetransmitOptions } from '../core/stun/retransmit.js';
-import { defineOptions, intOption, type OptionValues } from './options.js';
+import { collect, defineOptions, intOption, type OptionValues } from './options.js';
 
 /**
  * Options several commands take, declared once. Spread a group into a
@@ -37,6 +37,12 @@ export function caOption(description = 'TLS: trust this PEM CA bundle in additio
 
 /** --insecure and --ca <file>, in that order. */
 export const TLS_OPTIONS = defineOptions([insecureOption(), caOption()]);
+
+/** DNS for URIs with a host name: an explicit DNS server, and SRV lookups (RFC 7064/7065) that can be turned off. */
+export const DNS_OPTIONS = defineOptions([
+  { flags: '--dns-server <ip[:port]>', description: 'ask this DNS server (SRV, A, AAAA) instead of the system resolver; repeatable', parse: collect },
+  { flags: '--no-srv', description: 'do not look up SRV records (RFC 7064/7065) for host names given without a port' },
+]);
 
 /** TURN long-term credentials: a user and password, or a coturn REST secret (with --ttl). */
 export const TURN_CREDENTIAL_OPTIONS = defineOptions([

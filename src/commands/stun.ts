@@ -10,8 +10,8 @@ import { familyFor } from '../core/resolve.js';
 import { formatEndpoint, formatHostPort, type Endpoint } from '../core/address.js';
 import { effectiveTransport, parseServer, type ServerSpec } from '../core/uri.js';
 import { fmtMs, fmtPct, type CommandOutcome, type Style } from '../output.js';
-import { collect, defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
-import { RETRANSMIT_OPTIONS, retransmitFrom, TLS_OPTIONS, timeoutOption } from './shared-options.js';
+import { defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
+import { DNS_OPTIONS, RETRANSMIT_OPTIONS, retransmitFrom, timeoutOption, TLS_OPTIONS } from './shared-options.js';
 import type { RunContext } from './context.js';
 
 /** Servers queried when none is given. Public, well known, answer on UDP 3478/19302. */
@@ -192,8 +192,7 @@ const stunOptions = defineOptions([
   ...TLS_OPTIONS,
   { flags: '--every <dur>', description: 'watch mode: repeat the probe every <dur> (500ms, 10s, 2m) and follow the mapped address', parse: (v: string) => parseDuration(v, 100) },
   { flags: '--duration <dur>', description: 'watch mode: stop after <dur> (default: until interrupted)', parse: (v: string) => parseDuration(v, 1) },
-  { flags: '--dns-server <ip[:port]>', description: 'ask this DNS server (SRV, A, AAAA) instead of the system resolver; repeatable', parse: collect },
-  { flags: '--no-srv', description: 'do not look up SRV records for host names given without a port' },
+  ...DNS_OPTIONS,
 ]);
 
 type StunOptions = OptionValues<typeof stunOptions>;

@@ -8,8 +8,8 @@ import { familyForAll } from '../core/resolve.js';
 import { maskUserinfo } from '../core/secrets.js';
 import { parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
-import { collect, defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
-import { caOption, insecureOption, pickCredentials, timeoutOption, TURN_CREDENTIAL_OPTIONS } from './shared-options.js';
+import { defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
+import { caOption, DNS_OPTIONS, insecureOption, pickCredentials, timeoutOption, TURN_CREDENTIAL_OPTIONS } from './shared-options.js';
 import type { RunContext } from './context.js';
 
 export { pickCredentials };
@@ -90,8 +90,7 @@ const turnOptions = defineOptions([
   { flags: '--bandwidth-loss <percent>', description: 'loss (%) above which a bandwidth step fails', default: 1, parse: intOption(0, 50) },
   timeoutOption('limit per operation (DNS, connect, one transaction with its retransmissions)', { default: 3000, min: 100 }),
   { flags: '-f, --family <n>', description: 'IP family: 4 or 6 (default: that of IP literals, else 4)', choices: ['4', '6'] },
-  { flags: '--dns-server <ip[:port]>', description: 'ask this DNS server (SRV, A, AAAA) instead of the system resolver; repeatable', parse: collect },
-  { flags: '--no-srv', description: 'do not look up SRV records (RFC 7065) for host names given without a port' },
+  ...DNS_OPTIONS,
 ]);
 
 type TurnOptions = OptionValues<typeof turnOptions>;

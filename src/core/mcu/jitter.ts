@@ -10,7 +10,8 @@
  * frame when it has not arrived — the mixer treats that as silence.
  *
  * - A packet whose frame was already played or skipped is dropped as `late`,
- *   or as a `duplicate` when it had been received before.
+ *   or as a `duplicate` when it had been received before (also while the
+ *   buffer refills after a gap).
  * - A packet already waiting in the buffer is dropped as a `duplicate`.
  * - A packet too far ahead (at or beyond `capacity` frames past the next one
  *   to play) is an overrun: playback jumps forward so that the packet is
@@ -78,6 +79,8 @@ export class JitterBuffer<T> {
   /** Next extended sequence to play; undefined while filling. */
   private next?: number;
   private lastTs?: { ext: number; ts: number };
+  /** After a refill: one past the last frame played, so stragglers stay late. */
+  private playedUpTo?: number;
   private concealedRun = 0;
   readonly stats: JitterStats = { received: 0, played: 0, concealed: 0, underruns: 0, late: 0, duplicates: 0, overruns: 0, overrunSkipped: 0, resets: 0 };
 
@@ -111,7 +114,8 @@ export class JitterBuffer<T> {
       this.stats.duplicates++;
       return 'duplicate';
     }
-    if (this.next !== undefined && ext < this.next) {
+    const floor = this.next ?? this.playedUpTo;
+    if (floor !== undefined && ext < floor) {
       if (this.recent.has(ext)) {
         this.stats.duplicates++;
         return 'duplicate';
@@ -166,6 +170,7 @@ export class JitterBuffer<T> {
     const frame: PlayedFrame<T> = { seq, concealed: true };
     if (this.lastTs) frame.timestamp = (this.lastTs.ts + (ext - this.lastTs.ext) * this.samplesPerFrame) >>> 0;
     if (++this.concealedRun >= this.resetAfter && this.slots.size === 0) {
+      this.playedUpTo = this.next;
       this.next = undefined;
       this.concealedRun = 0;
       this.stats.resets++;

@@ -71,6 +71,22 @@ describe('jitter buffer', () => {
     expect(jb.stats.resets).toBe(1);
   });
 
+  it('while refilling after a gap, a straggler from before the gap is late, not played', () => {
+    const jb = new JitterBuffer<string>({ depth: 2, resetAfter: 2 });
+    jb.push(10, 0, 'a');
+    jb.push(11, 160, 'b');
+    jb.push(13, 480, 'd');
+    expect([jb.tick(), jb.tick(), jb.tick(), jb.tick()].map((f) => f?.payload ?? null)).toEqual(['a', 'b', null, 'd']);
+    jb.tick();
+    jb.tick(); // two concealed in a row: refilling
+    expect(jb.playing).toBe(false);
+    expect(jb.push(12, 320, 'c')).toBe('late');
+    expect(jb.push(11, 160, 'b')).toBe('duplicate');
+    jb.push(20, 1600, 'e');
+    jb.push(21, 1760, 'f');
+    expect([jb.tick()?.payload, jb.tick()?.payload]).toEqual(['e', 'f']);
+  });
+
   it('timestamps wrap at 2^32', () => {
     const jb = new JitterBuffer<string>({ depth: 1 });
     jb.push(7, 0xffffff60, 'x');

@@ -83,6 +83,12 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', 'miniupnpd', STUND], root: 
     expect(report!.upnp.error).toBeUndefined();
     expect(report!.natpmp).toEqual({ present: true, resultCode: 0, epoch: expect.any(Number), externalAddress: LAB.natPublicAddress });
     expect(report!.pcp).toEqual({ present: true, version: 2, resultCode: 0, epoch: expect.any(Number), externalAddress: LAB.natPublicAddress });
+    // The PCP probe's mapping was granted and deleted again: miniupnpd's NAT chain is empty.
+    const log = readFileSync(`/run/rtcprobe-nat-lab/${ID}/miniupnpd.log`, 'latin1');
+    expect(log).toMatch(/PCP MAP: added mapping UDP \d+->192\.0\.2\.2:\d+/);
+    expect(log).toMatch(/PCP: UDP port \d+ mapping removed/);
+    const chain = execFileSync('ip', ['netns', 'exec', NAT_NS, 'nft', 'list', 'chain', 'inet', 'rpnupnp', 'prerouting_miniupnpd'], { encoding: 'utf8' });
+    expect(chain).not.toMatch(/dnat/);
   }, T);
 
   it('UPnP only: NAT-PMP and PCP are absent because the port is closed, and that ends at once', async () => {

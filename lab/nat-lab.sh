@@ -13,7 +13,9 @@
 # (Debian package stun-server).
 #
 #   nat-lab.sh list
-#   nat-lab.sh up <topology> [--id ID]     build a lab (replaces a lab with the same id)
+#   nat-lab.sh up <topology> [--id ID] [--portmap upnp,natpmp,pcp|none]
+#                                          build a lab (replaces a lab with the same id);
+#                                          --portmap runs miniupnpd on the NAT's LAN side
 #   nat-lab.sh down [--id ID | --all]      remove a lab (processes, namespaces, state)
 #   nat-lab.sh status [--id ID]
 #   nat-lab.sh exec [--id ID] -- <cmd...>  run a command inside the client namespace
@@ -59,11 +61,14 @@ need_tools() {
 }
 
 ID=lab
+PORTMAP=
 parse_id() {
   ALL=0
   REST=()
   while [ $# -gt 0 ]; do
     case "$1" in
+      --portmap) [ $# -ge 2 ] || die "--portmap needs a value"; PORTMAP=$2; shift 2 ;;
+      --portmap=*) PORTMAP=${1#--portmap=}; shift ;;
       --id) [ $# -ge 2 ] || die "--id needs a value"; ID=$2; shift 2 ;;
       --id=*) ID=${1#--id=}; shift ;;
       --all) ALL=1; shift ;;
@@ -107,6 +112,79 @@ lab_down() {
     fi
   done
   rm -rf "$dir"
+}
+
+# Port-mapping services: miniupnpd in the NAT namespace, on the LAN interface.
+# miniupnpd serves NAT-PMP and PCP on one switch (enable_natpmp), so "natpmp"
+# and "pcp" must be chosen together.
+MINIUPNPD=${MINIUPNPD:-/usr/sbin/miniupnpd}
+portmap_parse() { # list -> PM_UPNP, PM_NATPMP (yes/no)
+  PM_UPNP=no PM_NATPMP=no
+  local want_pmp=0 want_pcp=0 s items
+  [ "$1" = none ] && return 0
+  IFS=, read -r -a items <<<"$1"
+  for s in "${items[@]}"; do
+    case "$s" in
+      upnp) PM_UPNP=yes ;;
+      natpmp) want_pmp=1 ;;
+      pcp) want_pcp=1 ;;
+      *) die "unknown --portmap service \"$s\" (upnp, natpmp, pcp, none)" ;;
+    esac
+  done
+  [ $want_pmp = $want_pcp ] || die "--portmap: miniupnpd serves NAT-PMP and PCP together; give both natpmp,pcp or neither"
+  [ $want_pmp = 1 ] && PM_NATPMP=yes
+  return 0
+}
+
+start_miniupnpd() {
+  local dir="$STATE_ROOT/$ID" log
+  [ "$PM_UPNP" = yes ] || [ "$PM_NATPMP" = yes ] || return 0
+  log="$dir/miniupnpd.log"
+  # The nftables build of miniupnpd adds its rules to chains it expects to
+  # exist; an unhooked table of its own leaves the lab's ruleset as it is.
+  printf '%s\n' 'table inet rpnupnp {' '  chain miniupnpd { }' '  chain prerouting_miniupnpd { }' \
+    '  chain postrouting_miniupnpd { }' '}' | ip netns exec "$(ns nat)" nft -f -
+  # The WAN address is a documentation address, which miniupnpd counts as
+  # reserved and then refuses to report (NAT-PMP result 3, an empty UPnP
+  # answer). Asking the lab's own STUN server, which sees the WAN address
+  # unchanged, makes miniupnpd accept it as public.
+  cat >"$dir/miniupnpd.conf" <<CONF
+ext_ifname=wan
+listening_ip=lan
+port=0
+enable_upnp=$PM_UPNP
+enable_natpmp=$PM_NATPMP
+ext_perform_stun=yes
+ext_stun_host=$SERVER_IP1
+ext_stun_port=$STUN_PORT
+secure_mode=yes
+system_uptime=yes
+upnp_table_name=rpnupnp
+upnp_nat_table_name=rpnupnp
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+lease_file=$dir/miniupnpd.leases
+uuid=$(cat /proc/sys/kernel/random/uuid)
+allow 1024-65535 192.0.2.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+CONF
+  # -d: foreground, so the recorded pid is miniupnpd's own.
+  ip netns exec "$(ns nat)" "$MINIUPNPD" -d -f "$dir/miniupnpd.conf" -P "$dir/miniupnpd.ownpid" >"$log" 2>&1 &
+  echo $! >"$dir/miniupnpd.pid"
+  # Bounded wait for the services asked for (STUN at start takes up to 3 s).
+  for _ in $(seq 1 200); do
+    if { [ "$PM_NATPMP" = no ] || grep -q "Listening for NAT-PMP/PCP traffic" "$log"; } &&
+      { [ "$PM_UPNP" = no ] || grep -q "HTTP listening on port" "$log"; }; then
+      echo "$PM_UPNP $PM_NATPMP" >"$dir/portmap"
+      return 0
+    fi
+    kill -0 "$(cat "$dir/miniupnpd.pid")" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "nat-lab: miniupnpd did not start; log:" >&2
+  tail -n 30 "$log" >&2 || true
+  return 1
 }
 
 start_coturn() { # name ip...  (extra flags in COTURN_EXTRA)
@@ -261,6 +339,7 @@ lab_up() {
   done
   wait_listening "$PLAIN_IP1" "$STUN_PORT"
   wait_listening "$PLAIN_IP2" "$STUN_PORT"
+  start_miniupnpd
   trap - EXIT
   status
 }
@@ -283,6 +362,11 @@ try:
   ip netns exec $(ns cli) node bin/rtcprobe.js nat --server $CLASSIC_IP1
   ip netns exec $(ns cli) stun $CLASSIC_IP1
 EOF
+  if [ -f "$dir/portmap" ]; then
+    local u p
+    read -r u p <"$dir/portmap"
+    echo "  port mapping       miniupnpd on $NAT_LAN_IP: UPnP IGD $u, NAT-PMP and PCP $p (UDP 5351)"
+  fi
 }
 
 cmd=${1:-help}
@@ -293,8 +377,12 @@ case "$cmd" in
     ;;
   up)
     parse_id "$@"
-    [ ${#REST[@]} -eq 1 ] || die "usage: up <topology> [--id ID]"
+    [ ${#REST[@]} -eq 1 ] || die "usage: up <topology> [--id ID] [--portmap upnp,natpmp,pcp|none]"
     need_tools
+    portmap_parse "${PORTMAP:-none}"
+    if [ "$PM_UPNP" = yes ] || [ "$PM_NATPMP" = yes ]; then
+      [ -x "$MINIUPNPD" ] || die "needs miniupnpd ($MINIUPNPD, Debian package miniupnpd)"
+    fi
     [ -x "$STUND" ] || die "needs stund ($STUND, Debian package stun-server)"
     lab_up "${REST[0]}"
     ;;
@@ -322,7 +410,7 @@ case "$cmd" in
     exec ip netns exec "$(ns cli)" "${REST[@]}"
     ;;
   help|-h|--help)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   *) die "unknown command \"$cmd\" (list, up, down, status, exec)" ;;
 esac

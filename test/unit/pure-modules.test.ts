@@ -18,6 +18,7 @@ const PURE = [
   'core/turn/protocol.ts', 'core/turn/judge.ts', 'core/turn/hints.ts',
   'core/signaling/limits.ts', 'core/signaling/protocol.ts',
   'core/ice/servers.ts', 'core/ice/rest.ts', 'core/secrets.ts', 'core/address.ts', 'core/uri.ts',
+  'core/portmap/natpmp.ts', 'core/portmap/pcp.ts', 'core/portmap/ssdp.ts', 'core/portmap/upnp.ts',
   'core/bench/probe.ts', 'core/bench/tracker.ts', 'core/bench/summary.ts', 'core/bench/clock.ts', 'core/bench/connect.ts',
   'core/mcu/g711.ts', 'core/mcu/mixer.ts', 'core/mcu/jitter.ts', 'core/mcu/rtp.ts', 'core/mcu/impulse.ts',
   'core/mcu/index.ts', 'core/sfu/router.ts', 'core/sfu/index.ts',

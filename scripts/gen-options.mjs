@@ -45,7 +45,7 @@ function defaultCell(o) {
 function descriptionCell(o) {
   let d = cell(o.description);
   if (o.choices) d += `; one of ${o.choices.map(code).join(', ')}`;
-  if (o.env) d += `; or env ${code(o.env)}`;
+  if (o.env && !o.description.includes(o.env)) d += `; or env ${code(o.env)}`;
   return d;
 }
 

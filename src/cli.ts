@@ -1,13 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { RtcprobeError, toRtcprobeError } from './core/errors.js';
-import { COMMON_OPTIONS, joinAnd, missingRequired, type CommandSpec } from './commands/options.js';
+import { COMMON_OPTIONS, joinAnd, missingRequired, readOptions, type CommandSpec } from './commands/options.js';
 import { COMMANDS } from './commands/index.js';
-import { makeStyle, render, renderError, startProgress, useColor, type ExitCode, type GlobalOptions, type Io, type Progress } from './output.js';
+import { createEventWriter, makeStyle, render, renderError, startProgress, useColor, type ExitCode, type GlobalOptions, type Io, type Progress } from './output.js';
 
 export const VERSION = '0.1.0';
 
 
-function addOptions(cmd: Command, spec: CommandSpec): void {
+/** A command's options and the common ones, on a commander command. */
+export function addOptions(cmd: Command, spec: Pick<CommandSpec, 'options'>): void {
   for (const o of [...spec.options, ...COMMON_OPTIONS]) {
     const opt = new Option(o.flags, o.description);
     if (o.choices) opt.choices(o.choices);
@@ -89,10 +90,25 @@ export async function main(argv: string[], io: Io): Promise<ExitCode> {
       const args = Array.isArray(positional) ? positional : [positional];
       const missing = missingRequired(spec, args, opts, io.env);
       if (missing.length > 0) throw new RtcprobeError('USAGE', `"${path.replace(/^rtcprobe /, '')}" needs ${joinAnd(missing)}`);
-      const outcome = await run(args, opts, {
-        io,
+      const typed = readOptions(spec.options, opts, io.env, (key) => command.getOptionValueSource(key));
+      // Output written while a spinner runs takes it off the terminal first.
+      const around = (write: () => void): void => {
+        const live = [...spinners];
+        const step = (i: number): void => {
+          const s = live[i];
+          if (!s) return write();
+          if (s.suspend) s.suspend(() => step(i + 1));
+          else step(i + 1);
+        };
+        step(0);
+      };
+      const outcome = await run(args, typed.values, {
+        env: io.env,
         global,
         signal,
+        events: createEventWriter(io.stdout, global, { around }),
+        warn: (text) => around(() => io.stderr.write(`warning: ${text}\n`)),
+        source: typed.source,
         progress: async (text) => {
           const p = await startProgress(io, global, text);
           const tracked: Progress = {
@@ -101,6 +117,7 @@ export async function main(argv: string[], io: Io): Promise<ExitCode> {
               spinners.delete(tracked);
               p.stop();
             },
+            ...(p.suspend ? { suspend: p.suspend } : {}),
           };
           spinners.add(tracked);
           return tracked;

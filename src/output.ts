@@ -58,6 +58,8 @@ export function makeStyle(color: boolean, verbose: boolean): Style {
 export interface Progress {
   update(text: string): void;
   stop(): void;
+  /** Run `write` with the spinner taken off the terminal, then draw it again (so that a line printed meanwhile stays whole). */
+  suspend?(write: () => void): void;
 }
 
 const NO_PROGRESS: Progress = { update() {}, stop() {} };
@@ -99,6 +101,66 @@ export async function startProgress(io: Io, g: GlobalOptions, text: string): Pro
       if (!stopped) spinner.text = t;
     },
     stop,
+    suspend: (write) => {
+      if (stopped) return write();
+      spinner.clear();
+      try {
+        write();
+      } finally {
+        spinner.render();
+      }
+    },
+  };
+}
+
+/**
+ * How a long-running command reports what happens while it runs. Under
+ * --json each event is one compact JSON object on its own stdout line
+ * (JSON Lines): `{"event": name, ...fields}` plus `at`, the time of writing
+ * (ISO 8601), unless the fields carry their own `at`. Otherwise the event's
+ * human form is printed: the lines `human` returns (nothing when it returns
+ * undefined), or, without `human`, a generic "time  name  key=value" line.
+ */
+export interface EventWriter {
+  emit(event: string, fields?: Record<string, unknown>, human?: (st: Style) => string | undefined): void;
+  /** Text for people only (a banner, a reminder): stdout without --json, nothing with it. */
+  note(human: (st: Style) => string): void;
+}
+
+export interface EventWriterOptions {
+  /** The clock of the `at` timestamps; Date.now by default. */
+  now?: () => number;
+  /** Wraps every write (the CLI takes a running spinner off the terminal meanwhile). */
+  around?: (write: () => void) => void;
+}
+
+const plainValue = (v: unknown): string => (typeof v === 'string' && /^[\w.:/@+\-[\]]+$/.test(v) ? v : JSON.stringify(v) ?? String(v));
+
+/** The generic human form of an event: "12:34:56  name  key=value key=value". */
+export function eventLine(event: string, fields: Record<string, unknown>, at: number): string {
+  const kv = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${plainValue(v)}`);
+  return [new Date(at).toISOString().slice(11, 19), event, ...(kv.length ? [kv.join(' ')] : [])].join('  ');
+}
+
+export function createEventWriter(out: OutStream, g: GlobalOptions, o: EventWriterOptions = {}): EventWriter {
+  const now = o.now ?? Date.now;
+  const around = o.around ?? ((write: () => void) => write());
+  let style: Style | undefined;
+  const st = () => (style ??= makeStyle(g.color, g.verbose));
+  const print = (text: string) => around(() => out.write(text.endsWith('\n') ? text : `${text}\n`));
+  return {
+    emit(event, fields = {}, human) {
+      if (g.json) {
+        const doc = { event, ...fields, ...(fields.at === undefined ? { at: new Date(now()).toISOString() } : {}) };
+        print(JSON.stringify(doc));
+        return;
+      }
+      const text = human ? human(st()) : eventLine(event, fields, now());
+      if (text !== undefined) print(text);
+    },
+    note(human) {
+      if (!g.json) print(human(st()));
+    },
   };
 }
 

@@ -5,7 +5,8 @@ import type { NatFamilyResult } from '../core/nat/runner.js';
 import type { Addr, BindingObservation, Behaviour, Forecast, NatType, NatVerdict, Rating } from '../core/nat/types.js';
 import { formatHostPort, parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
-import { collect, intOption, type CommandSpec } from './options.js';
+import { collect, defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
+import { RETRANSMIT_OPTIONS, retransmitFrom, timeoutOption } from './shared-options.js';
 import type { RunContext } from './context.js';
 
 /**
@@ -108,25 +109,27 @@ export function renderNatHuman(j: NatJson, st: Style): string {
   return lines.join('\n').trimEnd();
 }
 
-export const natCommand: CommandSpec = {
+const natOptions = defineOptions([
+  { flags: '-s, --server <host[:port]>', description: 'STUN server (repeatable, or as arguments); the first that answers runs the RFC 5780 tests, several are also compared', parse: collect },
+  { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (separate results); default: that of IP literals, else 4', choices: ['4', '6', 'both'] },
+  { flags: '-l, --local-address <ip>', description: 'bind every test socket here (default: the address of the route to the server)' },
+  timeoutOption('first contact with a server: limit per transaction, retransmissions included', { default: 3000, min: 1 }),
+  { flags: '-w, --wait <ms>', description: 'least time a test whose silence is the answer waits (filtering, hairpin); it also waits at least 7 RTOs', default: 500, parse: intOption(1, 120000) },
+  ...RETRANSMIT_OPTIONS,
+  { flags: '--min-rto <ms>', description: 'floor of the RTO derived from the measured RTT (3 x RTT)', default: 50, parse: intOption(1, 60000) },
+  { flags: '--no-hairpin', description: 'skip the hairpinning test' },
+  { flags: '--lifetime <seconds>', description: 'also measure how long an idle mapping lives, up to this bound (0: off)', default: 0, parse: intOption(0, 3600) },
+]);
+
+type NatOptions = OptionValues<typeof natOptions>;
+
+export const natCommand = defineCommand({
   name: 'nat',
   summary: 'NAT behaviour discovery (RFC 5780): mapping, filtering, hairpinning, P2P forecast',
   args: '[server...]',
-  options: [
-    { flags: '-s, --server <host[:port]>', description: 'STUN server (repeatable, or as arguments); the first that answers runs the RFC 5780 tests, several are also compared', parse: collect },
-    { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (separate results); default: that of IP literals, else 4', choices: ['4', '6', 'both'] },
-    { flags: '-l, --local-address <ip>', description: 'bind every test socket here (default: the address of the route to the server)' },
-    { flags: '-t, --timeout <ms>', description: 'first contact with a server: limit per transaction, retransmissions included', default: 3000, parse: intOption(1, 120000) },
-    { flags: '-w, --wait <ms>', description: 'least time a test whose silence is the answer waits (filtering, hairpin); it also waits at least 7 RTOs', default: 500, parse: intOption(1, 120000) },
-    { flags: '--rto <ms>', description: 'initial UDP retransmission timeout (RFC 8489 RTO)', default: 500, parse: intOption(1, 60000) },
-    { flags: '--min-rto <ms>', description: 'floor of the RTO derived from the measured RTT (3 x RTT)', default: 50, parse: intOption(1, 60000) },
-    { flags: '--rc <n>', description: 'UDP requests per transaction, first one included (RFC 8489 Rc)', default: 7, parse: intOption(1, 20) },
-    { flags: '--rm <n>', description: 'wait Rm*RTO after the last request (RFC 8489 Rm)', default: 16, parse: intOption(1, 64) },
-    { flags: '--no-hairpin', description: 'skip the hairpinning test' },
-    { flags: '--lifetime <seconds>', description: 'also measure how long an idle mapping lives, up to this bound (0: off)', default: 0, parse: intOption(0, 3600) },
-  ],
+  options: natOptions,
   run: runNat,
-};
+});
 
 /** Which families to test, and the servers each one uses. */
 function plan(specs: ServerSpec[], family: string | undefined, local: string | undefined): { family: 4 | 6; servers: ServerSpec[] }[] {
@@ -145,8 +148,8 @@ function plan(specs: ServerSpec[], family: string | undefined, local: string | u
   return [{ family: familyForAll(hosts, requested), servers: specs }];
 }
 
-async function runNat(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
-  const given = [...args, ...((opts.server as string[] | undefined) ?? [])];
+async function runNat(args: string[], opts: NatOptions, ctx: RunContext): Promise<CommandOutcome> {
+  const given = [...args, ...(opts.server ?? [])];
   const inputs = given.length > 0 ? given : DEFAULT_NAT_SERVERS;
   const specs: ServerSpec[] = inputs.map((s) => parseServer(s, 'stun'));
   for (const s of specs) {
@@ -154,9 +157,9 @@ async function runNat(args: string[], opts: Record<string, unknown>, ctx: RunCon
       throw new RtcprobeError('BAD_SERVER', `"${s.input}": NAT behaviour discovery runs over UDP only; give a stun: server or host[:port]`);
     }
   }
-  const local = opts.localAddress as string | undefined;
+  const local = opts.localAddress;
   if (local !== undefined && !isIP(local)) throw new RtcprobeError('USAGE', `--local-address "${local}" is not an IP address`);
-  const runs = plan(specs, opts.family as string | undefined, local);
+  const runs = plan(specs, opts.family, local);
   if (local !== undefined && (runs.length > 1 || isIP(local) !== runs[0]!.family)) {
     throw new RtcprobeError('USAGE', `--local-address ${local} does not match --family ${String(opts.family ?? `${runs[0]!.family} (that of the servers)`)}`);
   }
@@ -169,12 +172,12 @@ async function runNat(args: string[], opts: Record<string, unknown>, ctx: RunCon
           servers,
           family,
           ...(local ? { localAddress: local } : {}),
-          retransmit: { rto: opts.rto as number, rc: opts.rc as number, rm: opts.rm as number },
-          timeout: opts.timeout as number,
-          wait: opts.wait as number,
-          minRto: opts.minRto as number,
-          hairpin: opts.hairpin !== false,
-          lifetime: opts.lifetime as number,
+          retransmit: retransmitFrom(opts),
+          timeout: opts.timeout,
+          wait: opts.wait,
+          minRto: opts.minRto,
+          hairpin: opts.hairpin,
+          lifetime: opts.lifetime,
           signal: ctx.signal,
         }),
       ),

@@ -6,10 +6,11 @@ import { hintFor, RtcprobeError } from '../core/errors.js';
 import type { StunProbeOptions, StunServerResult } from '../core/stun-probe.js';
 import type { MappingChange, WatchServerSummary } from '../core/stun/mapping-watch.js';
 import { ADDRESS_CLASS_LABEL, classifyAddress, type AddressClass } from '../core/stun/address-class.js';
-import { familyFor, type FamilyOption } from '../core/resolve.js';
-import { formatHostPort, parseServer, type ServerSpec, type Transport } from '../core/uri.js';
-import { fmtMs, fmtPct, makeStyle, type CommandOutcome, type Style } from '../output.js';
-import { collect, intOption, type CommandSpec } from './options.js';
+import { familyFor } from '../core/resolve.js';
+import { formatHostPort, parseServer, type ServerSpec } from '../core/uri.js';
+import { fmtMs, fmtPct, type CommandOutcome, type Style } from '../output.js';
+import { collect, defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
+import { RETRANSMIT_OPTIONS, retransmitFrom, TLS_OPTIONS, timeoutOption } from './shared-options.js';
 import type { RunContext } from './context.js';
 
 /** Servers queried when none is given. Public, well known, answer on UDP 3478/19302. */
@@ -180,28 +181,29 @@ export function parseDuration(value: string, min = 1, max = 7 * 24 * 3600 * 1000
 /** Default pause between rounds when only --duration is given. */
 export const DEFAULT_EVERY_MS = 5000;
 
-export const stunCommand: CommandSpec = {
+const stunOptions = defineOptions([
+  { flags: '-c, --count <n>', description: 'Binding requests per server', default: 5, parse: intOption(1, 10000) },
+  { flags: '-i, --interval <ms>', description: 'pause between requests to one server', default: 20, parse: intOption(0, 60000) },
+  timeoutOption('per-request limit, retransmissions included', { default: 3000, min: 1 }),
+  { flags: '--transport <proto>', description: 'udp, tcp or tls (stuns: URIs imply tls)', choices: ['udp', 'tcp', 'tls'] },
+  { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (default: an IP literal\'s own, else 4)', choices: ['4', '6', 'both'] },
+  ...RETRANSMIT_OPTIONS,
+  ...TLS_OPTIONS,
+  { flags: '--every <dur>', description: 'watch mode: repeat the probe every <dur> (500ms, 10s, 2m) and follow the mapped address', parse: (v: string) => parseDuration(v, 100) },
+  { flags: '--duration <dur>', description: 'watch mode: stop after <dur> (default: until interrupted)', parse: (v: string) => parseDuration(v, 1) },
+  { flags: '--dns-server <ip[:port]>', description: 'ask this DNS server (SRV, A, AAAA) instead of the system resolver; repeatable', parse: collect },
+  { flags: '--no-srv', description: 'do not look up SRV records for host names given without a port' },
+]);
+
+type StunOptions = OptionValues<typeof stunOptions>;
+
+export const stunCommand = defineCommand({
   name: 'stun',
   summary: 'query STUN servers: public address, RFC 5780 support, RTT and loss',
   args: '[server...]',
-  options: [
-    { flags: '-c, --count <n>', description: 'Binding requests per server', default: 5, parse: intOption(1, 10000) },
-    { flags: '-i, --interval <ms>', description: 'pause between requests to one server', default: 20, parse: intOption(0, 60000) },
-    { flags: '-t, --timeout <ms>', description: 'per-request limit, retransmissions included', default: 3000, parse: intOption(1, 120000) },
-    { flags: '--transport <proto>', description: 'udp, tcp or tls (stuns: URIs imply tls)', choices: ['udp', 'tcp', 'tls'] },
-    { flags: '-f, --family <n>', description: 'IP family: 4, 6 or both (default: an IP literal\'s own, else 4)', choices: ['4', '6', 'both'] },
-    { flags: '--rto <ms>', description: 'initial UDP retransmission timeout (RFC 8489 RTO)', default: 500, parse: intOption(1, 60000) },
-    { flags: '--rc <n>', description: 'UDP requests per transaction, first one included (RFC 8489 Rc)', default: 7, parse: intOption(1, 20) },
-    { flags: '--rm <n>', description: 'wait Rm*RTO after the last request (RFC 8489 Rm)', default: 16, parse: intOption(1, 64) },
-    { flags: '--insecure', description: 'TLS: accept a certificate that does not verify' },
-    { flags: '--ca <file>', description: 'TLS: trust this PEM CA bundle in addition to the system store' },
-    { flags: '--every <dur>', description: 'watch mode: repeat the probe every <dur> (500ms, 10s, 2m) and follow the mapped address', parse: (v) => parseDuration(v, 100) },
-    { flags: '--duration <dur>', description: 'watch mode: stop after <dur> (default: until interrupted)', parse: (v) => parseDuration(v, 1) },
-    { flags: '--dns-server <ip[:port]>', description: 'ask this DNS server (SRV, A, AAAA) instead of the system resolver; repeatable', parse: collect },
-    { flags: '--no-srv', description: 'do not look up SRV records for host names given without a port' },
-  ],
+  options: stunOptions,
   run: runStun,
-};
+});
 
 interface Target {
   spec: ServerSpec;
@@ -209,7 +211,7 @@ interface Target {
   idn?: IdnNames;
 }
 
-async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
+async function runStun(args: string[], opts: StunOptions, ctx: RunContext): Promise<CommandOutcome> {
   const inputs = args.length > 0 ? args : DEFAULT_STUN_SERVERS;
   const { asciiServerArgument } = await import('../core/dns/idn.js');
   const { checkDnsServer, createDnsClient } = await import('../core/dns/client.js');
@@ -224,39 +226,39 @@ async function runStun(args: string[], opts: Record<string, unknown>, ctx: RunCo
     if (s.scheme === 'turn' || s.scheme === 'turns') {
       throw new RtcprobeError('BAD_SERVER', `"${s.input}" is a TURN URI; use "rtcprobe turn" for TURN servers`);
     }
-    effectiveTransport(s, opts.transport as Transport | undefined);
+    effectiveTransport(s, opts.transport);
   }
   let ca: Buffer | undefined;
-  if (typeof opts.ca === 'string') {
+  if (opts.ca !== undefined) {
     try {
       ca = readFileSync(opts.ca);
     } catch (err) {
       throw new RtcprobeError('USAGE', `cannot read --ca ${opts.ca}: ${(err as Error).message}`, { cause: err });
     }
   }
-  const dnsServers = ((opts.dnsServer as string[] | undefined) ?? []).map(checkDnsServer);
+  const dnsServers = (opts.dnsServer ?? []).map(checkDnsServer);
   const both = opts.family === 'both';
   // Under --family both an IP literal is probed in its own family only.
   const targets: Target[] = parsed.flatMap(({ spec, idn }) => {
     const literal = isIP(spec.host);
-    const families: (4 | 6)[] = both ? (literal ? [literal as 4 | 6] : [4, 6]) : [familyFor(spec.host, opts.family as FamilyOption)];
+    const families: (4 | 6)[] = both ? (literal ? [literal as 4 | 6] : [4, 6]) : [familyFor(spec.host, opts.family)];
     return families.map((family) => ({ spec, family, ...(idn ? { idn } : {}) }));
   });
-  const dns = createDnsClient({ ...(dnsServers.length ? { servers: dnsServers } : {}), timeout: opts.timeout as number });
+  const dns = createDnsClient({ ...(dnsServers.length ? { servers: dnsServers } : {}), timeout: opts.timeout });
 
   const probe = (t: Target, extra: Partial<StunProbeOptions> = {}) =>
     probeStunServer(t.spec, {
-      ...(opts.transport ? { transport: opts.transport as Transport } : {}),
+      ...(opts.transport ? { transport: opts.transport } : {}),
       family: t.family,
-      count: opts.count as number,
-      interval: opts.interval as number,
-      timeout: opts.timeout as number,
-      retransmit: { rto: opts.rto as number, rc: opts.rc as number, rm: opts.rm as number },
-      insecure: !!opts.insecure,
+      count: opts.count,
+      interval: opts.interval,
+      timeout: opts.timeout,
+      retransmit: retransmitFrom(opts),
+      insecure: opts.insecure,
       ...(ca ? { ca } : {}),
       signal: ctx.signal,
       dns,
-      srv: opts.srv !== false,
+      srv: opts.srv,
       ...(t.idn ? { idn: t.idn } : {}),
       ...extra,
     });
@@ -297,14 +299,11 @@ const clock = (ms: number) => iso(ms).slice(11, 19);
  * port of the first answer, so that what is followed is the NAT's mapping
  * of one local endpoint.
  */
-async function runWatch(targets: Target[], probe: Probe, opts: Record<string, unknown>, ctx: RunContext, both: boolean): Promise<CommandOutcome> {
+async function runWatch(targets: Target[], probe: Probe, opts: StunOptions, ctx: RunContext, both: boolean): Promise<CommandOutcome> {
   const { MappingTracker } = await import('../core/stun/mapping-watch.js');
   const { sleep } = await import('../core/sleep.js');
-  const every = (opts.every as number | undefined) ?? DEFAULT_EVERY_MS;
-  const duration = (opts.duration as number | undefined) ?? null;
-  const out = ctx.io.stdout;
-  const json = ctx.global.json;
-  const st = makeStyle(ctx.global.color, ctx.global.verbose);
+  const every = opts.every ?? DEFAULT_EVERY_MS;
+  const duration = opts.duration ?? null;
   const tracker = new MappingTracker();
   const localPorts = new Map<number, number>();
   const startedAt = Date.now();
@@ -313,7 +312,7 @@ async function runWatch(targets: Target[], probe: Probe, opts: Record<string, un
   let interrupted = false;
   const allChanges: MappingChange[] = [];
 
-  if (!json) out.write(`Watching ${targets.length} STUN server(s) every ${every} ms${duration !== null ? ` for ${duration} ms` : ' until interrupted'} (Ctrl-C or SIGTERM stops it with a summary)\n`);
+  ctx.events.note(() => `Watching ${targets.length} STUN server(s) every ${every} ms${duration !== null ? ` for ${duration} ms` : ' until interrupted'} (Ctrl-C or SIGTERM stops it with a summary)`);
   for (let round = 0; ; round++) {
     const results = await Promise.all(
       targets.map(async (t, i) => {
@@ -342,23 +341,24 @@ async function runWatch(targets: Target[], probe: Probe, opts: Record<string, un
       })),
     );
     allChanges.push(...changes);
-    if (json) {
-      out.write(`${JSON.stringify({
-        event: 'round',
+    ctx.events.emit(
+      'round',
+      {
         round: round + 1,
         at: iso(now),
         servers: results.map((r) => ({
           server: r.server, family: r.family, ok: r.ok, mappedAddress: r.mappedAddress, mappedAddressClass: r.mappedAddressClass,
           localAddress: r.localAddress ?? null, rtt: r.rtt, loss: r.loss, error: r.error,
         })),
-      })}\n`);
-      for (const c of changes) out.write(`${JSON.stringify({ event: 'change', ...c, at: iso(c.at), previousAt: iso(c.previousAt) })}\n`);
-    } else {
-      for (const r of results) {
+      },
+      (st) => results.map((r) => {
         const what = r.ok ? `${addr(r.mappedAddress!)}  ${r.rtt ? `${fmtMs(r.rtt.median)} ms` : ''}` : st.c.red(`${r.error?.code ?? 'no answer'}`);
-        out.write(`${clock(now)}  #${round + 1}  ${r.server} IPv${r.family}  ${what}\n`);
-      }
-      for (const c of changes) out.write(`${st.warn} ${clock(c.at)}  ${c.server} IPv${c.family}: mapping changed ${addr(c.from)} -> ${addr(c.to)} since ${clock(c.previousAt)} (${changeWords(c.kind)})\n`);
+        return `${clock(now)}  #${round + 1}  ${r.server} IPv${r.family}  ${what}`;
+      }).join('\n'),
+    );
+    for (const c of changes) {
+      ctx.events.emit('change', { ...c, at: iso(c.at), previousAt: iso(c.previousAt) }, (st) =>
+        `${st.warn} ${clock(c.at)}  ${c.server} IPv${c.family}: mapping changed ${addr(c.from)} -> ${addr(c.to)} since ${clock(c.previousAt)} (${changeWords(c.kind)})`);
     }
     const next = (round + 1) * every;
     if (duration !== null && next >= duration) break;

@@ -3,11 +3,14 @@ import { RtcprobeError } from '../core/errors.js';
 import { formatBps } from '../core/turn/units.js';
 import type { CheckRow, TurnReport, TurnTarget } from '../core/turn/checks.js';
 import type { TurnCredentials } from '../core/turn/protocol.js';
-import { familyForAll, type FamilyOption } from '../core/resolve.js';
+import { familyForAll } from '../core/resolve.js';
 import { maskUserinfo, parseServer, type ServerSpec } from '../core/uri.js';
 import type { CommandOutcome, Style } from '../output.js';
-import { intOption, type CommandSpec } from './options.js';
+import { defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
+import { caOption, insecureOption, pickCredentials, timeoutOption, TURN_CREDENTIAL_OPTIONS } from './shared-options.js';
 import type { RunContext } from './context.js';
+
+export { pickCredentials };
 
 export interface TurnJson extends TurnReport {
   command: 'turn';
@@ -82,80 +85,39 @@ function parseTurnUri(input: string): ServerSpec {
   return spec;
 }
 
-export const turnCommand: CommandSpec = {
+const turnOptions = defineOptions([
+  ...TURN_CREDENTIAL_OPTIONS,
+  { flags: '--ice-servers <file>', description: 'iceServers JSON (array of RTCIceServer, or {"iceServers": [...]}): its turn:/turns: URLs and credentials are checked' },
+  insecureOption('TLS: continue when the certificate does not verify (reported as a warning)'),
+  caOption(),
+  { flags: '-c, --count <n>', description: 'relayed messages per data path test', default: 50, parse: intOption(1, 1_000_000) },
+  { flags: '-s, --size <bytes>', description: 'relayed message payload size', default: 100, parse: intOption(12, 65000) },
+  { flags: '-r, --rate <n>', description: 'relayed messages per second', default: 50, parse: intOption(1, 1_000_000) },
+  { flags: '--security', description: 'ask for permissions toward loopback, private, CGNAT, link-local, unspecified, multicast and IPv6 special addresses (no traffic is sent to them); each one granted is a failure' },
+  { flags: '--quota <n>', description: 'try up to n extra simultaneous allocations to find the allocation quota (0 = off)', default: 0, parse: intOption(0, 1000) },
+  { flags: '--tcp-relay', description: 'also try an RFC 6062 TCP allocation (turn:...?transport=tcp and turns: URIs)' },
+  { flags: '--bandwidth', description: 'search the relayed throughput: raise the rate in 1 s steps from 100 kbit/s (x2 each) until a step loses more than --bandwidth-loss, then narrow the gap; 1000-byte messages' },
+  { flags: '--bandwidth-max <kbit/s>', description: 'highest rate the bandwidth search tries, kbit/s each way', default: 1_000_000, parse: intOption(100, 100_000_000) },
+  { flags: '--bandwidth-loss <percent>', description: 'loss (%) above which a bandwidth step fails', default: 1, parse: intOption(0, 50) },
+  timeoutOption('limit per operation (DNS, connect, one transaction with its retransmissions)', { default: 3000, min: 100 }),
+  { flags: '-f, --family <n>', description: 'IP family: 4 or 6 (default: that of IP literals, else 4)', choices: ['4', '6'] },
+]);
+
+type TurnOptions = OptionValues<typeof turnOptions>;
+
+export const turnCommand = defineCommand({
   name: 'turn',
   summary: 'verify a TURN server end to end: auth, allocation, relayed path, refresh, deallocation, peer restrictions',
   args: '[uri...]',
   requireOneOf: [{ anyOf: ['<args>', '--ice-servers'], label: 'at least one turn: or turns: URI, or --ice-servers FILE' }],
-  options: [
-    { flags: '-u, --user <name>', description: 'long-term credential user (with --secret: the user part of the REST username, optional)' },
-    { flags: '-p, --password <password>', description: 'long-term credential password (or env RTCPROBE_TURN_PASSWORD)' },
-    { flags: '--secret <secret>', description: 'coturn REST API shared secret (static-auth-secret; or env RTCPROBE_TURN_SECRET): credentials are derived from it' },
-    { flags: '--ttl <seconds>', description: 'lifetime of REST credentials made from --secret', default: 3600, parse: intOption(1, 10 * 365 * 86400) },
-    { flags: '--ice-servers <file>', description: 'iceServers JSON (array of RTCIceServer, or {"iceServers": [...]}): its turn:/turns: URLs and credentials are checked' },
-    { flags: '--insecure', description: 'TLS: continue when the certificate does not verify (reported as a warning)' },
-    { flags: '--ca <file>', description: 'TLS: trust this PEM CA bundle in addition to the system store' },
-    { flags: '-c, --count <n>', description: 'relayed messages per data path test', default: 50, parse: intOption(1, 1_000_000) },
-    { flags: '-s, --size <bytes>', description: 'relayed message payload size', default: 100, parse: intOption(12, 65000) },
-    { flags: '-r, --rate <n>', description: 'relayed messages per second', default: 50, parse: intOption(1, 1_000_000) },
-    { flags: '--security', description: 'ask for permissions toward loopback, private, CGNAT, link-local, unspecified, multicast and IPv6 special addresses (no traffic is sent to them); each one granted is a failure' },
-    { flags: '--quota <n>', description: 'try up to n extra simultaneous allocations to find the allocation quota (0 = off)', default: 0, parse: intOption(0, 1000) },
-    { flags: '--tcp-relay', description: 'also try an RFC 6062 TCP allocation (turn:...?transport=tcp and turns: URIs)' },
-    { flags: '--bandwidth', description: 'search the relayed throughput: raise the rate in 1 s steps from 100 kbit/s (x2 each) until a step loses more than --bandwidth-loss, then narrow the gap; 1000-byte messages' },
-    { flags: '--bandwidth-max <kbit/s>', description: 'highest rate the bandwidth search tries, kbit/s each way', default: 1_000_000, parse: intOption(100, 100_000_000) },
-    { flags: '--bandwidth-loss <percent>', description: 'loss (%) above which a bandwidth step fails', default: 1, parse: intOption(0, 50) },
-    { flags: '-t, --timeout <ms>', description: 'limit per operation (DNS, connect, one transaction with its retransmissions)', default: 3000, parse: intOption(100, 120000) },
-    { flags: '-f, --family <n>', description: 'IP family: 4 or 6 (default: that of IP literals, else 4)', choices: ['4', '6'] },
-  ],
+  options: turnOptions,
   run: runTurn,
-};
+});
 
-/**
- * Credentials from the flags, then the environment. Flags and files win:
- * a variable is only used when no flag of the same kind was given, and a
- * variable that cannot be used is ignored when something else supplies
- * credentials. Messages about the environment name the variable.
- */
-export function pickCredentials(
-  opts: Record<string, unknown>,
-  env: Record<string, string | undefined>,
-  haveFile: boolean,
-): { user?: string; password?: string; secret?: string } {
-  const user = opts.user as string | undefined;
-  const flagPassword = opts.password as string | undefined;
-  const flagSecret = opts.secret as string | undefined;
-  if (flagSecret === '') throw new RtcprobeError('USAGE', '--secret is empty');
-  const envPassword = env.RTCPROBE_TURN_PASSWORD || undefined;
-  const envSecret = env.RTCPROBE_TURN_SECRET || undefined;
-  if (flagSecret !== undefined && flagPassword !== undefined) throw new RtcprobeError('USAGE', '--secret and --password exclude each other');
-  if (flagPassword !== undefined && user === undefined) throw new RtcprobeError('USAGE', '--password needs --user');
-  let password = flagPassword;
-  let secret = flagSecret;
-  if (password === undefined && secret === undefined) {
-    // Nothing explicit: the environment may supply one of them.
-    if (envSecret !== undefined && envPassword !== undefined && user !== undefined) {
-      throw new RtcprobeError('USAGE', 'both RTCPROBE_TURN_SECRET and RTCPROBE_TURN_PASSWORD are set: unset one, or pick with --secret or --password');
-    }
-    if (user !== undefined) {
-      password = envPassword;
-      secret = password === undefined ? envSecret : undefined;
-    } else if (envSecret !== undefined) {
-      secret = envSecret;
-    } else if (envPassword !== undefined && !haveFile) {
-      throw new RtcprobeError('USAGE', 'RTCPROBE_TURN_PASSWORD is set but no --user was given: add --user, or unset the variable');
-    }
-    // Otherwise RTCPROBE_TURN_PASSWORD without a user is ignored: the --ice-servers file brings its own.
-  }
-  if (user !== undefined && password === undefined && secret === undefined) {
-    throw new RtcprobeError('USAGE', '--user needs --password (or RTCPROBE_TURN_PASSWORD, or --secret for REST credentials)');
-  }
-  return { ...(user !== undefined ? { user } : {}), ...(password !== undefined ? { password } : {}), ...(secret !== undefined ? { secret } : {}) };
-}
 
-async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunContext): Promise<CommandOutcome> {
-  const env = ctx.io.env;
-  const { user, password, secret } = pickCredentials(opts, env, typeof opts.iceServers === 'string');
-  const ttl = opts.ttl as number;
+async function runTurn(args: string[], opts: TurnOptions, ctx: RunContext): Promise<CommandOutcome> {
+  const { user, password, secret } = pickCredentials(opts, ctx.env, opts.iceServers !== undefined);
+  const ttl = opts.ttl;
   const now = Date.now();
 
   const { restCredentials, restPassword, parseIceServers } = await import('../core/turn/credentials.js');
@@ -179,7 +141,7 @@ async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunCo
     ...(credentials ? { credentials, source } : {}),
     ...(resign ? { resign } : {}),
   }));
-  if (typeof opts.iceServers === 'string') {
+  if (opts.iceServers !== undefined) {
     const entries = parseIceServers(readFileOption(opts.iceServers, '--ice-servers').toString('utf8'));
     if (entries.length === 0) throw new RtcprobeError('USAGE', `${opts.iceServers} lists no turn: or turns: URL`);
     for (const e of entries) {
@@ -195,23 +157,23 @@ async function runTurn(args: string[], opts: Record<string, unknown>, ctx: RunCo
     }
   }
   if (targets.length === 0) throw new RtcprobeError('USAGE', 'give at least one turn: or turns: URI, or --ice-servers FILE');
-  const ca = typeof opts.ca === 'string' ? readFileOption(opts.ca, '--ca') : undefined;
-  const family = familyForAll(targets.map((t) => t.spec.host), opts.family as FamilyOption);
+  const ca = opts.ca !== undefined ? readFileOption(opts.ca, '--ca') : undefined;
+  const family = familyForAll(targets.map((t) => t.spec.host), opts.family);
 
   const { runTurnChecks } = await import('../core/turn/checks.js');
   const progress = await ctx.progress(`checking ${targets.length} TURN URI(s)`);
   try {
     const report = await runTurnChecks(targets, {
       family,
-      timeout: opts.timeout as number,
-      count: opts.count as number,
-      size: opts.size as number,
-      rate: opts.rate as number,
-      security: !!opts.security,
-      quota: opts.quota as number,
-      tcpRelay: !!opts.tcpRelay,
-      ...(opts.bandwidth ? { bandwidth: { maxBps: (opts.bandwidthMax as number) * 1000, lossThreshold: (opts.bandwidthLoss as number) / 100 } } : {}),
-      insecure: !!opts.insecure,
+      timeout: opts.timeout,
+      count: opts.count,
+      size: opts.size,
+      rate: opts.rate,
+      security: opts.security,
+      quota: opts.quota,
+      tcpRelay: opts.tcpRelay,
+      ...(opts.bandwidth ? { bandwidth: { maxBps: opts.bandwidthMax * 1000, lossThreshold: opts.bandwidthLoss / 100 } } : {}),
+      insecure: opts.insecure,
       ...(ca ? { ca } : {}),
       now,
       ttl,

@@ -72,6 +72,8 @@ export interface BenchResult {
   slo?: { ok: boolean; rules: SloResult[] };
   /** Both sides of every connection. */
   perConnection: ConnectionReport[];
+  /** Merged latency samples (ms) for charts; not part of the JSON document. */
+  samples: { rttReliable: number[]; rttUnreliable: number[]; audioOwd: number[]; videoOwd: number[] };
 }
 
 interface ChildPeer {
@@ -184,7 +186,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         const id = childIds[k]!;
         const args = [...o.selfCommand.slice(1), 'peer', '--signal', addr.ws, '--room', room, '--peer-id', id, '--loopback', '--json',
           '--channels', traffic.channels.join(','), '--rate', String(traffic.dataRate), '--size', String(traffic.dataSize),
-          '--video-fps', String(traffic.videoFps), '--video-kbps', String(traffic.videoKbps), '--stats-interval', '0'];
+          '--video-fps', String(traffic.videoFps), '--video-kbps', String(traffic.videoKbps), '--stats-interval', '0',
+          // The child starts its window itself: after the connect phase and the warm-up.
+          '--warmup', String(Math.round(o.warmupMs + (o.connectTimeoutMs ?? 20_000) / 4))];
         if (relayOnly) {
           args.push('--relay-only', '--turn', iceServers[0]!.urls[0]!, '--user', iceServers[0]!.username!, '--password', iceServers[0]!.credential!);
         }
@@ -229,7 +233,6 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       }
     }
     for (const p of peers) p.startWindow();
-    for (const c of children) c.child.kill('SIGUSR2'); // a child restarts its window on SIGUSR2
     const w0 = performance.now();
     while (!o.signal.aborted && performance.now() - w0 < o.durationMs) {
       const el = performance.now() - w0;
@@ -306,6 +309,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       processes,
       ...(slos ? { slo: { ok: slos.every((s) => s.ok), rules: slos } } : {}),
       perConnection: sides,
+      samples: { rttReliable: raw.rtt.reliable, rttUnreliable: raw.rtt.unreliable, audioOwd: raw.audioOwd, videoOwd: raw.videoOwd },
     };
     await teardown();
     if (coturn && result.turn) {

@@ -326,7 +326,7 @@ class Connection {
         if (a.probe) (a.kind === 'audio' ? this.audioTransit : this.videoTransit).push(arrivalMs - a.probe.sentUs / 1000);
       }),
     );
-    const long = { timeoutMs: 365 * 86400_000, signal: this.abort.signal };
+    const long = { timeoutMs: 2_000_000_000, signal: this.abort.signal };
     if (t.channels.includes('audio')) this.rtc.sendAudio({ packets: Number.MAX_SAFE_INTEGER, ...long }).catch((e: unknown) => this.mediaStopped(e));
     if (t.channels.includes('video')) this.rtc.sendVideo({ frames: Number.MAX_SAFE_INTEGER, profile: { fps: t.videoFps, kbps: t.videoKbps }, ...long }).catch((e: unknown) => this.mediaStopped(e));
   }

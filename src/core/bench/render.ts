@@ -19,7 +19,7 @@ export interface RenderableResult {
   aggregate: BenchAggregate;
   upload: UploadReport;
   clock: { note: string; maxUncertaintyMs?: number };
-  turn?: { server: string; startedHere: boolean; allocations?: number; relayedBytes?: number };
+  turn?: { server: string; startedHere: boolean; allocations?: number; channelBinds?: number; relayedBytes?: number; sidesThroughIt?: number };
   processes: ProcessUsage[];
   slo?: { ok: boolean; rules: SloResult[] };
   perConnection: ConnSide[];
@@ -75,7 +75,7 @@ export function renderBenchText(r: RenderableResult): string[] {
   for (const p of u.peers) pr.push([p.peerId, String(p.connections), kb(p.bytesSent), kb(p.bytesReceived), kbps(p.sendBps)]);
   lines.push(...table(pr));
   lines.push('', `    clock: ${r.clock.note}${r.clock.maxUncertaintyMs !== undefined ? `; offset uncertainty ≤ ${ms(r.clock.maxUncertaintyMs)} ms` : ''}`);
-  if (r.turn) lines.push(`    turn: ${r.turn.server}${r.turn.startedHere ? ' (coturn started for this run)' : ''}${r.turn.allocations !== undefined ? `; coturn logged ${r.turn.allocations} allocation(s), ${kb(r.turn.relayedBytes ?? 0)} relayed` : ''}`);
+  if (r.turn) lines.push(`    turn: ${r.turn.server}${r.turn.startedHere ? ' (coturn started for this run)' : ''}${r.turn.allocations !== undefined ? `; coturn logged ${r.turn.allocations} allocation(s) and ${r.turn.channelBinds ?? 0} channel binding(s)` : ''}${r.turn.sidesThroughIt !== undefined ? `; ${r.turn.sidesThroughIt} connection side(s) used one of its relay ports` : ''}`);
   for (const p of r.processes) lines.push(`    process ${p.role}${p.pid ? ` ${p.pid}` : ''} (${p.peers} peer(s)): CPU ${ms(p.cpuMs)} ms, peak RSS ${(p.maxRssBytes / 1e6).toFixed(0)} MB`);
   for (const f of r.connections.failures) lines.push(`    ✖ ${f.peerId} → ${f.remote}: ${f.code}: ${f.message}`);
   for (const s of r.slo?.rules ?? []) lines.push(`    SLO ${s.ok ? 'met' : 'BREACHED'}: ${s.text} (measured ${s.value === undefined ? 'nothing' : s.metric.includes('loss') ? pct(s.value) : `${ms(s.value)} ms`})`);

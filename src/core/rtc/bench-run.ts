@@ -67,7 +67,18 @@ export interface BenchResult {
   aggregate: BenchAggregate;
   upload: UploadReport;
   clock: { note: string; maxUncertaintyMs?: number };
-  turn?: { server: string; startedHere: boolean; allocations?: number; relayedBytes?: number };
+  turn?: {
+    server: string;
+    startedHere: boolean;
+    /** From the log of the coturn started for the run. */
+    allocations?: number;
+    channelBinds?: number;
+    relayedBytes?: number;
+    /** Process id of that coturn (gone once the run is over). */
+    pid?: number;
+    /** Connection sides whose selected local candidate is one of that coturn's relay ports. */
+    sidesThroughIt?: number;
+  };
   processes: ProcessUsage[];
   slo?: { ok: boolean; rules: SloResult[] };
   /** Both sides of every connection. */
@@ -147,7 +158,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         t = { url: c.url, username: c.username, credential: c.credential };
       }
       iceServers = [{ urls: [t.url], username: t.username, credential: t.credential }];
-      turnInfo = { server: t.url, startedHere: !o.turn };
+      turnInfo = { server: t.url, startedHere: !o.turn, ...(coturn?.pid ? { pid: coturn.pid } : {}) };
     }
     const room = `bench-${Math.random().toString(36).slice(2, 10)}`;
     const startedAtMs = performance.now();
@@ -279,9 +290,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const failedPairs = new Set(failures.map((f) => [f.peerId, f.remote].sort().join('|')));
     const cpu = cpuUsage(cpu0);
     processes.unshift({ role: 'bench', peers: inProc, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 });
-    if (coturn) {
-      const u = coturnUsage(coturn.log());
-      if (turnInfo) turnInfo = { ...turnInfo, allocations: u.allocations, relayedBytes: u.relayedBytes };
+    if (coturn && turnInfo) {
+      const [lo, hi] = coturn.relayPorts;
+      const through = sides.filter((s) => {
+        const port = Number(s.pair?.localAddress?.split(':').pop());
+        return s.state === 'up' && s.pair?.local === 'relay' && port >= lo && port <= hi;
+      }).length;
+      turnInfo = { ...turnInfo, sidesThroughIt: through };
     }
     const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
     const upload = uploadReport(sides, o.peers, traffic);
@@ -315,7 +330,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     if (coturn && result.turn) {
       // coturn logs the bytes of each session when the allocation ends, i.e. during teardown.
       const u = coturnUsage(coturn.log());
-      result.turn = { ...result.turn, allocations: u.allocations, relayedBytes: u.relayedBytes };
+      result.turn = { ...result.turn, allocations: u.allocations, channelBinds: u.channelBinds, ...(u.relayedBytes !== undefined ? { relayedBytes: u.relayedBytes } : {}) };
     }
     return result;
   } catch (err) {

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, readFileSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { RtcprobeError } from '../errors.js';
@@ -19,6 +19,8 @@ export interface LocalCoturn {
   username: string;
   credential: string;
   port: number;
+  /** Relay ports coturn hands out. */
+  relayPorts: [number, number];
   pid: number | undefined;
   log(): string;
   stop(): Promise<void>;
@@ -80,11 +82,13 @@ export async function startLocalCoturn(o: { binary: string; timeoutMs: number; s
   const relayMax = relayMin + 199;
   const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-bench-coturn-'));
   const conf = join(dir, 'turnserver.conf');
+  // A file, not stdout: coturn block-buffers a pipe and would lose the session lines at exit.
+  const logFile = join(dir, 'turn.log');
   writeFileSync(conf, '# every setting is on the command line\n');
   const username = 'bench';
   const credential = randomBytes(12).toString('hex');
   const args = [
-    '-c', conf, '--no-cli', '--log-file', 'stdout', '--simple-log', '--pidfile', join(dir, 'pid'),
+    '-c', conf, '--no-cli', '--log-file', logFile, '--simple-log', '--verbose', '--pidfile', join(dir, 'pid'),
     '--listening-ip', '127.0.0.1', '--relay-ip', '127.0.0.1', '--listening-port', String(port),
     '--min-port', String(relayMin), '--max-port', String(relayMax),
     '--no-tls', '--no-dtls', '--no-tcp-relay', '--no-multicast-peers', '--allow-loopback-peers',
@@ -92,7 +96,8 @@ export async function startLocalCoturn(o: { binary: string; timeoutMs: number; s
   ];
   let child: ChildProcess;
   try {
-    child = spawn(o.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Own process group: coturn signals its group when it stops, which must not reach this process.
+    child = spawn(o.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw new RtcprobeError('SOCKET', `cannot start ${o.binary}: ${(err as Error).message}`, { cause: err });
@@ -104,6 +109,15 @@ export async function startLocalCoturn(o: { binary: string; timeoutMs: number; s
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  const readLog = () => {
+    try {
+      const text = readFileSync(logFile, 'utf8');
+      fileLog = text.length > 4_000_000 ? text.slice(-4_000_000) : text;
+    } catch {
+      // not written yet
+    }
+  };
+  let fileLog = '';
   let exited = false;
   const exit = new Promise<void>((resolve) => {
     child.once('exit', () => {
@@ -122,6 +136,7 @@ export async function startLocalCoturn(o: { binary: string; timeoutMs: number; s
       await exit;
       clearTimeout(t);
     }
+    readLog();
     rmSync(dir, { recursive: true, force: true });
   };
   const deadline = performance.now() + o.timeoutMs;
@@ -131,17 +146,25 @@ export async function startLocalCoturn(o: { binary: string; timeoutMs: number; s
       throw new RtcprobeError('ABORTED', 'aborted while starting coturn');
     }
     if (await stunAnswers(port, 200)) {
-      return { url: `turn:127.0.0.1:${port}?transport=udp`, username, credential, port, pid: child.pid, log: () => log, stop };
+      return { url: `turn:127.0.0.1:${port}?transport=udp`, username, credential, port, relayPorts: [relayMin, relayMax], pid: child.pid, log: () => {
+        readLog();
+        return `${log}${fileLog}`;
+      }, stop };
     }
   }
   await stop();
   throw new RtcprobeError('TIMEOUT', `coturn did not start within ${o.timeoutMs} ms${log ? `: ${log.trim().split('\n').slice(-2).join(' / ')}` : ''}`);
 }
 
-/** Allocations coturn logged as made and the bytes its sessions relayed ("peer usage" lines), when it says. */
-export function coturnUsage(log: string): { allocations: number; relayedBytes: number } {
+/**
+ * What coturn's log says about the run: allocations and channel bindings it
+ * granted, and the bytes its sessions relayed (coturn logs "usage" lines
+ * only when a session ends, so a session cut by the shutdown has none).
+ */
+export function coturnUsage(log: string): { allocations: number; channelBinds: number; relayedBytes?: number } {
   const allocations = (log.match(/ALLOCATE processed, success/g) ?? []).length;
-  let relayedBytes = 0;
-  for (const m of log.matchAll(/peer usage: realm=<[^>]*>, username=<[^>]*>, rp=\d+, rb=(\d+), sp=\d+, sb=(\d+)/g)) relayedBytes += Number(m[1]) + Number(m[2]);
-  return { allocations, relayedBytes };
+  const channelBinds = (log.match(/CHANNEL_BIND processed, success/g) ?? []).length;
+  let relayedBytes: number | undefined;
+  for (const m of log.matchAll(/peer usage: realm=<[^>]*>, username=<[^>]*>, rp=\d+, rb=(\d+), sp=\d+, sb=(\d+)/g)) relayedBytes = (relayedBytes ?? 0) + Number(m[1]) + Number(m[2]);
+  return { allocations, channelBinds, relayedBytes };
 }

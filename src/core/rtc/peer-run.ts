@@ -75,6 +75,8 @@ export async function runPeerSession(o: PeerSessionOptions): Promise<PeerSummary
     });
     for (const t of timers) clearTimeout(t);
     mesh.quiesce();
+    // Echoes of the last probes are still on their way.
+    await new Promise((res) => setTimeout(res, 300));
     const conns = [...(await mesh.connections()), ...mesh.ended];
     const agg = aggregate(conns.map(({ raw: _r, ...rest }) => rest), undefined);
     const cpu = cpuUsage(cpu0);

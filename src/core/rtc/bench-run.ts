@@ -230,13 +230,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       const total = upIn + upCh;
       progress({ phase: 'connecting', fraction: total / (o.peers * need || 1), text: `connecting: ${total / 2} of ${(o.peers * need) / 2} connections up` });
       if (total >= o.peers * need) break;
-      const settled = peers.every((p) => p.states().connecting === 0 && p.remotes.length >= need);
-      if (failures.length > 0 && settled && children.length === 0) break;
+      // A failure, and nothing still trying: waiting longer shows nothing more.
+      if (failures.length > 0 && children.length === 0 && peers.every((p) => p.states().connecting === 0)) break;
       if (children.some((c) => c.child.exitCode !== null)) break;
       await sleep(50, o.signal);
     }
-    // Warm-up, then the window.
-    if (o.warmupMs > 0) {
+    // Warm-up, then the window (none when no connection came up: there is nothing to measure).
+    const anyUp = peers.some((p) => p.states().up > 0) || children.some((c) => c.connected > 0);
+    if (o.warmupMs > 0 && anyUp) {
       const t0 = performance.now();
       while (!o.signal.aborted && performance.now() - t0 < o.warmupMs) {
         progress({ phase: 'warmup', fraction: (performance.now() - t0) / o.warmupMs, text: 'warming up' });
@@ -245,7 +246,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     for (const p of peers) p.startWindow();
     const w0 = performance.now();
-    while (!o.signal.aborted && performance.now() - w0 < o.durationMs) {
+    while (anyUp && !o.signal.aborted && performance.now() - w0 < o.durationMs) {
       const el = performance.now() - w0;
       progress({ phase: 'measuring', fraction: el / o.durationMs, text: `measuring ${(el / 1000).toFixed(1)} / ${(o.durationMs / 1000).toFixed(1)} s` });
       await sleep(Math.min(250, o.durationMs - el), o.signal);

@@ -7,7 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+
+vi.setConfig({ testTimeout: 90_000 });
 import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
 import { freeTcpPort, track, until } from '../helpers/signal.js';
 import { describeWith } from '../helpers/system.js';

@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { RtcprobeError } from '../core/errors.js';
 import type { CommandOutcome } from '../output.js';
 import type { RunContext } from './context.js';
@@ -67,7 +66,6 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };
     else throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
   }
-  const selfCommand = [process.execPath, fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url))];
   const progress = await ctx.progress('bench: starting');
   const results: Awaited<ReturnType<typeof runBench>>[] = [];
   try {
@@ -83,7 +81,6 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
           ...(turn ? { turn } : {}),
           path: ctx.env.PATH,
           procs: opts.procs,
-          selfCommand,
           ...(slo ? { slo } : {}),
           connectTimeoutMs: opts.timeout,
           signal: ctx.signal,

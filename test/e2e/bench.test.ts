@@ -114,6 +114,16 @@ describe('rtcprobe bench (mesh on loopback)', () => {
     expect(page).toContain('DC RTT reliable');
   });
 
+  it('--procs 1: one peer runs as a child "rtcprobe peer" process; its figures and its CPU are merged', async () => {
+    const r = await runJson<Bench>(['bench', '--peers', '3', '--procs', '1', '--channels', 'data', '--duration', '1', '--warmup', '0.3'], { timeout: 60_000 });
+    expect(r.code).toBe(0);
+    expect(r.json.connections).toMatchObject({ expected: 3, up: 3 });
+    expect(r.json.processes.map((p) => p.role)).toEqual(['bench', 'peer']);
+    expect(r.json.processes[1]!.cpuMs).toBeGreaterThan(0);
+    expect(r.json.perConnection).toHaveLength(6);
+    expect(r.json.upload.peers.map((p) => p.connections)).toEqual([2, 2, 2]);
+  });
+
   it('usage errors: a later topology, a bad SLO, bad channels', async () => {
     for (const [args, re] of [
       [['--topology', 'sfu'], /sfu is not yet implemented \(sfu, mcu and all are not yet/],

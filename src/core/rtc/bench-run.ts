@@ -7,7 +7,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { resourceUsage, cpuUsage } from 'node:process';
+import { resourceUsage, cpuUsage, execPath } from 'node:process';
+import { fileURLToPath } from 'node:url';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SignalRelay } from '../signaling/server.js';
 import { MeshPeer, DEFAULT_TRAFFIC, type ConnectionReport, type MeshEvent, type MeshTraffic } from './mesh.js';
@@ -40,7 +41,7 @@ export interface BenchOptions {
   path?: string;
   /** Spread the peers over this many child processes (0: all in this process). */
   procs?: number;
-  /** argv of `rtcprobe` for the child processes ([node, bin]). */
+  /** argv of `rtcprobe` for the child processes ([node, bin]; default: this Node and this package's bin). */
   selfCommand?: string[];
   slo?: SloRule[];
   /** Limit for every connection to come up. */
@@ -179,7 +180,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       await p.start();
     }
     if (procs > 0) {
-      if (!o.selfCommand?.length) throw new RtcprobeError('USAGE', '--procs needs the path of rtcprobe itself');
+      const self = o.selfCommand?.length ? o.selfCommand : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
       cleanups.push(async () => {
         await Promise.all(children.map(async (c) => {
           if (c.child.exitCode === null && c.child.signalCode === null) {
@@ -195,7 +196,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         // Each child runs one peer process; extra peers go to the first children round-robin is not supported
         // by `rtcprobe peer` (one peer per process), so procs = number of child peers.
         const id = childIds[k]!;
-        const args = [...o.selfCommand.slice(1), 'peer', '--signal', addr.ws, '--room', room, '--peer-id', id, '--loopback', '--json',
+        const args = [...self.slice(1), 'peer', '--signal', addr.ws, '--room', room, '--peer-id', id, '--loopback', '--json',
           '--channels', traffic.channels.join(','), '--rate', String(traffic.dataRate), '--size', String(traffic.dataSize),
           '--video-fps', String(traffic.videoFps), '--video-kbps', String(traffic.videoKbps), '--stats-interval', '0',
           // The child starts its window itself: after the connect phase and the warm-up.
@@ -203,7 +204,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         if (relayOnly) {
           args.push('--relay-only', '--turn', iceServers[0]!.urls[0]!, '--user', iceServers[0]!.username!, '--password', iceServers[0]!.credential!);
         }
-        const child = spawn(o.selfCommand[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(self[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         const cp: ChildPeer = { child, lines: [], connected: 0, exited: new Promise((res) => child.once('exit', () => res())) };
         createInterface({ input: child.stdout! }).on('line', (line) => {
           let j: Record<string, unknown>;

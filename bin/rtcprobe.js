@@ -13,6 +13,7 @@ import { writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 const FORCE_GRACE_MS = 1000;
+const DONE_GRACE_MS = 2000;
 const SIGNALS = ['SIGINT', 'SIGTERM'];
 
 const say = (text) => {
@@ -48,7 +49,13 @@ const onResize = () => worker.postMessage({ type: 'resize' });
 process.on('SIGWINCH', onResize);
 
 worker.on('message', (m) => {
-  if (m?.type === 'done') result = m.code;
+  if (m?.type === 'done') {
+    result = m.code;
+    // The command is over and its output written. A timer a library never cancels (werift's TURN
+    // allocation refresh sleeps 5/6 of the allocation lifetime, minutes, even after close) must not
+    // keep the process alive: end the worker if it has not ended by itself shortly.
+    setTimeout(() => void worker.terminate(), DONE_GRACE_MS).unref();
+  }
   else if (m?.type === 'forced') process.exit(130);
 });
 worker.on('error', (err) => {

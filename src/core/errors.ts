@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   STUN_BAD_RESPONSE: 'the server answered, but the response lacks a required attribute',
   SOCKET: 'a local socket could not be opened or bound',
   SIGNAL_REJECTED: 'the signaling relay refused to let the client join (the wire code says why)',
+  ICE_FAILED: 'a peer connection did not come up (the message names the phase and the candidate types tried)',
+  NO_RELAY_CANDIDATE: 'relay only, but no relay candidate: the TURN server gave no allocation, or the selected pair bypassed it',
   REDIS: 'Redis could not be reached or refused a command (signaling relay scale-out)',
   INTERNAL: 'a bug in rtcprobe; please report it',
 } as const;

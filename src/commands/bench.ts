@@ -1,0 +1,138 @@
+import { writeFileSync } from 'node:fs';
+import { RtcprobeError } from '../core/errors.js';
+import type { CommandOutcome } from '../output.js';
+import type { RunContext } from './context.js';
+import { defineCommand, defineOptions, intOption, numberOption, type OptionValues } from './options.js';
+import { TRAFFIC_OPTIONS, trafficFrom } from './rtc-shared.js';
+
+const benchOptions = defineOptions([
+  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server (sfu, mcu, all: not yet)', default: 'mesh' },
+  { flags: '--peers <n>', description: 'number of peers', default: 2, parse: intOption(2, 64) },
+  { flags: '--sweep <spec>', description: 'run once per size and compare, e.g. peers=2,4,8' },
+  { flags: '--duration <s>', description: 'measurement window, seconds', default: 5, parse: numberOption(0.2, 86_400) },
+  { flags: '--warmup <s>', description: 'traffic before the window (not measured), seconds', default: 1, parse: numberOption(0, 3600) },
+  ...TRAFFIC_OPTIONS,
+  { flags: '--procs <k>', description: 'run K of the peers as child processes ("rtcprobe peer", one peer each) joining the in-process relay', default: 0, parse: intOption(0, 64) },
+  { flags: '--turn <uri>', description: 'turn topology: this TURN server (turn:host:port?transport=udp) instead of a coturn started for the run' },
+  { flags: '-u, --user <name>', description: 'TURN long-term credential user' },
+  { flags: '-p, --password <password>', description: 'TURN long-term credential password (or env RTCPROBE_TURN_PASSWORD)' },
+  { flags: '--secret <secret>', description: 'coturn REST API shared secret (or env RTCPROBE_TURN_SECRET)' },
+  { flags: '--slo <rules>', description: 'service-level objectives, e.g. "dc.rtt.p99<50ms,rtp.loss<1%": exit 1 when one is breached' },
+  { flags: '--csv <file>', description: 'write one CSV row per connection side to this file' },
+  { flags: '--html <file>', description: 'write a self-contained HTML report (charts, no network requests) to this file' },
+  { flags: '-t, --timeout <ms>', description: 'limit for every connection to come up', default: 20_000, parse: intOption(1000, 300_000) },
+]);
+
+type BenchOpts = OptionValues<typeof benchOptions>;
+
+export const benchCommand = defineCommand({
+  name: 'bench',
+  summary: 'latency benchmark on this machine: a relay and N headless peers (mesh or through TURN), measured, then torn down',
+  options: benchOptions,
+  run: runBenchCommand,
+});
+
+async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
+  const { TOPOLOGIES, LATER_TOPOLOGIES, runBench } = await import('../core/rtc/bench-run.js');
+  const { parseSlo, SloParseError } = await import('../core/bench/report.js');
+  const { renderBenchText, renderBenchCsv, renderBenchHtml } = await import('../core/bench/render.js');
+  const topology = opts.topology;
+  if ((LATER_TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology ${topology} is not yet implemented (sfu, mcu and all are not yet; use mesh or turn)`);
+  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh or turn (sfu, mcu, all: not yet), not "${topology}"`);
+  const traffic = trafficFrom(opts);
+  let slo;
+  try {
+    slo = opts.slo !== undefined ? parseSlo(opts.slo) : undefined;
+  } catch (err) {
+    if (err instanceof SloParseError) throw new RtcprobeError('USAGE', `--slo: ${err.message}`);
+    throw err;
+  }
+  let sizes = [opts.peers];
+  if (opts.sweep !== undefined) {
+    const m = /^peers=(\d+(?:,\d+)*)$/.exec(opts.sweep.trim());
+    if (!m) throw new RtcprobeError('USAGE', '--sweep must look like peers=2,4,8');
+    sizes = m[1]!.split(',').map(Number);
+    if (sizes.some((n) => n < 2 || n > 64)) throw new RtcprobeError('USAGE', '--sweep: every size must be between 2 and 64');
+  }
+  let turn;
+  if (opts.turn !== undefined) {
+    if (topology !== 'turn') throw new RtcprobeError('USAGE', '--turn needs --topology turn');
+    const password = opts.password ?? (opts.secret === undefined ? ctx.env.RTCPROBE_TURN_PASSWORD || undefined : undefined);
+    const secret = opts.secret ?? (password === undefined ? ctx.env.RTCPROBE_TURN_SECRET || undefined : undefined);
+    if (secret !== undefined) {
+      const { restCredentials } = await import('../core/turn/credentials.js');
+      const c = restCredentials(secret, { ...(opts.user ? { user: opts.user } : {}), ttl: 3600, now: Date.now() });
+      turn = { url: opts.turn, username: c.username, credential: c.password };
+    } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };
+    else throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
+  }
+  const progress = await ctx.progress('bench: starting');
+  const results: Awaited<ReturnType<typeof runBench>>[] = [];
+  try {
+    for (const n of sizes) {
+      if (ctx.signal.aborted) break;
+      results.push(
+        await runBench({
+          topology: topology as 'mesh' | 'turn',
+          peers: n,
+          durationMs: opts.duration * 1000,
+          warmupMs: opts.warmup * 1000,
+          traffic,
+          ...(turn ? { turn } : {}),
+          path: ctx.env.PATH,
+          procs: opts.procs,
+          ...(slo ? { slo } : {}),
+          connectTimeoutMs: opts.timeout,
+          signal: ctx.signal,
+          onProgress: (p) => progress.update(`bench ${topology}, ${n} peers: ${p.text} ${'█'.repeat(Math.round(p.fraction * 20)).padEnd(20, '░')}`),
+        }),
+      );
+    }
+  } finally {
+    progress.stop();
+  }
+  const last = results[results.length - 1];
+  if (!last) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
+  const forFiles = last;
+  if (opts.csv !== undefined) writeOut(opts.csv, '--csv', results.map((r) => renderBenchCsv(r)).join(''));
+  if (opts.html !== undefined) {
+    const cdfs: Record<string, number[]> = {};
+    cdfs['DC RTT reliable'] = forFiles.samples.rttReliable;
+    cdfs['DC RTT unreliable'] = forFiles.samples.rttUnreliable;
+    cdfs['audio one-way'] = forFiles.samples.audioOwd;
+    cdfs['video one-way'] = forFiles.samples.videoOwd;
+    writeOut(opts.html, '--html', renderBenchHtml(forFiles, cdfs));
+  }
+  const failed = results.some((r) => r.connections.up < r.connections.expected || (r.slo && !r.slo.ok));
+  const exitCode = failed ? 1 : results.some((r) => r.partial) ? 2 : 0;
+  const strip = <T extends { samples?: unknown }>(r: T) => {
+    const { samples: _s, ...rest } = r;
+    return rest;
+  };
+  const json = sizes.length > 1 || opts.sweep !== undefined
+    ? { command: 'bench', ok: !failed, sweep: results.map((r) => ({ peers: r.peers, verdict: r.verdict, dcRttP99Ms: r.aggregate.dc?.reliable.rttMs?.p99, uploadPerPeerBps: r.upload.perPeerBps, uploadRatio: r.upload.ratio, cpuMs: r.processes.reduce((a, p) => a + p.cpuMs, 0) })), runs: results.map(strip) }
+    : strip(last);
+  return {
+    exitCode,
+    json,
+    human: (st) => {
+      const lines: string[] = [];
+      for (const r of results) {
+        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`, ...renderBenchText(r), '');
+      }
+      if (results.length > 1) {
+        lines.push(st.c.bold('sweep'), '    peers  DC RTT p99 ms  upload/peer kbit/s  ratio  CPU ms');
+        for (const r of results) lines.push(`    ${String(r.peers).padStart(5)}  ${(r.aggregate.dc?.reliable.rttMs?.p99.toFixed(2) ?? '-').padStart(13)}  ${((r.upload.perPeerBps * 8) / 1000).toFixed(0).padStart(18)}  ${r.upload.ratio.toFixed(2).padStart(5)}  ${r.processes.reduce((a, p) => a + p.cpuMs, 0).toFixed(0).padStart(6)}`);
+      }
+      return lines.join('\n');
+    },
+  };
+}
+
+function writeOut(path: string, flag: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (err) {
+    throw new RtcprobeError('USAGE', `cannot write ${flag} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,341 @@
+/**
+ * The benchmark report: aggregation of per-connection figures, the upload
+ * check of a mesh (each client's upload grows with N-1), the SLO rules and
+ * the verdict line. Pure: the runner hands in what it measured.
+ */
+import { summarizeExact, type Summary } from './summary.js';
+import type { ConnectBreakdown } from './connect.js';
+
+/** Structural copy of what one side of one connection measured (see src/core/rtc/mesh.ts). */
+export interface ConnSide {
+  peerId: string;
+  remote: string;
+  role: 'offerer' | 'answerer';
+  state: 'connecting' | 'up' | 'failed' | 'closed';
+  error?: { code: string; message: string };
+  connectMs?: ConnectBreakdown;
+  pair?: { local: string; remote: string; protocol?: string; localAddress?: string; remoteAddress?: string };
+  windowMs: number;
+  dc?: {
+    reliable: ProbeSide;
+    unreliable: ProbeSide;
+    clock?: { offsetMs: number; uncertaintyMs: number; exchanges: number };
+  };
+  audio?: RtpSide;
+  video?: RtpSide;
+  bytes: { sent: number; received: number };
+}
+
+interface StreamLike {
+  received: number;
+  expected: number;
+  lost: number;
+  lossRatio: number;
+  reordered: number;
+  duplicates: number;
+  jitterMs?: number;
+}
+
+export interface ProbeSide {
+  sent: number;
+  echoed: number;
+  lossRatio: number;
+  rttMs?: Summary;
+  forwardMs?: Summary;
+  backwardMs?: Summary;
+  received: StreamLike;
+}
+
+export interface RtpSide {
+  stream: StreamLike;
+  oneWayMs?: Summary;
+  packetsReceived: number;
+}
+
+export interface ProcessUsage {
+  role: 'bench' | 'peer' | 'coturn';
+  pid?: number;
+  peers: number;
+  cpuMs: number;
+  maxRssBytes: number;
+}
+
+export interface PathAggregate {
+  /** Every RTT sample merged is not kept; percentiles over per-connection summaries are not exact, so we keep the samples. */
+  rttMs?: Summary;
+  forwardMs?: Summary;
+  backwardMs?: Summary;
+  sent: number;
+  echoed: number;
+  lossRatio: number;
+  reordered: number;
+}
+
+export interface RtpAggregate {
+  packetsReceived: number;
+  expected: number;
+  lost: number;
+  lossRatio: number;
+  reordered: number;
+  duplicates: number;
+  /** RFC 3550 jitter: mean and max over the receiving sides. */
+  jitterMs?: { mean: number; max: number };
+  oneWayMs?: Summary;
+}
+
+export interface PeerUpload {
+  peerId: string;
+  connections: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Upload, bytes per second of the window. */
+  sendBps: number;
+}
+
+export interface UploadReport {
+  peers: PeerUpload[];
+  /** Mean upload of a peer, bytes/s. */
+  perPeerBps: number;
+  /** Mean upload of one connection side, bytes/s. */
+  perConnectionBps: number;
+  /** perPeerBps / perConnectionBps: N-1 in a mesh. */
+  ratio: number;
+  expectedRatio: number;
+  /** Payload bytes/s one connection side is configured to send (probes, echoes, audio, video), without headers. */
+  nominalPerConnectionBps: number;
+}
+
+export interface BenchAggregate {
+  connectMs: Partial<Record<'total' | 'join' | 'offerToAnswer' | 'iceGathering' | 'iceConnected' | 'dtlsConnected' | 'dataChannelOpen', Summary>>;
+  dc?: { reliable: PathAggregate; unreliable: PathAggregate };
+  audio?: RtpAggregate;
+  video?: RtpAggregate;
+  clock?: { maxUncertaintyMs: number; maxAbsOffsetMs: number };
+  pairs: Record<string, number>;
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** Percentiles over per-connection summaries are not those of the merged samples: the runner passes the raw samples. */
+export interface RawSamples {
+  rtt: { reliable: number[]; unreliable: number[] };
+  forward: { reliable: number[]; unreliable: number[] };
+  backward: { reliable: number[]; unreliable: number[] };
+  audioOwd: number[];
+  videoOwd: number[];
+}
+
+export function aggregate(sides: readonly ConnSide[], raw?: RawSamples): BenchAggregate {
+  const up = sides.filter((s) => s.state === 'up');
+  const out: BenchAggregate = { connectMs: {}, pairs: {} };
+  const cm = (pick: (b: ConnectBreakdown) => number | undefined) => summarizeExact(sides.map((s) => (s.connectMs ? pick(s.connectMs) : undefined)).filter((x): x is number => x !== undefined));
+  const phases: [keyof BenchAggregate['connectMs'], (b: ConnectBreakdown) => number | undefined][] = [
+    ['total', (b) => b.sinceStart.dataChannelOpen],
+    ['join', (b) => b.join],
+    ['offerToAnswer', (b) => b.offerToAnswer],
+    ['iceGathering', (b) => b.iceGathering],
+    ['iceConnected', (b) => b.iceConnected],
+    ['dtlsConnected', (b) => b.dtlsConnected],
+    ['dataChannelOpen', (b) => b.dataChannelOpen],
+  ];
+  for (const [k, f] of phases) {
+    const s = cm(f);
+    if (s) out.connectMs[k] = s;
+  }
+  for (const s of up) if (s.pair) out.pairs[`${s.pair.local}/${s.pair.remote}`] = (out.pairs[`${s.pair.local}/${s.pair.remote}`] ?? 0) + 1;
+  const withDc = up.filter((s) => s.dc);
+  if (withDc.length) {
+    const path = (name: 'reliable' | 'unreliable'): PathAggregate => {
+      const ps = withDc.map((s) => s.dc![name]);
+      const sent = sum(ps.map((p) => p.sent));
+      const echoed = sum(ps.map((p) => p.echoed));
+      const agg: PathAggregate = { sent, echoed, lossRatio: sent ? (sent - echoed) / sent : 0, reordered: sum(ps.map((p) => p.received.reordered)) };
+      const r = raw ? summarizeExact(raw.rtt[name]) : undefined;
+      if (r) agg.rttMs = r;
+      const f = raw ? summarizeExact(raw.forward[name]) : undefined;
+      if (f) agg.forwardMs = f;
+      const b = raw ? summarizeExact(raw.backward[name]) : undefined;
+      if (b) agg.backwardMs = b;
+      return agg;
+    };
+    out.dc = { reliable: path('reliable'), unreliable: path('unreliable') };
+    const clocks = withDc.map((s) => s.dc!.clock).filter((c): c is NonNullable<typeof c> => !!c);
+    if (clocks.length) out.clock = { maxUncertaintyMs: Math.max(...clocks.map((c) => c.uncertaintyMs)), maxAbsOffsetMs: Math.max(...clocks.map((c) => Math.abs(c.offsetMs))) };
+  }
+  const rtp = (kind: 'audio' | 'video'): RtpAggregate | undefined => {
+    const rs = up.map((s) => s[kind]).filter((r): r is RtpSide => !!r);
+    if (!rs.length) return undefined;
+    const expected = sum(rs.map((r) => r.stream.expected));
+    const lost = sum(rs.map((r) => r.stream.lost));
+    const a: RtpAggregate = {
+      packetsReceived: sum(rs.map((r) => r.packetsReceived)),
+      expected,
+      lost,
+      lossRatio: expected ? lost / expected : 0,
+      reordered: sum(rs.map((r) => r.stream.reordered)),
+      duplicates: sum(rs.map((r) => r.stream.duplicates)),
+    };
+    const j = rs.map((r) => r.stream.jitterMs).filter((x): x is number => x !== undefined);
+    if (j.length) a.jitterMs = { mean: sum(j) / j.length, max: Math.max(...j) };
+    const o = raw ? summarizeExact(kind === 'audio' ? raw.audioOwd : raw.videoOwd) : undefined;
+    if (o) a.oneWayMs = o;
+    return a;
+  };
+  const a = rtp('audio');
+  if (a) out.audio = a;
+  const v = rtp('video');
+  if (v) out.video = v;
+  return out;
+}
+
+export interface TrafficShape {
+  channels: readonly string[];
+  dataRate: number;
+  dataSize: number;
+  videoKbps: number;
+}
+
+/** Payload bytes/s one side of one connection sends: its probes and the echoes of the other's, on both channels, plus media. */
+export function nominalBps(t: TrafficShape): number {
+  let b = 0;
+  if (t.channels.includes('data')) b += 2 * 2 * t.dataRate * t.dataSize;
+  if (t.channels.includes('audio')) b += 50 * 160;
+  if (t.channels.includes('video')) b += (t.videoKbps * 1000) / 8;
+  return b;
+}
+
+export function uploadReport(sides: readonly ConnSide[], nPeers: number, traffic: TrafficShape): UploadReport {
+  const up = sides.filter((s) => s.state === 'up' && s.windowMs > 0);
+  const byPeer = new Map<string, PeerUpload>();
+  for (const s of up) {
+    const p = byPeer.get(s.peerId) ?? { peerId: s.peerId, connections: 0, bytesSent: 0, bytesReceived: 0, sendBps: 0 };
+    p.connections++;
+    p.bytesSent += s.bytes.sent;
+    p.bytesReceived += s.bytes.received;
+    p.sendBps += (s.bytes.sent * 1000) / s.windowMs;
+    byPeer.set(s.peerId, p);
+  }
+  const peers = [...byPeer.values()].sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
+  const perPeerBps = peers.length ? sum(peers.map((p) => p.sendBps)) / peers.length : 0;
+  const perConnectionBps = up.length ? sum(up.map((s) => (s.bytes.sent * 1000) / s.windowMs)) / up.length : 0;
+  return {
+    peers,
+    perPeerBps,
+    perConnectionBps,
+    ratio: perConnectionBps ? perPeerBps / perConnectionBps : 0,
+    expectedRatio: nPeers - 1,
+    nominalPerConnectionBps: nominalBps(traffic),
+  };
+}
+
+// ---- SLOs ----
+
+export interface SloRule {
+  text: string;
+  metric: string;
+  op: '<' | '<=' | '>' | '>=';
+  /** Threshold in the metric's base unit: ms for times, a ratio (0..1) for loss, bytes/s for rates. */
+  threshold: number;
+}
+
+export interface SloResult extends SloRule {
+  /** undefined: the run did not measure it (the rule then counts as breached: not shown to hold). */
+  value?: number;
+  ok: boolean;
+}
+
+/** Metric names an SLO may use, with their unit. */
+export const SLO_METRICS: Record<string, 'ms' | 'ratio'> = {
+  'dc.rtt.p50': 'ms', 'dc.rtt.p95': 'ms', 'dc.rtt.p99': 'ms', 'dc.rtt.max': 'ms',
+  'dc.unreliable.rtt.p50': 'ms', 'dc.unreliable.rtt.p99': 'ms',
+  'dc.loss': 'ratio', 'dc.unreliable.loss': 'ratio',
+  'dc.owd.p99': 'ms',
+  'rtp.loss': 'ratio', 'audio.loss': 'ratio', 'video.loss': 'ratio',
+  'audio.jitter': 'ms', 'video.jitter': 'ms',
+  'audio.owd.p99': 'ms', 'video.owd.p99': 'ms',
+  'connect.p99': 'ms', 'connect.max': 'ms',
+};
+
+export class SloParseError extends Error {}
+
+/** Parse "dc.rtt.p99<50ms,rtp.loss<1%". Units: ms, s, us, % (or a bare number in the metric's unit). */
+export function parseSlo(text: string): SloRule[] {
+  const rules: SloRule[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    if (part === '') throw new SloParseError(`empty rule in "${text}"`);
+    const m = /^([a-z0-9_.]+)\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*(ms|s|us|µs|%)?$/i.exec(part);
+    if (!m) throw new SloParseError(`"${part}" is not metric<value (e.g. dc.rtt.p99<50ms, rtp.loss<1%)`);
+    const metric = m[1]!.toLowerCase();
+    const unit = SLO_METRICS[metric];
+    if (!unit) throw new SloParseError(`unknown metric "${metric}"; known: ${Object.keys(SLO_METRICS).join(', ')}`);
+    const n = Number(m[3]);
+    const u = m[4]?.toLowerCase();
+    let threshold: number;
+    if (unit === 'ms') {
+      if (u === '%') throw new SloParseError(`"${part}": ${metric} is a time (ms, s, us)`);
+      threshold = u === 's' ? n * 1000 : u === 'us' || u === 'µs' ? n / 1000 : n;
+    } else {
+      if (u && u !== '%') throw new SloParseError(`"${part}": ${metric} is a ratio (use %, or a number from 0 to 1)`);
+      threshold = u === '%' ? n / 100 : n;
+      if (threshold > 1) throw new SloParseError(`"${part}": a loss ratio above 1 (write 1% or 0.01)`);
+    }
+    rules.push({ text: part, metric, op: m[2] as SloRule['op'], threshold });
+  }
+  return rules;
+}
+
+/** The value of an SLO metric in an aggregate; undefined when the run did not measure it. */
+export function metricValue(a: BenchAggregate, metric: string): number | undefined {
+  const rtpLoss = () => {
+    const parts = [a.audio, a.video].filter((x): x is RtpAggregate => !!x);
+    const exp = sum(parts.map((p) => p.expected));
+    return parts.length && exp ? sum(parts.map((p) => p.lost)) / exp : undefined;
+  };
+  switch (metric) {
+    case 'dc.rtt.p50': return a.dc?.reliable.rttMs?.p50;
+    case 'dc.rtt.p95': return a.dc?.reliable.rttMs?.p95;
+    case 'dc.rtt.p99': return a.dc?.reliable.rttMs?.p99;
+    case 'dc.rtt.max': return a.dc?.reliable.rttMs?.max;
+    case 'dc.unreliable.rtt.p50': return a.dc?.unreliable.rttMs?.p50;
+    case 'dc.unreliable.rtt.p99': return a.dc?.unreliable.rttMs?.p99;
+    case 'dc.loss': return a.dc && a.dc.reliable.sent ? a.dc.reliable.lossRatio : undefined;
+    case 'dc.unreliable.loss': return a.dc && a.dc.unreliable.sent ? a.dc.unreliable.lossRatio : undefined;
+    case 'dc.owd.p99': return a.dc?.reliable.forwardMs?.p99;
+    case 'rtp.loss': return rtpLoss();
+    case 'audio.loss': return a.audio?.expected ? a.audio.lossRatio : undefined;
+    case 'video.loss': return a.video?.expected ? a.video.lossRatio : undefined;
+    case 'audio.jitter': return a.audio?.jitterMs?.max;
+    case 'video.jitter': return a.video?.jitterMs?.max;
+    case 'audio.owd.p99': return a.audio?.oneWayMs?.p99;
+    case 'video.owd.p99': return a.video?.oneWayMs?.p99;
+    case 'connect.p99': return a.connectMs.total?.p99;
+    case 'connect.max': return a.connectMs.total?.max;
+    default: return undefined;
+  }
+}
+
+export function checkSlos(rules: readonly SloRule[], a: BenchAggregate): SloResult[] {
+  return rules.map((r) => {
+    const value = metricValue(a, r.metric);
+    const ok =
+      value !== undefined &&
+      (r.op === '<' ? value < r.threshold : r.op === '<=' ? value <= r.threshold : r.op === '>' ? value > r.threshold : value >= r.threshold);
+    return { ...r, ...(value !== undefined ? { value } : {}), ok };
+  });
+}
+
+const f = (x: number | undefined, d = 1) => (x === undefined ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(d));
+const pct = (x: number) => `${(x * 100).toFixed(x === 0 ? 0 : 2)}%`;
+
+/** One line: what ran, whether every connection came up, and the headline figures. */
+export function verdictLine(o: { topology: string; peers: number; expected: number; up: number; failed: number; partial: boolean }, a: BenchAggregate, slos?: readonly SloResult[]): string {
+  const conns = o.up === o.expected ? `all ${o.expected} connections up` : `${o.up} of ${o.expected} connections up${o.failed ? `, ${o.failed} failed` : ''}`;
+  const bits = [`${o.topology}, ${o.peers} peers: ${conns}`];
+  if (a.dc?.reliable.rttMs) bits.push(`DC RTT p99 ${f(a.dc.reliable.rttMs.p99)} ms`);
+  if (a.audio) bits.push(`audio loss ${pct(a.audio.lossRatio)}`);
+  if (a.video) bits.push(`video loss ${pct(a.video.lossRatio)}`);
+  const breached = slos?.filter((s) => !s.ok) ?? [];
+  if (slos?.length) bits.push(breached.length ? `SLO breached: ${breached.map((s) => s.text).join(', ')}` : 'SLOs met');
+  if (o.partial) bits.push('interrupted: partial figures');
+  return bits.join('; ');
+}

@@ -1,0 +1,342 @@
+/**
+ * One benchmark run on this machine: a signaling relay in-process on
+ * loopback, N mesh peers (in this process, or spread over child processes
+ * running `rtcprobe peer`), optionally a coturn on loopback for the TURN
+ * path, a warm-up, a measurement window, the report, and a teardown that
+ * leaves no socket, child process or coturn behind, also when aborted.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { resourceUsage, cpuUsage, execPath } from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
+import { SignalRelay } from '../signaling/server.js';
+import { MeshPeer, DEFAULT_TRAFFIC, type ConnectionReport, type MeshEvent, type MeshTraffic } from './mesh.js';
+import { findOnPath, startLocalCoturn, coturnUsage, type LocalCoturn } from './coturn.js';
+import type { RtcIceServer } from './ice.js';
+import {
+  aggregate, checkSlos, uploadReport, verdictLine,
+  type BenchAggregate, type ProcessUsage, type RawSamples, type SloResult, type SloRule, type UploadReport,
+} from '../bench/report.js';
+
+export const TOPOLOGIES = ['mesh', 'turn'] as const;
+export const LATER_TOPOLOGIES = ['sfu', 'mcu', 'all'] as const;
+export type Topology = (typeof TOPOLOGIES)[number];
+
+export interface TurnConfig {
+  url: string;
+  username: string;
+  credential: string;
+}
+
+export interface BenchOptions {
+  topology: Topology;
+  peers: number;
+  durationMs: number;
+  warmupMs: number;
+  traffic?: Partial<MeshTraffic>;
+  /** turn: an existing TURN server; undefined: start coturn on loopback (needs `turnserver` on PATH). */
+  turn?: TurnConfig;
+  /** PATH to look for turnserver in. */
+  path?: string;
+  /** Spread the peers over this many child processes (0: all in this process). */
+  procs?: number;
+  /** argv of `rtcprobe` for the child processes ([node, bin]; default: this Node and this package's bin). */
+  selfCommand?: string[];
+  slo?: SloRule[];
+  /** Limit for every connection to come up. */
+  connectTimeoutMs?: number;
+  signal: AbortSignal;
+  onProgress?: (p: { phase: 'starting' | 'connecting' | 'warmup' | 'measuring' | 'stopping'; fraction: number; text: string }) => void;
+  onEvent?: (e: MeshEvent) => void;
+}
+
+export interface BenchResult {
+  command: 'bench';
+  ok: boolean;
+  verdict: string;
+  /** Stopped by a signal before the window ended: figures cover what was measured. */
+  partial: boolean;
+  topology: Topology;
+  peers: number;
+  durationMs: number;
+  warmupMs: number;
+  /** Length of the measurement window actually measured. */
+  windowMs: number;
+  traffic: MeshTraffic;
+  connections: { expected: number; up: number; failed: number; failures: { peerId: string; remote: string; code: string; message: string }[] };
+  aggregate: BenchAggregate;
+  upload: UploadReport;
+  clock: { note: string; maxUncertaintyMs?: number };
+  turn?: {
+    server: string;
+    startedHere: boolean;
+    /** From the log of the coturn started for the run. */
+    allocations?: number;
+    channelBinds?: number;
+    relayedBytes?: number;
+    /** Process id of that coturn (gone once the run is over). */
+    pid?: number;
+    /** Connection sides whose selected local candidate is one of that coturn's relay ports. */
+    sidesThroughIt?: number;
+  };
+  processes: ProcessUsage[];
+  slo?: { ok: boolean; rules: SloResult[] };
+  /** Both sides of every connection. */
+  perConnection: ConnectionReport[];
+  /** Merged latency samples (ms) for charts; not part of the JSON document. */
+  samples: { rttReliable: number[]; rttUnreliable: number[]; audioOwd: number[]; videoOwd: number[] };
+}
+
+interface ChildPeer {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  summary?: Record<string, unknown>;
+  exited: Promise<void>;
+  connected: number;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  const traffic: MeshTraffic = { ...DEFAULT_TRAFFIC, ...o.traffic };
+  const procs = Math.min(o.procs ?? 0, o.peers);
+  const progress = o.onProgress ?? (() => {});
+  const cpu0 = cpuUsage();
+  const cleanups: (() => Promise<void>)[] = [];
+  let relay: SignalRelay | undefined;
+  let coturn: LocalCoturn | undefined;
+  const peers: MeshPeer[] = [];
+  const children: ChildPeer[] = [];
+  const failures: BenchResult['connections']['failures'] = [];
+  const onEvent = (e: MeshEvent) => {
+    if (e.event === 'peer-failed') failures.push({ peerId: e.peerId, remote: e.remote, code: e.code, message: e.message });
+    o.onEvent?.(e);
+  };
+  const teardown = async () => {
+    progress({ phase: 'stopping', fraction: 1, text: 'stopping' });
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // keep tearing down
+      }
+    }
+  };
+  try {
+    progress({ phase: 'starting', fraction: 0, text: 'starting the relay' });
+    relay = new SignalRelay({
+      host: '127.0.0.1',
+      port: 0,
+      limits: { messagesPerSecond: 100_000, messageBurst: 100_000, maxPeersPerRoom: 10_000, maxStrikes: 1000, drainTimeoutMs: 500 },
+    });
+    const addr = await relay.listen();
+    const r = relay;
+    cleanups.push(async () => {
+      await r.close('benchmark over');
+    });
+    let iceServers: RtcIceServer[] = [];
+    let turnInfo: BenchResult['turn'];
+    if (o.topology === 'turn') {
+      let t = o.turn;
+      if (!t) {
+        const bin = findOnPath('turnserver', o.path);
+        if (!bin) throw new RtcprobeError('USAGE', '--topology turn needs a TURN server: give --turn with --user/--password (or --secret), or install coturn (Debian package "coturn", which provides turnserver) so the benchmark can start one on loopback');
+        progress({ phase: 'starting', fraction: 0, text: 'starting coturn on loopback' });
+        coturn = await startLocalCoturn({ binary: bin, timeoutMs: 10_000, signal: o.signal });
+        const c = coturn;
+        cleanups.push(() => c.stop());
+        t = { url: c.url, username: c.username, credential: c.credential };
+      }
+      iceServers = [{ urls: [t.url], username: t.username, credential: t.credential }];
+      turnInfo = { server: t.url, startedHere: !o.turn, ...(coturn?.pid ? { pid: coturn.pid } : {}) };
+    }
+    const room = `bench-${Math.random().toString(36).slice(2, 10)}`;
+    const startedAtMs = performance.now();
+    const relayOnly = o.topology === 'turn';
+    const inProc = o.peers - procs;
+    // Peer ids sort in creation order, so offer roles are predictable: p00 offers to p01, ...
+    const ids = Array.from({ length: o.peers }, (_, i) => `p${String(i).padStart(3, '0')}`);
+    progress({ phase: 'connecting', fraction: 0, text: `connecting ${o.peers} peers` });
+    cleanups.push(async () => {
+      await Promise.all(peers.map((p) => p.stop()));
+    });
+    for (let i = 0; i < inProc; i++) {
+      const p = new MeshPeer({
+        url: addr.ws, room, peerId: ids[i]!, iceServers, loopback: true, relayOnly, traffic, timeoutMs: o.connectTimeoutMs ?? 20_000,
+        signal: o.signal, startedAtMs, onEvent,
+      });
+      peers.push(p);
+      await p.start();
+    }
+    if (procs > 0) {
+      const self = o.selfCommand?.length ? o.selfCommand : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
+      cleanups.push(async () => {
+        await Promise.all(children.map(async (c) => {
+          if (c.child.exitCode === null && c.child.signalCode === null) {
+            c.child.kill('SIGTERM');
+            const t = setTimeout(() => c.child.kill('SIGKILL'), 5000);
+            await c.exited;
+            clearTimeout(t);
+          }
+        }));
+      });
+      const childIds = ids.slice(inProc);
+      for (let k = 0; k < procs; k++) {
+        // Each child runs one peer process; extra peers go to the first children round-robin is not supported
+        // by `rtcprobe peer` (one peer per process), so procs = number of child peers.
+        const id = childIds[k]!;
+        const args = [...self.slice(1), 'peer', '--signal', addr.ws, '--room', room, '--peer-id', id, '--loopback', '--json',
+          '--channels', traffic.channels.join(','), '--rate', String(traffic.dataRate), '--size', String(traffic.dataSize),
+          '--video-fps', String(traffic.videoFps), '--video-kbps', String(traffic.videoKbps), '--stats-interval', '0',
+          // The child starts its window itself: after the connect phase and the warm-up.
+          '--warmup', String(Math.round(o.warmupMs + (o.connectTimeoutMs ?? 20_000) / 4))];
+        if (relayOnly) {
+          args.push('--relay-only', '--turn', iceServers[0]!.urls[0]!, '--user', iceServers[0]!.username!, '--password', iceServers[0]!.credential!);
+        }
+        const child = spawn(self[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        const cp: ChildPeer = { child, lines: [], connected: 0, exited: new Promise((res) => child.once('exit', () => res())) };
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          let j: Record<string, unknown>;
+          try {
+            j = JSON.parse(line) as Record<string, unknown>;
+          } catch {
+            return;
+          }
+          if (j.event === 'summary') cp.summary = j;
+          else if (j.event === 'peer-connected') cp.connected++;
+          else if (j.event === 'peer-failed') failures.push({ peerId: String(j.peerId), remote: String(j.remote), code: String(j.code), message: String(j.message) });
+          cp.lines.push(j);
+        });
+        child.stderr?.resume();
+        children.push(cp);
+      }
+    }
+    // Every peer connected to every other (or a failure, or the limit).
+    const need = o.peers - 1;
+    const deadline = performance.now() + (o.connectTimeoutMs ?? 20_000) + 5000;
+    while (!o.signal.aborted && performance.now() < deadline) {
+      const upIn = peers.reduce((a, p) => a + p.states().up, 0);
+      const upCh = children.reduce((a, c) => a + c.connected, 0);
+      const total = upIn + upCh;
+      progress({ phase: 'connecting', fraction: total / (o.peers * need || 1), text: `connecting: ${total / 2} of ${(o.peers * need) / 2} connections up` });
+      if (total >= o.peers * need) break;
+      // A failure, and nothing still trying: waiting longer shows nothing more.
+      if (failures.length > 0 && children.length === 0 && peers.every((p) => p.states().connecting === 0)) break;
+      if (children.some((c) => c.child.exitCode !== null)) break;
+      await sleep(50, o.signal);
+    }
+    // Warm-up, then the window (none when no connection came up: there is nothing to measure).
+    const anyUp = peers.some((p) => p.states().up > 0) || children.some((c) => c.connected > 0);
+    if (o.warmupMs > 0 && anyUp) {
+      const t0 = performance.now();
+      while (!o.signal.aborted && performance.now() - t0 < o.warmupMs) {
+        progress({ phase: 'warmup', fraction: (performance.now() - t0) / o.warmupMs, text: 'warming up' });
+        await sleep(Math.min(200, o.warmupMs), o.signal);
+      }
+    }
+    for (const p of peers) p.startWindow();
+    const w0 = performance.now();
+    while (anyUp && !o.signal.aborted && performance.now() - w0 < o.durationMs) {
+      const el = performance.now() - w0;
+      progress({ phase: 'measuring', fraction: el / o.durationMs, text: `measuring ${(el / 1000).toFixed(1)} / ${(o.durationMs / 1000).toFixed(1)} s` });
+      await sleep(Math.min(250, o.durationMs - el), o.signal);
+    }
+    const partial = o.signal.aborted;
+    for (const p of peers) p.quiesce();
+    // Echoes of the last probes are still on their way: give them a moment (not when interrupted).
+    if (!partial) await new Promise((res) => setTimeout(res, 300));
+    const windowMs = performance.now() - w0;
+    let sides: ConnectionReport[] = [];
+    for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
+    // Children report when stopped.
+    for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
+    await Promise.race([Promise.all(children.map((c) => c.exited)), new Promise((res) => setTimeout(res, 8000))]);
+    const processes: ProcessUsage[] = [];
+    for (const c of children) {
+      const s = c.summary;
+      if (!s) continue;
+      const conns = (s.connections as ConnectionReport[] | undefined) ?? [];
+      sides.push(...conns);
+      const u = s.process as { cpuMs?: number; maxRssBytes?: number } | undefined;
+      processes.push({ role: 'peer', ...(c.child.pid ? { pid: c.child.pid } : {}), peers: 1, cpuMs: u?.cpuMs ?? 0, maxRssBytes: u?.maxRssBytes ?? 0 });
+    }
+    const raw: RawSamples = { rtt: { reliable: [], unreliable: [] }, forward: { reliable: [], unreliable: [] }, backward: { reliable: [], unreliable: [] }, audioOwd: [], videoOwd: [] };
+    for (const s of sides) {
+      if (!s.raw) continue;
+      for (const k of ['reliable', 'unreliable'] as const) {
+        raw.rtt[k].push(...s.raw.rtt[k]);
+        raw.forward[k].push(...s.raw.forward[k]);
+        raw.backward[k].push(...s.raw.backward[k]);
+      }
+      raw.audioOwd.push(...s.raw.audioOwd);
+      raw.videoOwd.push(...s.raw.videoOwd);
+    }
+    sides = sides.map(({ raw: _r, ...rest }) => rest).sort((a, b) => (a.peerId + a.remote < b.peerId + b.remote ? -1 : 1));
+    const agg = aggregate(sides, raw);
+    const expected = (o.peers * (o.peers - 1)) / 2;
+    // A connection is up when both of its sides are.
+    const upSides = new Set(sides.filter((s) => s.state === 'up').map((s) => `${s.peerId}|${s.remote}`));
+    let up = 0;
+    for (const s of sides) if (s.peerId < s.remote && upSides.has(`${s.peerId}|${s.remote}`) && upSides.has(`${s.remote}|${s.peerId}`)) up++;
+    const failedPairs = new Set(failures.map((f) => [f.peerId, f.remote].sort().join('|')));
+    const cpu = cpuUsage(cpu0);
+    processes.unshift({ role: 'bench', peers: inProc, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 });
+    if (coturn && turnInfo) {
+      const [lo, hi] = coturn.relayPorts;
+      const through = sides.filter((s) => {
+        const port = Number(s.pair?.localAddress?.split(':').pop());
+        return s.state === 'up' && s.pair?.local === 'relay' && port >= lo && port <= hi;
+      }).length;
+      turnInfo = { ...turnInfo, sidesThroughIt: through };
+    }
+    const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
+    const upload = uploadReport(sides, o.peers, traffic);
+    const ok = up === expected && !partial && (slos ? slos.every((s) => s.ok) : true);
+    const clockNote =
+      procs === 0
+        ? 'all peers share one clock (one process): offsets are ~0; one-way delays are exact up to the event-loop delay'
+        : 'one-way delays are corrected by a clock offset estimated from the data-channel round trips (NTP-style); see maxUncertaintyMs';
+    const result: BenchResult = {
+      command: 'bench',
+      ok,
+      verdict: verdictLine({ topology: o.topology, peers: o.peers, expected, up, failed: failedPairs.size, partial }, agg, slos),
+      partial,
+      topology: o.topology,
+      peers: o.peers,
+      durationMs: o.durationMs,
+      warmupMs: o.warmupMs,
+      windowMs,
+      traffic,
+      connections: { expected, up, failed: failedPairs.size, failures },
+      aggregate: agg,
+      upload,
+      clock: { note: clockNote, ...(agg.clock ? { maxUncertaintyMs: agg.clock.maxUncertaintyMs } : {}) },
+      ...(turnInfo ? { turn: turnInfo } : {}),
+      processes,
+      ...(slos ? { slo: { ok: slos.every((s) => s.ok), rules: slos } } : {}),
+      perConnection: sides,
+      samples: { rttReliable: raw.rtt.reliable, rttUnreliable: raw.rtt.unreliable, audioOwd: raw.audioOwd, videoOwd: raw.videoOwd },
+    };
+    await teardown();
+    if (coturn && result.turn) {
+      // coturn logs the bytes of each session when the allocation ends, i.e. during teardown.
+      const u = coturnUsage(coturn.log());
+      result.turn = { ...result.turn, allocations: u.allocations, channelBinds: u.channelBinds, ...(u.relayedBytes !== undefined ? { relayedBytes: u.relayedBytes } : {}) };
+    }
+    return result;
+  } catch (err) {
+    await teardown();
+    throw toRtcprobeError(err);
+  }
+}

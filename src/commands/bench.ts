@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { pickCredentials } from './shared-options.js';
 import { RtcprobeError } from '../core/errors.js';
 import type { CommandOutcome } from '../output.js';
 import type { RunContext } from './context.js';
@@ -57,10 +58,9 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
   let turn;
   if (opts.turn !== undefined) {
     if (topology !== 'turn') throw new RtcprobeError('USAGE', '--turn needs --topology turn');
-    const password = opts.password ?? (opts.secret === undefined ? ctx.env.RTCPROBE_TURN_PASSWORD || undefined : undefined);
-    const secret = opts.secret ?? (password === undefined ? ctx.env.RTCPROBE_TURN_SECRET || undefined : undefined);
+    const { password, secret } = pickCredentials(opts, ctx.env, false);
     if (secret !== undefined) {
-      const { restCredentials } = await import('../core/turn/credentials.js');
+      const { restCredentials } = await import('../core/ice/rest.js');
       const c = restCredentials(secret, { ...(opts.user ? { user: opts.user } : {}), ttl: 3600, now: Date.now() });
       turn = { url: opts.turn, username: c.username, credential: c.password };
     } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { RtcprobeError } from '../core/errors.js';
-import type { RtcIceServer } from '../core/rtc/ice.js';
+import type { IceServer } from '../core/ice/servers.js';
+import { pickCredentials } from './shared-options.js';
 import { collect, defineOptions, intOption, numberOption } from './options.js';
 
 /** Traffic options of `peer` and `bench`. */
@@ -43,9 +44,10 @@ export function trafficFrom(o: { channels: string; rate: number; size: number; v
 export async function iceServersFrom(
   o: { iceServers?: string | undefined; stun?: string[] | undefined; turn?: string[] | undefined; user?: string | undefined; password?: string | undefined; secret?: string | undefined },
   env: Record<string, string | undefined>,
-): Promise<RtcIceServer[] | undefined> {
+): Promise<IceServer[] | undefined> {
   const { toRtcIceServers } = await import('../core/rtc/ice.js');
-  const { parseIceServers, restCredentials } = await import('../core/turn/credentials.js');
+  const { parseIceServers } = await import('../core/ice/servers.js');
+  const { restCredentials } = await import('../core/ice/rest.js');
   if (o.iceServers !== undefined) {
     if (o.stun?.length || o.turn?.length) throw new RtcprobeError('USAGE', '--ice-servers excludes --stun and --turn');
     let text: string;
@@ -55,16 +57,14 @@ export async function iceServersFrom(
       throw new RtcprobeError('USAGE', `cannot read --ice-servers ${o.iceServers}: ${(err as Error).message}`, { cause: err });
     }
     const entries = parseIceServers(text);
-    if (entries.length === 0) throw new RtcprobeError('USAGE', `${o.iceServers} lists no turn: or turns: URL`);
+    if (entries.length === 0) throw new RtcprobeError('USAGE', `${o.iceServers} lists no ICE server`);
     return toRtcIceServers(entries);
   }
   if (!o.stun?.length && !o.turn?.length) return undefined;
   const list: { urls: string[]; username?: string; credential?: string }[] = [];
   if (o.stun?.length) list.push({ urls: o.stun });
   if (o.turn?.length) {
-    const password = o.password ?? (o.secret === undefined ? env.RTCPROBE_TURN_PASSWORD || undefined : undefined);
-    const secret = o.secret ?? (password === undefined ? env.RTCPROBE_TURN_SECRET || undefined : undefined);
-    if (password !== undefined && secret !== undefined) throw new RtcprobeError('USAGE', '--password and --secret exclude each other');
+    const { password, secret } = pickCredentials(o, env, false);
     if (secret !== undefined) {
       const c = restCredentials(secret, { ...(o.user ? { user: o.user } : {}), ttl: 3600, now: Date.now() });
       list.push({ urls: o.turn, username: c.username, credential: c.password });

@@ -13,7 +13,7 @@ import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SignalRelay } from '../signaling/server.js';
 import { MeshPeer, DEFAULT_TRAFFIC, type ConnectionReport, type MeshEvent, type MeshTraffic } from './mesh.js';
 import { findOnPath, startLocalCoturn, coturnUsage, type LocalCoturn } from './coturn.js';
-import type { RtcIceServer } from './ice.js';
+import type { IceServer } from '../ice/servers.js';
 import {
   aggregate, checkSlos, uploadReport, verdictLine,
   type BenchAggregate, type ProcessUsage, type RawSamples, type SloResult, type SloRule, type UploadReport,
@@ -145,7 +145,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     cleanups.push(async () => {
       await r.close('benchmark over');
     });
-    let iceServers: RtcIceServer[] = [];
+    let iceServers: IceServer[] = [];
     let turnInfo: BenchResult['turn'];
     if (o.topology === 'turn') {
       let t = o.turn;

@@ -22,7 +22,8 @@ import { summarizeExact, type Summary } from '../bench/summary.js';
 import type { RawSamples } from '../bench/report.js';
 import { RtcPeer, type RtpArrival, type SelectedPair } from './peer.js';
 import { startEcho, systemClock, type DataPipe, type Pacer } from './channel.js';
-import { sdpCandidateTypes, toRtcIceServers, type CandidateType, type RtcIceServer } from './ice.js';
+import { sdpCandidateTypes, toRtcIceServers, type CandidateType } from './ice.js';
+import type { IceServer } from '../ice/servers.js';
 
 export type MeshChannel = 'data' | 'audio' | 'video';
 
@@ -44,7 +45,7 @@ export interface MeshOptions {
   token?: string;
   peerId?: string;
   /** Explicit ICE servers; undefined: the relay's `joined.iceServers`, else none. */
-  iceServers?: RtcIceServer[];
+  iceServers?: IceServer[];
   loopback?: boolean;
   relayOnly?: boolean;
   traffic?: Partial<MeshTraffic>;
@@ -457,7 +458,7 @@ export class MeshPeer {
   client?: SignalClient;
   peerId = '';
   joinedAtMs?: number;
-  iceServers: RtcIceServer[] = [];
+  iceServers: IceServer[] = [];
   joined?: JoinedMessage;
   private readonly conns = new Map<string, Connection>();
   /** Connections that ended (peer left), kept for the summary. */

@@ -4,7 +4,7 @@
  */
 import { resourceUsage, cpuUsage } from 'node:process';
 import { MeshPeer, type ConnectionReport, type MeshEvent, type MeshTraffic } from './mesh.js';
-import type { RtcIceServer } from './ice.js';
+import type { IceServer } from '../ice/servers.js';
 import { aggregate, type BenchAggregate } from '../bench/report.js';
 
 export interface PeerSessionOptions {
@@ -12,7 +12,7 @@ export interface PeerSessionOptions {
   room: string;
   token?: string;
   peerId?: string;
-  iceServers?: RtcIceServer[];
+  iceServers?: IceServer[];
   loopback?: boolean;
   relayOnly?: boolean;
   traffic?: Partial<MeshTraffic>;

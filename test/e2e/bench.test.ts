@@ -165,8 +165,17 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe bench --topology turn (cotu
     };
     let pid = 0;
     await until(async () => (pid = await coturnPid()) > 0, 20_000, 'coturn started by the bench');
-    // And connected: coturn has granted the allocations (the JSON at the end says how many).
-    await new Promise((res) => setTimeout(res, 1500));
+    // And connected: coturn's log (its --log-file, read from its command line) shows a channel bound.
+    const { readFileSync: read } = await import('node:fs');
+    const argv = read(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const logFile = argv[argv.indexOf('--log-file') + 1]!;
+    await until(async () => {
+      try {
+        return /CHANNEL_BIND processed, success/.test(read(logFile, 'utf8'));
+      } catch {
+        return false;
+      }
+    }, 20_000, 'a channel bound through the bench\'s coturn');
     child.kill('SIGINT');
     const code = await exited;
     expect(code).not.toBe(0);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { StunJson } from '../../src/commands/stun.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
-import { startStund, type Stund } from '../helpers/stund.js';
+import { startStund, type Stund } from '../helpers/stund-server.js';
 
 describeWith({ commands: ['stund'] }, 'rtcprobe stun against a classic RFC 3489 server (stund)', () => {
   let stund: Stund;

@@ -81,6 +81,54 @@ export async function defaultGatewayV4(): Promise<string | undefined> {
 type UdpOutcome<T> = { kind: 'answer'; value: T } | { kind: 'timeout' } | { kind: 'closed' } | { kind: 'socket'; message: string };
 
 /**
+ * The plumbing both UDP probes share: one socket, one outcome. `settle`
+ * resolves or rejects once (closing the socket and clearing the timers), the
+ * deadline settles with `onTimeout`, an abort rejects with ABORTED, and
+ * `resendEvery` sends at once and again after 250 ms, doubling each time
+ * (RFC 6886 section 3.1), until settled.
+ */
+function oneShotSocket<T>(
+  sock: dgram.Socket,
+  opts: ProbeOptions,
+  onTimeout: () => T,
+  resolve: (v: T) => void,
+  reject: (e: unknown) => void,
+): { settle: (v: T) => void; done: () => boolean; resendEvery: (send: () => void) => void } {
+  let done = false;
+  let resend: NodeJS.Timeout | undefined;
+  const finish = (fn: () => void) => {
+    if (done) return;
+    done = true;
+    clearTimeout(deadline);
+    clearTimeout(resend);
+    opts.signal?.removeEventListener('abort', onAbort);
+    try {
+      sock.close();
+    } catch {
+      /* already closed */
+    }
+    fn();
+  };
+  const onAbort = () => finish(() => reject(aborted(opts.signal)));
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const deadline = setTimeout(() => finish(() => resolve(onTimeout())), opts.timeoutMs);
+  return {
+    settle: (v) => finish(() => resolve(v)),
+    done: () => done,
+    resendEvery: (send) => {
+      let wait = 250;
+      const tick = () => {
+        if (done) return;
+        send();
+        resend = setTimeout(tick, wait);
+        wait *= 2;
+      };
+      tick();
+    },
+  };
+}
+
+/**
  * Sends `payload` to gateway:5351 from a connected socket, resending after
  * 250 ms, then doubling (RFC 6886 section 3.1), until `accept` takes a reply
  * or the time is up. An ICMP port unreachable ends it as "closed".
@@ -94,46 +142,22 @@ function udpExchange<T>(
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(aborted(opts.signal));
     const sock = dgram.createSocket('udp4');
-    let done = false;
-    let resend: NodeJS.Timeout | undefined;
-    const finish = (fn: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(deadline);
-      clearTimeout(resend);
-      opts.signal?.removeEventListener('abort', onAbort);
-      try {
-        sock.close();
-      } catch {
-        /* already closed */
-      }
-      fn();
-    };
-    const onAbort = () => finish(() => reject(aborted(opts.signal)));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const deadline = setTimeout(() => finish(() => resolve({ kind: 'timeout' })), opts.timeoutMs);
+    const x = oneShotSocket<UdpOutcome<T>>(sock, opts, () => ({ kind: 'timeout' }), resolve, reject);
     const onError = (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED') finish(() => resolve({ kind: 'closed' }));
-      else finish(() => resolve({ kind: 'socket', message: err.code ?? err.message }));
+      if (err.code === 'ECONNREFUSED') x.settle({ kind: 'closed' });
+      else x.settle({ kind: 'socket', message: err.code ?? err.message });
     };
     sock.on('error', onError);
     sock.on('message', (msg) => {
       const v = accept(msg);
-      if (v !== undefined) finish(() => resolve({ kind: 'answer', value: v }));
+      if (v !== undefined) x.settle({ kind: 'answer', value: v });
     });
     sock.connect(PORTMAP_PORT, gateway, () => {
-      if (done) return;
+      if (x.done()) return;
       const data = payload(sock.address());
-      let wait = 250;
-      const send = () => {
-        if (done) return;
-        sock.send(data, (err) => {
-          if (err) onError(err as NodeJS.ErrnoException);
-        });
-        resend = setTimeout(send, wait);
-        wait *= 2;
-      };
-      send();
+      x.resendEvery(() => sock.send(data, (err) => {
+        if (err) onError(err as NodeJS.ErrnoException);
+      }));
     });
   });
 }
@@ -207,45 +231,24 @@ function ssdpSearch(opts: ProbeOptions): Promise<{ response?: SsdpResponse; from
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(aborted(opts.signal));
     const sock = dgram.createSocket({ type: 'udp4', reuseAddr: false });
-    let done = false;
-    const finish = (fn: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(deadline);
-      clearTimeout(resend);
-      opts.signal?.removeEventListener('abort', onAbort);
-      try {
-        sock.close();
-      } catch {
-        /* already closed */
-      }
-      fn();
-    };
-    const onAbort = () => finish(() => reject(aborted(opts.signal)));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const deadline = setTimeout(() => finish(() => resolve({ error: `no SSDP answer within ${opts.timeoutMs} ms` })), opts.timeoutMs);
-    let resend: NodeJS.Timeout | undefined;
-    sock.on('error', (err: NodeJS.ErrnoException) => finish(() => resolve({ error: `socket error: ${err.code ?? err.message}` })));
+    const x = oneShotSocket<{ response?: SsdpResponse; from?: string; error?: string }>(
+      sock, opts, () => ({ error: `no SSDP answer within ${opts.timeoutMs} ms` }), resolve, reject);
+    sock.on('error', (err: NodeJS.ErrnoException) => x.settle({ error: `socket error: ${err.code ?? err.message}` }));
     sock.on('message', (msg, rinfo) => {
       const r = parseSsdpResponse(msg);
       if (!r || r.status !== 200 || !r.location) return;
-      finish(() => resolve({ response: r, from: rinfo.address }));
+      x.settle({ response: r, from: rinfo.address });
     });
     sock.bind(0, () => {
-      if (done) return;
+      if (x.done()) return;
       try {
         sock.setMulticastTTL(2);
       } catch {
         /* the default TTL (1) still reaches the LAN */
       }
-      let wait = 250;
-      const send = () => {
-        if (done) return;
+      x.resendEvery(() => {
         for (const st of IGD_SEARCH_TARGETS) sock.send(encodeMSearch(st, 1), SSDP_PORT, SSDP_ADDRESS);
-        resend = setTimeout(send, wait);
-        wait *= 2;
-      };
-      send();
+      });
     });
   });
 }

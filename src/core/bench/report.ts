@@ -5,52 +5,63 @@
  */
 import { summarizeExact, type Summary } from './summary.js';
 import type { ConnectBreakdown } from './connect.js';
+import type { StreamReport } from './tracker.js';
 
-/** Structural copy of what one side of one connection measured (see src/core/rtc/mesh.ts). */
-export interface ConnSide {
+export interface PairTypes {
+  local: string;
+  remote: string;
+  protocol?: string;
+  localAddress?: string;
+  remoteAddress?: string;
+}
+
+/** What one side of one connection measured in the current window. */
+export interface ConnectionReport {
   peerId: string;
   remote: string;
   role: 'offerer' | 'answerer';
   state: 'connecting' | 'up' | 'failed' | 'closed';
   error?: { code: string; message: string };
   connectMs?: ConnectBreakdown;
-  pair?: { local: string; remote: string; protocol?: string; localAddress?: string; remoteAddress?: string };
+  pair?: PairTypes;
   windowMs: number;
   dc?: {
-    reliable: ProbeSide;
-    unreliable: ProbeSide;
+    reliable: ProbeStats;
+    unreliable: ProbeStats;
+    /** Clock offset of the remote (its clock minus ours, ms) from the probe round trips. */
     clock?: { offsetMs: number; uncertaintyMs: number; exchanges: number };
   };
-  audio?: RtpSide;
-  video?: RtpSide;
+  audio?: RtpStats;
+  video?: RtpStats;
+  /** Bytes on the wire of this connection's ICE pair in the window (SRTP, DTLS/SCTP, STUN, TURN framing excluded). */
   bytes: { sent: number; received: number };
+  /** Raw samples for merged percentiles (the runner removes them from reports). */
+  raw?: RawSamples;
 }
 
-interface StreamLike {
-  received: number;
-  expected: number;
-  lost: number;
-  lossRatio: number;
-  reordered: number;
-  duplicates: number;
-  jitterMs?: number;
-}
-
-export interface ProbeSide {
+export interface ProbeStats {
   sent: number;
   echoed: number;
   lossRatio: number;
   rttMs?: Summary;
+  /** One-way delays derived from the echo timestamps and the clock offset. */
   forwardMs?: Summary;
   backwardMs?: Summary;
-  received: StreamLike;
+  /** Probes of the remote side received here (before echoing). */
+  received: StreamReport;
 }
 
-export interface RtpSide {
-  stream: StreamLike;
+export interface RtpStats {
+  stream: StreamReport;
+  /** One-way delay (receive time minus the sender's send time, corrected by the clock offset). */
   oneWayMs?: Summary;
   packetsReceived: number;
 }
+
+/** Older names of the same shapes. */
+export type ConnSide = ConnectionReport;
+export type ProbeSide = ProbeStats;
+export type RtpSide = RtpStats;
 
 export interface ProcessUsage {
   role: 'bench' | 'peer' | 'coturn';

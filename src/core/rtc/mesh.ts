@@ -19,7 +19,8 @@ import { ReceiveTracker, type StreamReport } from '../bench/tracker.js';
 import { estimateOffset, type OffsetEstimate, type TimeExchange } from '../bench/clock.js';
 import { decodeProbe, encodeProbe } from '../bench/probe.js';
 import { summarizeExact, type Summary } from '../bench/summary.js';
-import type { RawSamples } from '../bench/report.js';
+import type { ConnectionReport, PairTypes, ProbeStats, RawSamples, RtpStats } from '../bench/report.js';
+export type { ConnectionReport, PairTypes, ProbeStats, RtpStats } from '../bench/report.js';
 import { RtcPeer, type RtpArrival, type SelectedPair } from './peer.js';
 import { startEcho, systemClock, type DataPipe, type Pacer } from './channel.js';
 import { sdpCandidateTypes, toRtcIceServers, type CandidateType } from './ice.js';
@@ -62,57 +63,6 @@ export type MeshEvent =
   | { event: 'peer-connected'; peerId: string; remote: string; role: 'offerer' | 'answerer'; connectMs: ConnectBreakdown; pair: PairTypes }
   | { event: 'peer-failed'; peerId: string; remote: string; code: string; message: string }
   | { event: 'peer-left'; peerId: string; remote: string };
-
-export interface PairTypes {
-  local: string;
-  remote: string;
-  protocol?: string;
-  localAddress?: string;
-  remoteAddress?: string;
-}
-
-/** What one side of one connection measured in the current window. */
-export interface ConnectionReport {
-  peerId: string;
-  remote: string;
-  role: 'offerer' | 'answerer';
-  state: 'connecting' | 'up' | 'failed' | 'closed';
-  error?: { code: string; message: string };
-  connectMs?: ConnectBreakdown;
-  pair?: PairTypes;
-  windowMs: number;
-  dc?: {
-    reliable: ProbeStats;
-    unreliable: ProbeStats;
-    /** Clock offset of the remote (its clock minus ours, ms) from the probe round trips. */
-    clock?: { offsetMs: number; uncertaintyMs: number; exchanges: number };
-  };
-  audio?: RtpStats;
-  video?: RtpStats;
-  /** Bytes on the wire of this connection's ICE pair in the window (SRTP, DTLS/SCTP, STUN, TURN framing excluded). */
-  bytes: { sent: number; received: number };
-  /** Raw samples for merged percentiles (the runner removes them from reports). */
-  raw?: RawSamples;
-}
-
-export interface ProbeStats {
-  sent: number;
-  echoed: number;
-  lossRatio: number;
-  rttMs?: Summary;
-  /** One-way delays derived from the echo timestamps and the clock offset. */
-  forwardMs?: Summary;
-  backwardMs?: Summary;
-  /** Probes of the remote side received here (before echoing). */
-  received: StreamReport;
-}
-
-export interface RtpStats {
-  stream: StreamReport;
-  /** One-way delay (receive time minus the sender's send time, corrected by the clock offset). */
-  oneWayMs?: Summary;
-  packetsReceived: number;
-}
 
 interface ProbeSide {
   sent: number;

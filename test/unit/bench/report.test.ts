@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, checkSlos, nominalBps, parseSlo, SloParseError, uploadReport, verdictLine, type ConnSide } from '../../src/core/bench/report.js';
-import { cdfPoints, renderBenchHtml } from '../../src/core/bench/render.js';
+import { aggregate, checkSlos, nominalBps, parseSlo, SloParseError, uploadReport, verdictLine, type ConnSide } from '../../../src/core/bench/report.js';
+import { cdfPoints, renderBenchHtml } from '../../../src/core/bench/render.js';
 
 describe('SLO parser', () => {
   it('parses times and ratios into base units', () => {
@@ -32,10 +32,10 @@ const side = (peerId: string, remote: string, rtt: number, sent: number): ConnSi
   pair: { local: 'host', remote: 'host' },
   connectMs: { sinceStart: { start: 0, dataChannelOpen: 200 }, iceConnected: 3 },
   dc: {
-    reliable: { sent: 10, echoed: 10, lossRatio: 0, rttMs: { count: 1, min: rtt, p50: rtt, p95: rtt, p99: rtt, max: rtt, mean: rtt, exact: true }, received: { received: 10, expected: 10, lost: 0, lossRatio: 0, reordered: 0, duplicates: 0 } },
-    unreliable: { sent: 10, echoed: 9, lossRatio: 0.1, received: { received: 10, expected: 10, lost: 0, lossRatio: 0, reordered: 0, duplicates: 0 } },
+    reliable: { sent: 10, echoed: 10, lossRatio: 0, rttMs: { count: 1, min: rtt, p50: rtt, p95: rtt, p99: rtt, max: rtt, mean: rtt, exact: true }, received: { received: 10, expected: 10, lost: 0, lossRatio: 0, reordered: 0, duplicates: 0, outOfRange: 0 } },
+    unreliable: { sent: 10, echoed: 9, lossRatio: 0.1, received: { received: 10, expected: 10, lost: 0, lossRatio: 0, reordered: 0, duplicates: 0, outOfRange: 0 } },
   },
-  audio: { packetsReceived: 48, stream: { received: 48, expected: 50, lost: 2, lossRatio: 0.04, reordered: 0, duplicates: 0, jitterMs: 0.5 } },
+  audio: { packetsReceived: 48, stream: { received: 48, expected: 50, lost: 2, lossRatio: 0.04, reordered: 0, duplicates: 0, jitterMs: 0.5, outOfRange: 0 } },
 });
 
 describe('aggregate, SLOs, upload, verdict', () => {

@@ -340,7 +340,7 @@ const pct = (x: number) => `${(x * 100).toFixed(x === 0 ? 0 : 2)}%`;
 
 /** One line: what ran, whether every connection came up, and the headline figures. */
 export function verdictLine(o: { topology: string; peers: number; expected: number; up: number; failed: number; partial: boolean }, a: BenchAggregate, slos?: readonly SloResult[]): string {
-  const conns = o.up === o.expected ? `all ${o.expected} connections up` : `${o.up} of ${o.expected} connections up${o.failed ? `, ${o.failed} failed` : ''}`;
+  const conns = o.up === o.expected ? (o.expected === 1 ? 'the connection is up' : `all ${o.expected} connections up`) : `${o.up} of ${o.expected} connections up${o.failed ? `, ${o.failed} failed` : ''}`;
   const bits = [`${o.topology}, ${o.peers} peers: ${conns}`];
   if (a.dc?.reliable.rttMs) bits.push(`DC RTT p99 ${f(a.dc.reliable.rttMs.p99)} ms`);
   if (a.audio) bits.push(`audio loss ${pct(a.audio.lossRatio)}`);

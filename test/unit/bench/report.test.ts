@@ -72,6 +72,7 @@ describe('aggregate, SLOs, upload, verdict', () => {
   it('the verdict says what came up and names breached SLOs', () => {
     const slos = checkSlos(parseSlo('audio.loss<1%'), a);
     expect(verdictLine({ topology: 'mesh', peers: 3, expected: 3, up: 3, failed: 0, partial: false }, a, slos)).toBe('mesh, 3 peers: all 3 connections up; DC RTT p99 6.00 ms; audio loss 4.00%; SLO breached: audio.loss<1%');
+    expect(verdictLine({ topology: 'mesh', peers: 2, expected: 1, up: 1, failed: 0, partial: false }, a)).toMatch(/^mesh, 2 peers: the connection is up;/);
     expect(verdictLine({ topology: 'mesh', peers: 3, expected: 3, up: 2, failed: 1, partial: true }, a)).toMatch(/^mesh, 3 peers: 2 of 3 connections up, 1 failed;.*interrupted/);
   });
 

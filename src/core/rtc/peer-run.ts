@@ -3,25 +3,16 @@
  * until aborted, periodic stats, and a summary of every connection it had.
  */
 import { resourceUsage, cpuUsage } from 'node:process';
-import { MeshPeer, type ConnectionReport, type MeshEvent, type MeshTraffic } from './mesh.js';
-import type { IceServer } from '../ice/servers.js';
+import { MeshPeer, type ConnectionReport, type MeshEvent, type MeshOptions } from './mesh.js';
 import { aggregate, type BenchAggregate } from '../bench/report.js';
 
-export interface PeerSessionOptions {
-  url: string;
-  room: string;
-  token?: string;
-  peerId?: string;
-  iceServers?: IceServer[];
-  loopback?: boolean;
-  relayOnly?: boolean;
-  traffic?: Partial<MeshTraffic>;
+/** MeshOptions' relay, ICE and traffic fields; the timeout required, events widened by `stats`. */
+export interface PeerSessionOptions extends Pick<MeshOptions, 'url' | 'room' | 'token' | 'peerId' | 'iceServers' | 'loopback' | 'relayOnly' | 'traffic' | 'signal'> {
   timeoutMs: number;
   /** Periodic `stats` events, ms (0: none). */
   statsIntervalMs: number;
   /** Restart the measurement window this long after joining (0: window from each connection's start). */
   warmupMs: number;
-  signal: AbortSignal;
   onEvent: (e: MeshEvent | { event: 'stats'; peerId: string; connections: ConnectionReport[] }) => void;
 }
 

@@ -1,0 +1,348 @@
+// connection.ts owns one RTCPeerConnection to one remote: signalling, probes, RTP stats and its report.
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
+import { ReceiveTracker } from '../bench/tracker.js';
+import { estimateOffset, type OffsetEstimate, type TimeExchange } from '../bench/clock.js';
+import { decodeProbe, encodeProbe } from '../bench/probe.js';
+import { summarizeExact } from '../bench/summary.js';
+import type { ConnectionReport, PairTypes, ProbeStats, RtpStats } from '../bench/report.js';
+import { RtcPeer, type RtpArrival, type SelectedPair } from './peer.js';
+import { startEcho, systemClock, type DataPipe, type Pacer } from './channel.js';
+import { sdpCandidateTypes, type CandidateType } from './ice.js';
+import type { MeshPeer } from './mesh.js';
+
+interface ProbeSide {
+  sent: number;
+  rtt: number[];
+  exchanges: TimeExchange[];
+  echoed: Set<number>;
+  rx: ReceiveTracker;
+}
+
+const newSide = (): ProbeSide => ({ sent: 0, rtt: [], exchanges: [], echoed: new Set(), rx: new ReceiveTracker({ seqModulo: 2 ** 32 }) });
+
+/** SDP exchanged through the relay between two mesh peers. */
+export interface SdpSignal {
+  rtcprobe: 'sdp';
+  type: 'offer' | 'answer';
+  sdp: string;
+}
+
+export function isSdpSignal(x: unknown): x is SdpSignal {
+  const o = x as Partial<SdpSignal> | null;
+  return !!o && typeof o === 'object' && o.rtcprobe === 'sdp' && (o.type === 'offer' || o.type === 'answer') && typeof o.sdp === 'string' && o.sdp.length < 60_000;
+}
+
+export const nowMs = () => performance.now();
+
+export class Connection {
+  readonly rtc: RtcPeer;
+  state: ConnectionReport['state'] = 'connecting';
+  error?: RtcprobeError;
+  pair?: PairTypes;
+  private readonly abort = new AbortController();
+  private answerWaiter?: (sdp: string) => void;
+  private remoteSdp?: string;
+  private phase = 'ICE gathering';
+  private reliable = newSide();
+  private unreliable = newSide();
+  private audio = new ReceiveTracker({ clockRate: 8000 });
+  private video = new ReceiveTracker({ clockRate: 90000 });
+  private audioTransit: number[] = [];
+  private videoTransit: number[] = [];
+  private allExchanges: TimeExchange[] = [];
+  private windowStart = nowMs();
+  private wireAtStart = { sent: 0, received: 0 };
+  private rtpCount = { audio: 0, video: 0 };
+  private timers: NodeJS.Timeout[] = [];
+  private offs: (() => void)[] = [];
+
+  constructor(
+    readonly mesh: MeshPeer,
+    readonly remote: string,
+    readonly role: 'offerer' | 'answerer',
+  ) {
+    const o = mesh.options;
+    const ch = mesh.traffic.channels;
+    this.rtc = new RtcPeer({
+      iceServers: mesh.iceServers,
+      ...(o.loopback ? { loopback: true } : {}),
+      ...(o.relayOnly ? { relayOnly: true } : {}),
+      ...(ch.includes('audio') ? { audio: 'pcmu' as const } : {}),
+      ...(ch.includes('video') ? { video: true } : {}),
+      startedAtMs: o.startedAtMs ?? nowMs(),
+    });
+    if (mesh.joinedAtMs !== undefined) this.rtc.mark('joined', mesh.joinedAtMs);
+    o.signal.addEventListener('abort', () => this.abort.abort(), { once: true });
+  }
+
+  private get w() {
+    return { timeoutMs: this.mesh.options.timeoutMs ?? 20_000, signal: this.abort.signal };
+  }
+
+  /** Offerer: offer, wait for the answer, connect. */
+  async runOffer(): Promise<void> {
+    try {
+      const offer = await this.rtc.offer(this.w);
+      this.phase = 'signalling (waiting for the answer)';
+      const answered = new Promise<string>((resolve, reject) => {
+        this.answerWaiter = resolve;
+        const t = setTimeout(() => reject(new RtcprobeError('TIMEOUT', `no answer from ${this.remote} within ${this.w.timeoutMs} ms`)), this.w.timeoutMs);
+        this.abort.signal.addEventListener('abort', () => reject(new RtcprobeError('ABORTED', 'aborted')), { once: true });
+        this.timers.push(t);
+      });
+      this.mesh.send(this.remote, { rtcprobe: 'sdp', type: 'offer', sdp: offer.sdp });
+      this.rtc.mark('offerSent');
+      const sdp = await answered;
+      this.remoteSdp = sdp;
+      await this.rtc.accept({ type: 'answer', sdp });
+      await this.establish();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Answerer: answer the offer, connect. */
+  async runAnswer(sdp: string): Promise<void> {
+    try {
+      this.remoteSdp = sdp;
+      const answer = await this.rtc.answer({ type: 'offer', sdp }, this.w);
+      this.mesh.send(this.remote, { rtcprobe: 'sdp', type: 'answer', sdp: answer.sdp });
+      await this.establish();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  onAnswer(sdp: string): void {
+    const w = this.answerWaiter;
+    this.answerWaiter = undefined;
+    w?.(sdp);
+  }
+
+  private async establish(): Promise<void> {
+    this.phase = 'ICE connectivity checks';
+    await this.rtc.connected(this.w);
+    const sel: SelectedPair | undefined = await this.rtc.selectedPair();
+    if (sel) {
+      this.pair = {
+        local: String(sel.local.type),
+        remote: String(sel.remote.type),
+        ...(sel.local.protocol ? { protocol: sel.local.protocol } : {}),
+        ...(sel.local.address ? { localAddress: `${sel.local.address}:${sel.local.port ?? ''}` } : {}),
+        ...(sel.remote.address ? { remoteAddress: `${sel.remote.address}:${sel.remote.port ?? ''}` } : {}),
+      };
+    }
+    if (this.mesh.options.relayOnly && this.pair?.local !== 'relay') {
+      this.phase = 'relay check';
+      throw new RtcprobeError('NO_RELAY_CANDIDATE', `relay only, but the selected pair is ${this.pair ? `${this.pair.local}/${this.pair.remote}` : 'unknown'}, not through the TURN server`);
+    }
+    this.phase = 'data channels';
+    const { reliable, unreliable } = await this.rtc.dataChannels(this.w);
+    this.state = 'up';
+    this.startTraffic(reliable, unreliable);
+    this.startWindow();
+    this.mesh.emit({ event: 'peer-connected', peerId: this.mesh.peerId, remote: this.remote, role: this.role, connectMs: this.rtc.breakdown(), pair: this.pair ?? { local: 'unknown', remote: 'unknown' } });
+  }
+
+  private fail(err: unknown): void {
+    if (this.state === 'closed') return;
+    let e = toRtcprobeError(err);
+    if (e.code === 'ABORTED' && this.mesh.options.signal.aborted) {
+      this.state = 'closed';
+      return;
+    }
+    if (this.mesh.options.relayOnly && /no relay candidate/.test(e.message)) {
+      e = new RtcprobeError('NO_RELAY_CANDIDATE', `connection to ${this.remote}: relay only, but the TURN server gave no allocation (credentials rejected, or the server unreachable)`, { cause: e });
+    } else if (e.code !== 'NO_RELAY_CANDIDATE' && e.code !== 'ABORTED') {
+      const local = this.rtc.sentDescription ? sdpCandidateTypes(this.rtc.sentDescription.sdp) : [];
+      const remote = this.remoteSdp ? sdpCandidateTypes(this.remoteSdp) : [];
+      const list = (l: CandidateType[]) => (l.length ? l.join(', ') : 'none');
+      e = new RtcprobeError('ICE_FAILED', `connection to ${this.remote} failed during ${this.phase}: ${e.message} (local candidates: ${list(local)}; remote candidates: ${list(remote)})`, { cause: e });
+    }
+    this.error = e;
+    this.state = 'failed';
+    this.mesh.emit({ event: 'peer-failed', peerId: this.mesh.peerId, remote: this.remote, code: e.code, message: e.message });
+    void this.stop();
+  }
+
+  private startTraffic(reliable: DataPipe, unreliable: DataPipe): void {
+    const t = this.mesh.traffic;
+    const clock = systemClock;
+    for (const [pipe, side] of [[reliable, 'reliable'], [unreliable, 'unreliable']] as const) {
+      const pacer: Pacer = this.rtc.pacer(pipe);
+      this.offs.push(startEcho(pipe, clock, pacer));
+      this.offs.push(
+        pipe.onMessage((data) => {
+          const t4 = clock.nowUs();
+          const h = decodeProbe(data);
+          if (!h) return;
+          const s = side === 'reliable' ? this.reliable : this.unreliable;
+          if (!h.echo) {
+            s.rx.add({ seq: h.seq, arrivalMs: t4 / 1000 });
+            return;
+          }
+          if (s.echoed.has(h.seq) || h.seq >= s.sent + this.seqBase(side)) return;
+          if (h.seq < this.seqBase(side)) return; // sent before the window
+          s.echoed.add(h.seq);
+          s.rtt.push((t4 - h.sentUs) / 1000);
+          const ex = { t1: h.sentUs, t2: h.echoRecvUs, t3: h.echoSendUs, t4 };
+          s.exchanges.push(ex);
+          this.allExchanges.push(ex);
+          if (this.allExchanges.length > 2000) this.allExchanges.splice(0, 1000);
+        }),
+      );
+      if (t.channels.includes('data')) {
+        let seq = 0;
+        const period = 1000 / t.dataRate;
+        const started = nowMs();
+        const tick = () => {
+          if (this.state !== 'up' || this.quiet) return;
+          const s = side === 'reliable' ? this.reliable : this.unreliable;
+          const msg = encodeProbe({ kind: 'probe', echo: false, streamId: side === 'reliable' ? 1 : 2, seq, sentUs: clock.nowUs(), sentWallMs: clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, t.dataSize);
+          try {
+            pacer.send(msg);
+            seq++;
+            s.sent++;
+          } catch {
+            return;
+          }
+          const next = started + (seq + 1) * period - nowMs();
+          this.timers.push(setTimeout(tick, Math.max(0, next)));
+          if (this.timers.length > 64) this.timers = this.timers.slice(-8);
+        };
+        this.seqCounters[side] = () => seq;
+        this.timers.push(setTimeout(tick, 0));
+      }
+    }
+    this.offs.push(
+      this.rtc.onRtp((a: RtpArrival) => {
+        const arrivalMs = a.arrivalUs / 1000;
+        const tr = a.kind === 'audio' ? this.audio : this.video;
+        tr.add({ seq: a.seq, arrivalMs, rtpTimestamp: a.timestamp });
+        this.rtpCount[a.kind]++;
+        if (a.probe) (a.kind === 'audio' ? this.audioTransit : this.videoTransit).push(arrivalMs - a.probe.sentUs / 1000);
+      }),
+    );
+    const long = { timeoutMs: 2_000_000_000, signal: this.abort.signal };
+    if (t.channels.includes('audio')) this.rtc.sendAudio({ packets: Number.MAX_SAFE_INTEGER, ...long }).catch((e: unknown) => this.mediaStopped(e));
+    if (t.channels.includes('video')) this.rtc.sendVideo({ frames: Number.MAX_SAFE_INTEGER, profile: { fps: t.videoFps, kbps: t.videoKbps }, ...long }).catch((e: unknown) => this.mediaStopped(e));
+  }
+
+  /** No new probes (the end of a window: outstanding echoes can still come back). */
+  quiet = false;
+
+  private seqCounters: Record<'reliable' | 'unreliable', () => number> = { reliable: () => 0, unreliable: () => 0 };
+  private seqBases = { reliable: 0, unreliable: 0 };
+  private seqBase(side: 'reliable' | 'unreliable'): number {
+    return this.seqBases[side];
+  }
+
+  private mediaStopped(e: unknown): void {
+    const err = toRtcprobeError(e);
+    if (err.code === 'ABORTED' || this.state !== 'up') return;
+    this.fail(err);
+  }
+
+  /** Wire bytes of the nominated pair so far. */
+  async wireBytes(): Promise<{ sent: number; received: number }> {
+    try {
+      const report = await this.rtc.pc.getStats();
+      let sent = 0;
+      let received = 0;
+      for (const s of report.values() as Iterable<Record<string, unknown>>) {
+        if (s.type === 'candidate-pair' && s.nominated === true) {
+          sent += Number(s.bytesSent ?? 0);
+          received += Number(s.bytesReceived ?? 0);
+        }
+      }
+      return { sent, received };
+    } catch {
+      return { sent: 0, received: 0 };
+    }
+  }
+
+  /** Clear the counters: the window starts now. */
+  startWindow(): void {
+    this.windowStart = nowMs();
+    this.seqBases = { reliable: this.seqCounters.reliable(), unreliable: this.seqCounters.unreliable() };
+    this.reliable = newSide();
+    this.unreliable = newSide();
+    this.audio = new ReceiveTracker({ clockRate: 8000 });
+    this.video = new ReceiveTracker({ clockRate: 90000 });
+    this.audioTransit = [];
+    this.videoTransit = [];
+    this.rtpCount = { audio: 0, video: 0 };
+    void this.wireBytes().then((b) => {
+      this.wireAtStart = b;
+    });
+  }
+
+  async report(): Promise<ConnectionReport> {
+    const base: ConnectionReport = {
+      peerId: this.mesh.peerId,
+      remote: this.remote,
+      role: this.role,
+      state: this.state,
+      windowMs: nowMs() - this.windowStart,
+      bytes: { sent: 0, received: 0 },
+      ...(this.error ? { error: { code: this.error.code, message: this.error.message } } : {}),
+      ...(this.pair ? { pair: this.pair } : {}),
+    };
+    const cm = this.rtc.breakdown();
+    if (Object.keys(cm.sinceStart).length > 1) base.connectMs = cm;
+    if (this.state !== 'up') return base;
+    const wire = await this.wireBytes();
+    base.bytes = { sent: wire.sent - this.wireAtStart.sent, received: wire.received - this.wireAtStart.received };
+    const off: OffsetEstimate | undefined = estimateOffset(this.allExchanges, 5);
+    const offMs = off ? off.offset / 1000 : undefined;
+    const ch = this.mesh.traffic.channels;
+    if (ch.includes('data')) {
+      const side = (s: ProbeSide): ProbeStats => {
+        const fw = offMs === undefined ? [] : s.exchanges.map((e) => (e.t2 - e.t1) / 1000 - offMs);
+        const bw = offMs === undefined ? [] : s.exchanges.map((e) => (e.t4 - e.t3) / 1000 + offMs);
+        const out: ProbeStats = { sent: s.sent, echoed: s.echoed.size, lossRatio: s.sent ? Math.max(0, s.sent - s.echoed.size) / s.sent : 0, received: s.rx.report() };
+        const rtt = summarizeExact(s.rtt);
+        if (rtt) out.rttMs = rtt;
+        const f = summarizeExact(fw);
+        if (f) out.forwardMs = f;
+        const b = summarizeExact(bw);
+        if (b) out.backwardMs = b;
+        return out;
+      };
+      base.dc = {
+        reliable: side(this.reliable),
+        unreliable: side(this.unreliable),
+        ...(off ? { clock: { offsetMs: off.offset / 1000, uncertaintyMs: off.uncertainty / 1000, exchanges: off.total } } : {}),
+      };
+    }
+    const rtp = (tr: ReceiveTracker, transit: number[], n: number): RtpStats => {
+      const out: RtpStats = { stream: tr.report(), packetsReceived: n };
+      if (offMs !== undefined) {
+        const s = summarizeExact(transit.map((x) => x + offMs));
+        if (s) out.oneWayMs = s;
+      }
+      return out;
+    };
+    const sh = (x: number[]) => (offMs === undefined ? [] : x.map((v) => v + offMs));
+    base.raw = {
+      rtt: { reliable: this.reliable.rtt, unreliable: this.unreliable.rtt },
+      forward: { reliable: offMs === undefined ? [] : this.reliable.exchanges.map((e) => (e.t2 - e.t1) / 1000 - offMs), unreliable: offMs === undefined ? [] : this.unreliable.exchanges.map((e) => (e.t2 - e.t1) / 1000 - offMs) },
+      backward: { reliable: offMs === undefined ? [] : this.reliable.exchanges.map((e) => (e.t4 - e.t3) / 1000 + offMs), unreliable: offMs === undefined ? [] : this.unreliable.exchanges.map((e) => (e.t4 - e.t3) / 1000 + offMs) },
+      audioOwd: sh(this.audioTransit),
+      videoOwd: sh(this.videoTransit),
+    };
+    if (ch.includes('audio')) base.audio = rtp(this.audio, this.audioTransit, this.rtpCount.audio);
+    if (ch.includes('video')) base.video = rtp(this.video, this.videoTransit, this.rtpCount.video);
+    return base;
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'up' || this.state === 'connecting') this.state = 'closed';
+    this.abort.abort();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    for (const off of this.offs) off();
+    this.offs = [];
+    await this.rtc.close();
+  }
+}

@@ -10,179 +10,24 @@
  * Every wait takes a timeout and an AbortSignal; close() releases sockets
  * and timers so the process can exit.
  */
-import {
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtpHeader,
-  RtpPacket,
-  type RTCDataChannel,
-  type RTCPeerConnectionConfig,
-  type RTCRtpTransceiver,
-} from 'werift';
-import { Socket as UdpSocket } from 'node:dgram';
+import { RTCPeerConnection, type RTCDataChannel, type RTCRtpTransceiver } from 'werift';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { connectBreakdown, mark, type ConnectBreakdown, type ConnectMark, type ConnectMarks } from '../bench/connect.js';
-import { decodeProbe, encodeProbe, type ProbeHeader } from '../bench/probe.js';
-import { PROBE_HEADER_BYTES } from '../bench/probe.js';
-import type { IceServer } from '../ice/servers.js';
-import { relayOnlySdp, sdpCandidateTypes, type CandidateType } from './ice.js';
+import { decodeProbe } from '../bench/probe.js';
+import { relayOnlySdp, sdpCandidateTypes } from './ice.js';
 import { Pacer, systemClock, withDeadline, type Clock, type DataPipe, type PacerOptions } from './channel.js';
-import {
-  DEFAULT_VIDEO, PCMU_PROFILE, audioTimestampStep, splitFrame, videoFrameBytes, videoTimestampStep,
-  type AudioProfile, type VideoProfile,
-} from './media.js';
+import { RELIABLE_LABEL, UNRELIABLE_LABEL, weriftConfig, type PeerOptions } from './config.js';
+import { wrapChannel } from './datachannel.js';
+import { socketClosed, udpSockets } from './sockets.js';
+import { sendAudioRtp, sendVideoRtp, type RtpCounters, type RtpSendContext } from './rtp-send.js';
+import type {
+  AudioSendOptions, CandidateInfo, RtpArrival, SelectedPair, SendReport, SessionDescription, VideoSendOptions, WaitOptions,
+} from './types.js';
 
-export const RELIABLE_LABEL = 'rtcprobe-reliable';
-export const UNRELIABLE_LABEL = 'rtcprobe-unreliable';
-export const PCMU_PT = 0;
-export const OPUS_PT = 111;
-export const VIDEO_PT = 96;
-
-export type AudioCodec = 'pcmu' | 'opus';
-
-export interface PeerOptions {
-  /** Explicit ICE servers ([] for none: werift's default would be a public STUN server). */
-  iceServers: IceServer[];
-  /** Gather host candidates on 127.0.0.1 only (two peers on one machine, no network needed). */
-  loopback?: boolean;
-  /** iceTransportPolicy "relay", and only relay candidates leave this peer's SDP. */
-  relayOnly?: boolean;
-  /** Extra host addresses to gather on (e.g. loopback or a tunnel interface). */
-  additionalHostAddresses?: string[];
-  /** Local UDP port range for ICE, [min, max] with min < max. */
-  portRange?: [number, number];
-  /** Negotiate an audio transceiver (sendrecv) with this codec. */
-  audio?: AudioCodec;
-  /** Negotiate a video transceiver (sendrecv, VP8 payload type, synthetic content). */
-  video?: boolean;
-  clock?: Clock;
-  /** The `start` connect mark (ms, same clock), when the run began before the peer was created. */
-  startedAtMs?: number;
-}
-
-export interface WaitOptions {
-  timeoutMs: number;
-  signal?: AbortSignal;
-}
-
-export interface SessionDescription {
-  type: 'offer' | 'answer';
-  sdp: string;
-}
-
-export interface CandidateInfo {
-  type: CandidateType | string;
-  address?: string;
-  port?: number;
-  protocol?: string;
-}
-
-export interface SelectedPair {
-  local: CandidateInfo;
-  remote: CandidateInfo;
-  /** ICE round trip measured by werift's connectivity checks, ms. */
-  rttMs?: number;
-}
-
-export interface RtpArrival {
-  kind: 'audio' | 'video';
-  seq: number;
-  timestamp: number;
-  marker: boolean;
-  payloadType: number;
-  ssrc: number;
-  payloadBytes: number;
-  /** Local monotonic clock, µs. */
-  arrivalUs: number;
-  /** The probe header at the start of the payload, when there is one. */
-  probe?: ProbeHeader;
-}
-
-export interface AudioSendOptions extends WaitOptions {
-  packets: number;
-  profile?: Partial<AudioProfile>;
-  streamId?: number;
-}
-
-export interface VideoSendOptions extends WaitOptions {
-  frames: number;
-  profile?: Partial<VideoProfile>;
-  streamId?: number;
-}
-
-export interface SendReport {
-  packets: number;
-  frames: number;
-  bytes: number;
-  durationMs: number;
-}
-
-function codecs(o: PeerOptions): RTCPeerConnectionConfig['codecs'] {
-  // No NACK/PLI/REMB: loss must show as loss, not be repaired behind our back. Both audio codecs are
-  // accepted (an answerer takes whichever the offer has); the chosen one comes first.
-  const pcmu = new RTCRtpCodecParameters({ mimeType: 'audio/PCMU', clockRate: 8000, channels: 1, payloadType: PCMU_PT, rtcpFeedback: [] });
-  const opus = new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, rtcpFeedback: [] });
-  return {
-    audio: o.audio === 'opus' ? [opus, pcmu] : [pcmu, opus],
-    video: [new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: VIDEO_PT, rtcpFeedback: [] })],
-  };
-}
-
-/** werift configuration for the options (exported for tests and diagnostics). */
-export function weriftConfig(o: PeerOptions): RTCPeerConnectionConfig {
-  const extra = [...(o.loopback ? ['127.0.0.1'] : []), ...(o.additionalHostAddresses ?? [])];
-  return {
-    iceServers: o.iceServers.map((s) => ({ urls: s.urls, ...(s.username !== undefined ? { username: s.username } : {}), ...(s.credential !== undefined ? { credential: s.credential } : {}) })),
-    iceTransportPolicy: o.relayOnly ? 'relay' : 'all',
-    // Loopback: no interface addresses at all, only 127.0.0.1 (werift skips loopback otherwise).
-    iceUseIpv4: !o.loopback,
-    iceUseIpv6: !o.loopback,
-    iceAdditionalHostAddresses: extra.length ? [...new Set(extra)] : undefined,
-    ...(o.portRange ? { icePortRange: o.portRange } : {}),
-    // One transport for everything: with werift's default (max-compat) the offerer gathers a
-    // transport per m-line and the ones bundled away are never closed, so their sockets outlive close().
-    bundlePolicy: 'max-bundle',
-    codecs: codecs(o),
-  };
-}
-
-function wrapChannel(dc: RTCDataChannel): DataPipe {
-  return {
-    get label() {
-      return dc.label;
-    },
-    get isOpen() {
-      return dc.readyState === 'open';
-    },
-    get bufferedAmount() {
-      return dc.bufferedAmount;
-    },
-    get bufferedAmountLowThreshold() {
-      return dc.bufferedAmountLowThreshold;
-    },
-    set bufferedAmountLowThreshold(v: number) {
-      dc.bufferedAmountLowThreshold = v;
-    },
-    send(data: Buffer) {
-      if (dc.readyState !== 'open') throw new RtcprobeError('CONNECTION', `data channel "${dc.label}" is ${dc.readyState}`);
-      dc.send(data);
-    },
-    onMessage(cb) {
-      const s = dc.onMessage.subscribe((m) => cb(typeof m === 'string' ? Buffer.from(m) : m));
-      return () => s.unSubscribe();
-    },
-    onBufferedAmountLow(cb) {
-      const s = dc.bufferedAmountLow.subscribe(() => cb());
-      return () => s.unSubscribe();
-    },
-    onClose(cb) {
-      const s = dc.stateChanged.subscribe((st) => {
-        if (st === 'closed' || st === 'closing') cb();
-      });
-      return () => s.unSubscribe();
-    },
-  };
-}
+export { RELIABLE_LABEL, UNRELIABLE_LABEL, PCMU_PT, OPUS_PT, VIDEO_PT, weriftConfig, type AudioCodec, type PeerOptions } from './config.js';
+export type {
+  WaitOptions, SessionDescription, CandidateInfo, SelectedPair, RtpArrival, AudioSendOptions, VideoSendOptions, SendReport,
+} from './types.js';
 
 export class RtcPeer {
   readonly pc: RTCPeerConnection;
@@ -200,10 +45,8 @@ export class RtcPeer {
   sentDescription?: SessionDescription;
   private closed = false;
   private failure?: RtcprobeError;
-  private audioSeq = Math.floor(Math.random() * 65536);
-  private audioTs = Math.floor(Math.random() * 2 ** 24);
-  private videoSeq = Math.floor(Math.random() * 65536);
-  private videoTs = Math.floor(Math.random() * 2 ** 24);
+  private readonly audioRtp: RtpCounters = { seq: Math.floor(Math.random() * 65536), ts: Math.floor(Math.random() * 2 ** 24) };
+  private readonly videoRtp: RtpCounters = { seq: Math.floor(Math.random() * 65536), ts: Math.floor(Math.random() * 2 ** 24) };
 
   constructor(readonly options: PeerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -425,61 +268,18 @@ export class RtcPeer {
     return tx;
   }
 
+  private rtpContext(): RtpSendContext {
+    return { clock: this.clock, sleepUntil: (at, w, dl) => this.sleepUntil(at, w, dl), checkSending: (w, dl, kind) => this.checkSending(w, dl, kind) };
+  }
+
   /** Audio-like RTP: `packets` packets every ptime, each carrying a probe header. */
   async sendAudio(o: AudioSendOptions): Promise<SendReport> {
-    const tx = this.sendable(this.audioTx, 'audio');
-    // The negotiated codec decides (an answerer sends whatever the offer chose).
-    const codec = tx.sender.codec;
-    const isOpus = codec?.mimeType.toLowerCase() === 'audio/opus';
-    const base = isOpus ? { ...PCMU_PROFILE, clockRate: 48000, payloadBytes: 120 } : PCMU_PROFILE;
-    const pt = codec?.payloadType ?? (isOpus ? OPUS_PT : PCMU_PT);
-    const p: AudioProfile = { ...base, ...o.profile };
-    const step = audioTimestampStep(p);
-    const deadline = performance.now() + o.timeoutMs;
-    const t0 = this.clock.nowUs();
-    const r: SendReport = { packets: 0, frames: 0, bytes: 0, durationMs: 0 };
-    for (let i = 0; i < o.packets; i++) {
-      await this.sleepUntil(t0 + i * p.ptimeMs * 1000, o, deadline);
-      this.checkSending(o, deadline, 'audio');
-      const payload = encodeProbe({ kind: 'audio', echo: false, streamId: o.streamId ?? 1, seq: i, sentUs: this.clock.nowUs(), sentWallMs: this.clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, Math.max(p.payloadBytes, PROBE_HEADER_BYTES));
-      const header = new RtpHeader({ payloadType: pt, sequenceNumber: this.audioSeq, timestamp: this.audioTs >>> 0, marker: i === 0 });
-      this.audioSeq = (this.audioSeq + 1) & 0xffff;
-      this.audioTs = (this.audioTs + step) >>> 0;
-      await tx.sender.sendRtp(new RtpPacket(header, payload));
-      r.packets++;
-      r.frames++;
-      r.bytes += payload.length;
-    }
-    r.durationMs = (this.clock.nowUs() - t0) / 1000;
-    return r;
+    return sendAudioRtp(this.sendable(this.audioTx, 'audio'), this.audioRtp, this.rtpContext(), o);
   }
 
   /** Video-like RTP: frames at `fps`, sized for `kbps`, split into ≤1200-byte packets, marker on each frame's last. */
   async sendVideo(o: VideoSendOptions): Promise<SendReport> {
-    const tx = this.sendable(this.videoTx, 'video');
-    const p: VideoProfile = { ...DEFAULT_VIDEO, ...o.profile };
-    const step = videoTimestampStep(p);
-    const sizes = splitFrame(videoFrameBytes(p), undefined, PROBE_HEADER_BYTES);
-    const deadline = performance.now() + o.timeoutMs;
-    const t0 = this.clock.nowUs();
-    const r: SendReport = { packets: 0, frames: 0, bytes: 0, durationMs: 0 };
-    let seq = 0;
-    for (let f = 0; f < o.frames; f++) {
-      await this.sleepUntil(t0 + (f * 1e6) / p.fps, o, deadline);
-      this.checkSending(o, deadline, 'video');
-      for (let k = 0; k < sizes.length; k++) {
-        const payload = encodeProbe({ kind: 'video', echo: false, streamId: o.streamId ?? 2, seq: seq++, sentUs: this.clock.nowUs(), sentWallMs: this.clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, sizes[k]!);
-        const header = new RtpHeader({ payloadType: VIDEO_PT, sequenceNumber: this.videoSeq, timestamp: this.videoTs >>> 0, marker: k === sizes.length - 1 });
-        this.videoSeq = (this.videoSeq + 1) & 0xffff;
-        await tx.sender.sendRtp(new RtpPacket(header, payload));
-        r.packets++;
-        r.bytes += payload.length;
-      }
-      this.videoTs = (this.videoTs + step) >>> 0;
-      r.frames++;
-    }
-    r.durationMs = (this.clock.nowUs() - t0) / 1000;
-    return r;
+    return sendVideoRtp(this.sendable(this.videoTx, 'video'), this.videoRtp, this.rtpContext(), o);
   }
 
   /** The nominated candidate pair, from werift's getStats; undefined before ICE connects. */
@@ -509,16 +309,7 @@ export class RtcPeer {
     this.rtpListeners.clear();
     this.notifyState();
     // werift's close() can resolve before its UDP sockets are closed: wait for each one's 'close'.
-    const socketsClosed = this.udpSockets().map(
-      (sock) =>
-        new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 2000);
-          sock.once('close', () => {
-            clearTimeout(t);
-            resolve();
-          });
-        }),
-    );
+    const socketsClosed = udpSockets(this.pc).map((sock) => socketClosed(sock, 2000));
     try {
       await this.pc.close();
     } catch {
@@ -530,20 +321,6 @@ export class RtcPeer {
     for (let i = 0; i < 2; i++) await new Promise<void>((r) => setImmediate(r));
   }
 
-  /** The UDP sockets of werift's ICE connections (internals: looked up defensively). */
-  private udpSockets(): UdpSocket[] {
-    const out: UdpSocket[] = [];
-    for (const t of this.pc.iceTransports) {
-      const protocols = (t.connection as unknown as { protocols?: unknown[] }).protocols ?? [];
-      for (const p of protocols) {
-        const tr = (p as { transport?: { socket?: unknown; closed?: boolean } }).transport;
-        if (tr?.socket instanceof UdpSocket && !tr.closed) out.push(tr.socket);
-        const turnTr = (p as { turn?: { transport?: { socket?: unknown; closed?: boolean } } }).turn?.transport;
-        if (turnTr?.socket instanceof UdpSocket && !turnTr.closed) out.push(turnTr.socket);
-      }
-    }
-    return out;
-  }
 }
 
 /** Create a peer (sync); see RtcPeer. */

@@ -2,6 +2,7 @@
 import type { ConnectBreakdown } from '../bench/connect.js';
 import type { PairTypes } from '../bench/report.js';
 import type { IceServer } from '../ice/servers.js';
+import type { PeerMeta } from '../signaling/protocol.js';
 
 export type MeshChannel = 'data' | 'audio' | 'video';
 
@@ -22,6 +23,8 @@ export interface MeshOptions {
   room: string;
   token?: string;
   peerId?: string;
+  /** Sent with the join; `role: "sfu" | "mcu"` marks a room server (see MeshPeer). */
+  meta?: PeerMeta;
   /** Explicit ICE servers; undefined: the relay's `joined.iceServers`, else none. */
   iceServers?: IceServer[];
   loopback?: boolean;

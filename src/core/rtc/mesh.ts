@@ -2,7 +2,13 @@
  * A mesh member: joins a room of the signaling relay through SignalClient
  * and keeps one RtcPeer to every other peer there, following peers as they
  * come and go. The lexicographically smaller peerId offers, so two peers
- * never offer to each other at once. Over every connection it sends probes
+ * never offer to each other at once.
+ *
+ * Room servers: a peer whose join `meta.role` is "sfu" or "mcu" is a room
+ * server. While one is in the room, a client connects to the room server(s)
+ * only (and drops its client-to-client connections when one arrives), and
+ * the client always offers to a server. Room servers themselves do not use
+ * this class. Over every connection it sends probes
  * on both data channels (reliable ordered and unreliable unordered), echoes
  * the other side's probes, and sends audio-like and video-like RTP; the
  * per-connection figures come from that traffic only.
@@ -13,7 +19,7 @@
  */
 import { toRtcprobeError } from '../errors.js';
 import { SignalClient } from '../signaling/client.js';
-import type { JoinedMessage } from '../signaling/protocol.js';
+import type { JoinedMessage, PeerMeta } from '../signaling/protocol.js';
 import type { ConnectionReport } from '../bench/report.js';
 export type { ConnectionReport, PairTypes, ProbeStats, RtpStats } from '../bench/report.js';
 import { toRtcIceServers } from './ice.js';
@@ -32,6 +38,8 @@ export class MeshPeer {
   iceServers: IceServer[] = [];
   joined?: JoinedMessage;
   private readonly conns = new Map<string, Connection>();
+  /** Room servers present in the room, by peerId, with their role. */
+  private readonly servers = new Map<string, RoomServerRole>();
   /** Connections that ended (peer left), kept for the summary. */
   readonly ended: ConnectionReport[] = [];
   private stopped = false;
@@ -61,11 +69,23 @@ export class MeshPeer {
       signal: o.signal,
       ...(o.token ? { token: o.token } : {}),
       ...(o.peerId ? { peerId: o.peerId } : {}),
+      ...(o.meta ? { meta: o.meta } : {}),
     });
     this.client = client;
     client.on('signal', ({ from, data }) => this.onSignal(from, data));
-    client.on('peer-joined', (p) => this.ensure(p.peerId));
-    client.on('peer-left', (p) => void this.drop(p.peerId));
+    client.on('peer-joined', (p) => {
+      const role = roomServerRole(p.meta);
+      if (role) {
+        this.servers.set(p.peerId, role);
+        // A room server arrived: client-to-client connections give way to it.
+        for (const remote of [...this.conns.keys()]) if (!this.servers.has(remote)) void this.drop(remote);
+      }
+      if (this.wants(p.peerId)) this.ensure(p.peerId);
+    });
+    client.on('peer-left', (p) => {
+      this.servers.delete(p.peerId);
+      void this.drop(p.peerId);
+    });
     const joined = await client.connect();
     this.joinedAtMs = nowMs();
     this.joined = joined;
@@ -73,7 +93,11 @@ export class MeshPeer {
     if (o.iceServers) this.iceServers = o.iceServers;
     else if (joined.iceServers?.length) this.iceServers = toRtcIceServers(joined.iceServers as { urls: string | string[]; username?: string; credential?: string }[]);
     this.emit({ event: 'joined', peerId: joined.peerId, room: joined.room, peers: joined.peers.map((p) => p.peerId), iceServers: joined.iceServers?.length ?? 0 });
-    for (const p of joined.peers) this.ensure(p.peerId);
+    for (const p of joined.peers) {
+      const role = roomServerRole(p.meta);
+      if (role) this.servers.set(p.peerId, role);
+    }
+    for (const p of joined.peers) if (this.wants(p.peerId)) this.ensure(p.peerId);
     return joined;
   }
 
@@ -90,7 +114,7 @@ export class MeshPeer {
     if (this.stopped || remote === this.peerId) return undefined;
     const have = this.conns.get(remote);
     if (have) return have;
-    const r = role ?? (this.peerId < remote ? 'offerer' : 'answerer');
+    const r = role ?? (this.servers.has(remote) || this.peerId < remote ? 'offerer' : 'answerer');
     let c: Connection;
     try {
       c = new Connection(this, remote, r);
@@ -107,6 +131,7 @@ export class MeshPeer {
   private onSignal(from: string, data: unknown): void {
     if (!isSdpSignal(data)) return;
     if (data.type === 'offer') {
+      if (!this.wants(from)) return; // a client-to-client offer while a room server is here
       const existing = this.conns.get(from);
       if (existing && existing.role === 'offerer') return; // the rule says we offer; ignore
       if (existing && existing.state !== 'connecting') {
@@ -130,6 +155,16 @@ export class MeshPeer {
     this.ended.push(r.state === 'up' ? { ...r, state: 'closed' } : r);
     await c.stop();
     this.emit({ event: 'peer-left', peerId: this.peerId, remote });
+  }
+
+  /** Whether this peer keeps a connection to `remote`: room servers always; other clients only while no room server is in the room. */
+  wants(remote: string): boolean {
+    return this.servers.has(remote) || this.servers.size === 0;
+  }
+
+  /** The room servers in the room (peerId → role). */
+  get roomServers(): ReadonlyMap<string, RoomServerRole> {
+    return this.servers;
   }
 
   /** Remote peers with a connection (any state). */
@@ -165,4 +200,12 @@ export class MeshPeer {
     await Promise.allSettled([...this.pending]);
     await this.client?.close();
   }
+}
+
+export type RoomServerRole = 'sfu' | 'mcu';
+
+/** The room-server role a peer announced in its join meta, if any. */
+export function roomServerRole(meta: PeerMeta | undefined): RoomServerRole | undefined {
+  const r = meta?.['role'];
+  return r === 'sfu' || r === 'mcu' ? r : undefined;
 }

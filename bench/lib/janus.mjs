@@ -20,8 +20,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RtpHeader, RtpPacket } from 'werift';
+import { RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { RtcPeer } from '../../dist/core/rtc/peer.js';
+import { weriftConfig } from '../../dist/core/rtc/config.js';
 import { onCleanup, spawnTracked } from './procs.mjs';
 
 const JANUS_LIB = '/usr/lib/x86_64-linux-gnu/janus';
@@ -211,6 +212,15 @@ async function session(janus) {
   };
 }
 
+/** Resolve once `cond()` holds, re-checked on every event of `ev` (bounded by W.timeoutMs). */
+function until(cond, ev) {
+  return new Promise((resolve, reject) => {
+    if (cond()) return resolve();
+    const t = setTimeout(() => { sub.unSubscribe(); reject(new Error('timed out waiting for the peer connection')); }, W.timeoutMs);
+    const sub = ev.subscribe(() => { if (cond()) { clearTimeout(t); sub.unSubscribe(); resolve(); } });
+  });
+}
+
 function peerOptions(janus, extra) {
   // Host candidates only on the root end of the veth (plus 127.0.0.1, unused); no STUN, no TURN.
   return { iceServers: [], loopback: true, additionalHostAddresses: [janus.hostAddress], ...extra };
@@ -331,37 +341,39 @@ export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 
     const admin = await s.attach('janus.plugin.audiobridge');
     const created = await admin.request({ request: 'create', room, sampling_rate: 8000, audiolevel_event: false, record: false });
     if (created?.audiobridge !== 'created') throw new Error(`audiobridge create: ${JSON.stringify(created)}`);
+    // The AudioBridge takes no data channel (RtcPeer always offers one): a bare werift peer with the
+    // same configuration and a single PCMU transceiver.
     const join = async (display) => {
       const t0 = performance.now();
-      const peer = new RtcPeer(peerOptions(janus, { audio: 'pcmu' }));
-      peers.push(peer);
+      const pc = new RTCPeerConnection(weriftConfig(peerOptions(janus, { audio: 'pcmu' })));
+      peers.push({ close: () => pc.close() });
+      const tx = pc.addTransceiver('audio', { direction: 'sendrecv' });
+      const rtp = [];
+      tx.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((p) => { for (const f of rtp) f(p); }));
       const h = await s.attach('janus.plugin.audiobridge');
       await h.message({ request: 'join', room, display, codec: 'pcmu' });
-      const offer = await peer.offer(W);
-      const { jsep } = await h.message({ request: 'configure', muted: false }, { type: 'offer', sdp: offer.sdp });
+      await pc.setLocalDescription(await pc.createOffer());
+      await until(() => pc.iceGatheringState === 'complete', pc.iceGatheringStateChange);
+      const { jsep } = await h.message({ request: 'configure', muted: false }, { type: 'offer', sdp: pc.localDescription.sdp });
       if (!jsep) throw new Error('audiobridge: no answer');
-      await peer.accept({ type: 'answer', sdp: jsep.sdp });
-      await peer.connected(W);
-      return { peer, joinMs: performance.now() - t0 };
+      await pc.setRemoteDescription({ type: 'answer', sdp: jsep.sdp });
+      await until(() => pc.connectionState === 'connected', pc.connectionStateChange);
+      return { pc, tx, onRtp: (f) => rtp.push(f), joinMs: performance.now() - t0 };
     };
     const a = await join('rtcprobe-a');
     const b = await join('rtcprobe-b');
-    const tx = a.peer.pc.getTransceivers().find((t) => t.kind === 'audio');
     let seq = 1;
     let ts = 0;
     const send = async (payload) => {
-      await tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload));
+      await a.tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload));
       seq = (seq + 1) & 0xffff;
       ts += 160;
     };
     let received = 0;
-    let firstAt;
-    let onset;
-    b.peer.onRtp((x) => { received++; firstAt ??= x.arrivalUs; });
-    const track = b.peer.pc.getTransceivers().find((t) => t.kind === 'audio');
     let toneStart;
     let detected;
-    track.receiver.tracks[0]?.onReceiveRtp.subscribe((rtp) => {
+    b.onRtp((rtp) => {
+      received++;
       if (toneStart !== undefined && detected === undefined && rms(rtp.payload) > 2000) detected = performance.now();
     });
     const delays = [];
@@ -381,8 +393,6 @@ export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 
       toneStart = undefined;
     }
     const spanS = (performance.now() - t0) / 1000;
-    void onset;
-    void firstAt;
     return {
       joinMs: [a.joinMs, b.joinMs],
       mixedPacketsPerSecond: received / spanS,

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { RtcPeer } from '../../dist/core/rtc/peer.js';
 import { weriftConfig } from '../../dist/core/rtc/config.js';
+import { connectPair } from '../../dist/core/rtc/pair.js';
 import { onCleanup, spawnTracked } from './procs.mjs';
 
 const JANUS_LIB = '/usr/lib/x86_64-linux-gnu/janus';
@@ -146,8 +147,8 @@ export async function startJanus({ httpPort = 8088, rtpRange = '20000-20999', re
 let txn = 0;
 const tid = () => `t${process.pid}-${++txn}`;
 
-async function post(url, body) {
-  const r = await fetch(url, { method: 'POST', body: JSON.stringify({ ...body, transaction: tid() }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+async function post(url, body, transaction = tid()) {
+  const r = await fetch(url, { method: 'POST', body: JSON.stringify({ ...body, transaction }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
   const j = await r.json();
   if (j.janus === 'error') throw new Error(`janus: ${j.error?.code} ${j.error?.reason}`);
   return j;
@@ -187,8 +188,10 @@ async function session(janus) {
         request: async (body) => (await post(`${base}/${hid}`, { janus: 'message', body })).plugindata?.data,
         /** An asynchronous request: resolves with the plugin's event (and its jsep). */
         message: async (body, jsep) => {
-          const wait = this.waitEvent(hid, (ev) => ev.janus === 'event');
-          await post(`${base}/${hid}`, { janus: 'message', body, ...(jsep ? { jsep } : {}) });
+          // The plugin's answer carries the request's transaction; other events (notifications) do not.
+          const transaction = tid();
+          const wait = this.waitEvent(hid, (ev) => ev.janus === 'event' && ev.transaction === transaction);
+          await post(`${base}/${hid}`, { janus: 'message', body, ...(jsep ? { jsep } : {}) }, transaction);
           const ev = await wait;
           const data = ev.plugindata?.data;
           if (data?.error) throw new Error(`janus ${plugin}: ${data.error_code} ${data.error}`);
@@ -216,8 +219,11 @@ async function session(janus) {
 function until(cond, ev) {
   return new Promise((resolve, reject) => {
     if (cond()) return resolve();
-    const t = setTimeout(() => { sub.unSubscribe(); reject(new Error('timed out waiting for the peer connection')); }, W.timeoutMs);
-    const sub = ev.subscribe(() => { if (cond()) { clearTimeout(t); sub.unSubscribe(); resolve(); } });
+    const done = (err) => { clearTimeout(t); clearInterval(poll); sub.unSubscribe(); if (err) reject(err); else resolve(); };
+    const t = setTimeout(() => done(new Error('timed out waiting for the peer connection')), W.timeoutMs);
+    // The event wakes it at once; the poll covers a condition that also depends on another peer.
+    const poll = setInterval(() => { if (cond()) done(); }, 50);
+    const sub = ev.subscribe(() => { if (cond()) done(); });
   });
 }
 
@@ -301,6 +307,98 @@ export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, k
   }
 }
 
+/**
+ * A sends PCMU silence, then a 1 kHz tone, `bursts` times over `seconds`;
+ * the delay from the first tone frame sent to the first frame B receives
+ * with energy is one sample (20 ms granularity on each side).
+ */
+async function toneOnsets(a, b, { seconds, bursts }) {
+  let seq = 1;
+  let ts = 0;
+  const send = async (payload) => {
+    await a.tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload));
+    seq = (seq + 1) & 0xffff;
+    ts += 160;
+  };
+  let received = 0;
+  let toneStart;
+  let detected;
+  b.onRtp((rtp) => {
+    received++;
+    if (toneStart !== undefined && detected === undefined && rms(rtp.payload) > 2000) detected = performance.now();
+  });
+  const delays = [];
+  const framesPer = Math.max(10, Math.round((seconds * 50) / bursts));
+  const t0 = performance.now();
+  for (let k = 0; k < bursts; k++) {
+    // Half silence, half tone; the tone's first frame is the reference instant.
+    for (let i = 0; i < framesPer; i++) {
+      const due = t0 + (k * framesPer + i) * 20;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const tone = i >= framesPer / 2;
+      if (tone && toneStart === undefined) { toneStart = performance.now(); detected = undefined; }
+      await send(tone ? toneFrame(i) : SILENCE);
+    }
+    if (toneStart !== undefined && detected !== undefined) delays.push(detected - toneStart);
+    toneStart = undefined;
+  }
+  const spanS = (performance.now() - t0) / 1000;
+  return { packetsPerSecond: received / spanS, onsetDelayMs: delays, summary: summarize(delays), bursts };
+}
+
+/** A bare werift peer with one PCMU transceiver (sendrecv). */
+function audioPeer(options) {
+  const pc = new RTCPeerConnection(weriftConfig({ ...options, audio: 'pcmu' }));
+  const tx = pc.addTransceiver('audio', { direction: 'sendrecv' });
+  const rtp = [];
+  tx.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((p) => { for (const f of rtp) f(p); }));
+  return { pc, tx, onRtp: (f) => rtp.push(f) };
+}
+
+async function completeOffer(pc) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await until(() => pc.iceGatheringState === 'complete', pc.iceGatheringStateChange);
+  return pc.localDescription.sdp;
+}
+
+/** Baseline for janusAudioBridge: the same tone detection between two werift peers on 127.0.0.1, no mixer. */
+export async function directAudioOnset({ seconds = 5, bursts = 5 } = {}) {
+  const opts = { iceServers: [], loopback: true };
+  const a = audioPeer(opts);
+  const b = audioPeer(opts);
+  try {
+    await b.pc.setRemoteDescription({ type: 'offer', sdp: await completeOffer(a.pc) });
+    await b.pc.setLocalDescription(await b.pc.createAnswer());
+    await until(() => b.pc.iceGatheringState === 'complete', b.pc.iceGatheringStateChange);
+    await a.pc.setRemoteDescription({ type: 'answer', sdp: b.pc.localDescription.sdp });
+    await until(() => a.pc.connectionState === 'connected' && b.pc.connectionState === 'connected', a.pc.connectionStateChange);
+    return await toneOnsets(a, b, { seconds, bursts });
+  } finally {
+    await Promise.all([a.pc.close(), b.pc.close()]);
+  }
+}
+
+/** Baseline for janusVideoRoomHop: the same synthetic video from one werift peer straight to another on 127.0.0.1. */
+export async function directVideoHop({ seconds = 5, fps = 30, kbps = 500 } = {}) {
+  const pair = await connectPair({ iceServers: [], loopback: true, video: true }, { iceServers: [], loopback: true }, W);
+  try {
+    const owd = [];
+    const seen = new Set();
+    pair.answerer.onRtp((a) => {
+      if (a.probe && a.probe.kind === 'video') {
+        seen.add(a.probe.seq);
+        owd.push((a.arrivalUs - a.probe.sentUs) / 1000);
+      }
+    });
+    const sent = await pair.offerer.sendVideo({ frames: Math.round(seconds * fps), profile: { fps, kbps }, timeoutMs: seconds * 1000 + 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    return { sentPackets: sent.packets, received: seen.size, lost: sent.packets - seen.size, owdMs: owd, summary: summarize(owd) };
+  } finally {
+    await pair.close();
+  }
+}
+
 // G.711 µ-law: encode a linear 16-bit sample, decode a byte.
 function muEncode(x) {
   const BIAS = 0x84;
@@ -331,8 +429,8 @@ const rms = (buf) => Math.sqrt(buf.reduce((s, u) => s + muDecode(u) ** 2, 0) / b
  * AudioBridge (the MCU): two werift participants join a room with PCMU.
  * A sends silence, then a tone from a known instant; B receives Janus's mix
  * (A's audio, decoded, mixed and re-encoded) and the delay until the tone
- * shows up in it is measured, `bursts` times. Also reports the join time and
- * the mixed packets B received per second (50 expected at 20 ms).
+ * shows up in it is measured, `bursts` times. Also reports the join times and
+ * the mixed packets B received per second (`packetsPerSecond`, 50 at 20 ms).
  */
 export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 2000 + (process.pid % 1000) } = {}) {
   const s = await session(janus);
@@ -345,63 +443,58 @@ export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 
     // same configuration and a single PCMU transceiver.
     const join = async (display) => {
       const t0 = performance.now();
-      const pc = new RTCPeerConnection(weriftConfig(peerOptions(janus, { audio: 'pcmu' })));
+      const peer = audioPeer(peerOptions(janus, {}));
+      const { pc } = peer;
       peers.push({ close: () => pc.close() });
-      const tx = pc.addTransceiver('audio', { direction: 'sendrecv' });
-      const rtp = [];
-      tx.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((p) => { for (const f of rtp) f(p); }));
       const h = await s.attach('janus.plugin.audiobridge');
       await h.message({ request: 'join', room, display, codec: 'pcmu' });
-      await pc.setLocalDescription(await pc.createOffer());
-      await until(() => pc.iceGatheringState === 'complete', pc.iceGatheringStateChange);
-      const { jsep } = await h.message({ request: 'configure', muted: false }, { type: 'offer', sdp: pc.localDescription.sdp });
+      const { jsep } = await h.message({ request: 'configure', muted: false }, { type: 'offer', sdp: await completeOffer(pc) });
       if (!jsep) throw new Error('audiobridge: no answer');
       await pc.setRemoteDescription({ type: 'answer', sdp: jsep.sdp });
       await until(() => pc.connectionState === 'connected', pc.connectionStateChange);
-      return { pc, tx, onRtp: (f) => rtp.push(f), joinMs: performance.now() - t0 };
+      return { ...peer, joinMs: performance.now() - t0 };
     };
     const a = await join('rtcprobe-a');
     const b = await join('rtcprobe-b');
-    let seq = 1;
-    let ts = 0;
-    const send = async (payload) => {
-      await a.tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload));
-      seq = (seq + 1) & 0xffff;
-      ts += 160;
-    };
-    let received = 0;
-    let toneStart;
-    let detected;
-    b.onRtp((rtp) => {
-      received++;
-      if (toneStart !== undefined && detected === undefined && rms(rtp.payload) > 2000) detected = performance.now();
-    });
-    const delays = [];
-    const framesPer = Math.max(10, Math.round((seconds * 50) / bursts));
-    const t0 = performance.now();
-    for (let k = 0; k < bursts; k++) {
-      // Half silence, half tone; the tone's first frame is the reference instant.
-      for (let i = 0; i < framesPer; i++) {
-        const due = t0 + (k * framesPer + i) * 20;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const tone = i >= framesPer / 2;
-        if (tone && toneStart === undefined) { toneStart = performance.now(); detected = undefined; }
-        await send(tone ? toneFrame(i) : SILENCE);
-      }
-      if (toneStart !== undefined && detected !== undefined) delays.push(detected - toneStart);
-      toneStart = undefined;
-    }
-    const spanS = (performance.now() - t0) / 1000;
-    return {
-      joinMs: [a.joinMs, b.joinMs],
-      mixedPacketsPerSecond: received / spanS,
-      onsetDelayMs: delays,
-      summary: summarize(delays),
-      bursts,
-    };
+    const r = await toneOnsets(a, b, { seconds, bursts });
+    return { joinMs: [a.joinMs, b.joinMs], ...r };
   } finally {
     await Promise.all(peers.map((p) => p.close()));
     await s.destroy();
   }
+}
+
+// `node bench/lib/janus.mjs`: the Janus figures next to their direct baselines, measured in one run
+// (ROUNDS alternating rounds, SECONDS each; SUBSCRIBERS for the VideoRoom).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { main } = await import('./procs.mjs');
+  const { median } = await import('./stats.mjs');
+  main(async () => {
+    const rounds = Number(process.env.ROUNDS ?? 3);
+    const seconds = Number(process.env.SECONDS ?? 5);
+    const n = Number(process.env.SUBSCRIBERS ?? 2);
+    const janus = await startJanus({ httpPort: 20000 + (process.pid % 10000) });
+    console.log(`Janus ${janus.info.version_string} at ${janus.api} (started in ${janus.startupMs} ms); ${rounds} rounds of ${seconds} s`);
+    const rows = { hop: [], direct: [], mix: [], tone: [], lost: 0, sent: 0, join: [], pps: [] };
+    try {
+      for (let r = 0; r < rounds; r++) {
+        const hop = await janusVideoRoomHop(janus, { n, seconds, room: 3000 + r });
+        const direct = await directVideoHop({ seconds });
+        const mix = await janusAudioBridge(janus, { seconds, room: 4000 + r });
+        const tone = await directAudioOnset({ seconds });
+        rows.hop.push(hop.summary.p50); rows.direct.push(direct.summary.p50);
+        rows.lost += hop.perSubscriber.reduce((x, p) => x + p.lost, 0); rows.sent += hop.sentPackets * n;
+        rows.mix.push(mix.summary?.p50 ?? NaN); rows.tone.push(tone.summary?.p50 ?? NaN);
+        rows.join.push(...mix.joinMs); rows.pps.push(mix.packetsPerSecond);
+        console.log(`round ${r + 1}: VideoRoom OWD p50 ${hop.summary.p50.toFixed(3)} ms (p95 ${hop.summary.p95.toFixed(3)}) vs direct ${direct.summary.p50.toFixed(3)} ms; `
+          + `AudioBridge onset p50 ${mix.summary?.p50.toFixed(1)} ms vs direct ${tone.summary?.p50.toFixed(1)} ms; mix ${mix.packetsPerSecond.toFixed(1)} pkt/s`);
+      }
+    } finally {
+      await janus.stop();
+    }
+    const ratio = (a, b) => (median(a) / median(b)).toFixed(2);
+    console.log(`VideoRoom hop (${n} subscribers): OWD p50 median ${median(rows.hop).toFixed(3)} ms, direct ${median(rows.direct).toFixed(3)} ms, ratio ${ratio(rows.hop, rows.direct)}; lost ${rows.lost}/${rows.sent}`);
+    console.log(`AudioBridge PCMU: tone onset p50 median ${median(rows.mix).toFixed(1)} ms, direct ${median(rows.tone).toFixed(1)} ms, difference ${(median(rows.mix) - median(rows.tone)).toFixed(1)} ms; join median ${median(rows.join).toFixed(0)} ms; mix ${median(rows.pps).toFixed(1)} pkt/s`);
+    return 0;
+  });
 }

@@ -468,7 +468,7 @@ export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 
 // (ROUNDS alternating rounds, SECONDS each; SUBSCRIBERS for the VideoRoom).
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { main } = await import('./procs.mjs');
-  const { median } = await import('./stats.mjs');
+  const { median, pairedRatios, summary } = await import('./stats.mjs');
   main(async () => {
     const rounds = Number(process.env.ROUNDS ?? 3);
     const seconds = Number(process.env.SECONDS ?? 5);
@@ -492,9 +492,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     } finally {
       await janus.stop();
     }
-    const ratio = (a, b) => (median(a) / median(b)).toFixed(2);
-    console.log(`VideoRoom hop (${n} subscribers): OWD p50 median ${median(rows.hop).toFixed(3)} ms, direct ${median(rows.direct).toFixed(3)} ms, ratio ${ratio(rows.hop, rows.direct)}; lost ${rows.lost}/${rows.sent}`);
-    console.log(`AudioBridge PCMU: tone onset p50 median ${median(rows.mix).toFixed(1)} ms, direct ${median(rows.tone).toFixed(1)} ms, difference ${(median(rows.mix) - median(rows.tone)).toFixed(1)} ms; join median ${median(rows.join).toFixed(0)} ms; mix ${median(rows.pps).toFixed(1)} pkt/s`);
+    const spread = (xs, d) => { const m = summary(xs); return `${m.median.toFixed(d)} (IQR ${m.q1.toFixed(d)}-${m.q3.toFixed(d)}, min-max ${m.min.toFixed(d)}-${m.max.toFixed(d)})`; };
+    const diffs = rows.mix.map((x, i) => x - rows.tone[i]);
+    console.log(`VideoRoom hop (${n} subscribers): OWD p50 ${spread(rows.hop, 3)} ms; direct ${spread(rows.direct, 3)} ms; ratio per round ${spread(pairedRatios(rows.hop, rows.direct), 2)}; lost ${rows.lost}/${rows.sent}`);
+    console.log(`AudioBridge PCMU: tone onset p50 ${spread(rows.mix, 1)} ms; direct ${spread(rows.tone, 1)} ms; added by the bridge ${spread(diffs, 1)} ms; join median ${median(rows.join).toFixed(0)} ms; mix ${median(rows.pps).toFixed(1)} pkt/s`);
     return 0;
   });
 }

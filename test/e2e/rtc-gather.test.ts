@@ -91,11 +91,13 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'gathering with werift thr
     const wrong = `turn:127.0.0.1:${coturn.port}?transport=tcp`;
     const deadUdp = `turn:127.0.0.1:${dead}`;
     const deadTcp = `turn:127.0.0.1:${dead}?transport=tcp`;
+    const deadStun = `stun:127.0.0.1:${dead}`;
     const r = await gatherCandidates({
       iceServers: [
         { urls: [good], username: USER, credential: PASSWORD },
         { urls: [wrong], username: USER, credential: 'not-the-password' },
         { urls: [deadUdp, deadTcp], username: USER, credential: PASSWORD },
+        { urls: [deadStun] },
       ],
       timeoutMs: 30_000, signal: signal(), loopback: true,
     });
@@ -103,7 +105,9 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'gathering with werift thr
     expect(r.candidates.filter((x) => x.type === 'relay').map((x) => x.url)).toEqual([good]);
     expect(r.candidates.some((x) => x.type === 'host')).toBe(true);
     const err = Object.fromEntries(r.errors.map((e) => [e.url, e]));
-    expect(Object.keys(err).sort()).toEqual([deadTcp, deadUdp, wrong].sort());
+    expect(Object.keys(err).sort()).toEqual([deadStun, deadTcp, deadUdp, wrong].sort());
+    expect(err[deadStun]).toMatchObject({ errorCode: NO_ANSWER });
+    expect(r.candidates.some((x) => x.type === 'srflx')).toBe(false);
     // The refused password comes back as the server's 401, not as a timeout.
     expect(err[wrong]).toMatchObject({ errorCode: 401 });
     expect(err[wrong]!.atMs).toBeLessThan(5000);

@@ -141,7 +141,8 @@ export async function startJanus({ httpPort = 8088, rtpRange = '20000-20999', re
     await stop();
     throw new Error(`janus did not answer on ${api} within ${readyMs} ms:\n${log.slice(-2000)}`);
   }
-  return { api, hostAddress: root, janusAddress: ns, info, logs, stop, startupMs: Date.now() - t0 };
+  // `ip netns exec` execs janus: the child's pid is Janus's.
+  return { api, hostAddress: root, janusAddress: ns, info, logs, stop, startupMs: Date.now() - t0, pid: child.pid, namespace: nsName };
 }
 
 let txn = 0;
@@ -474,7 +475,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const seconds = Number(process.env.SECONDS ?? 5);
     const n = Number(process.env.SUBSCRIBERS ?? 2);
     const janus = await startJanus({ httpPort: 20000 + (process.pid % 10000) });
-    console.log(`Janus ${janus.info.version_string} at ${janus.api} (started in ${janus.startupMs} ms); ${rounds} rounds of ${seconds} s`);
+    console.log(`Janus ${janus.info.version_string} at ${janus.api} (pid ${janus.pid}, namespace ${janus.namespace}, started in ${janus.startupMs} ms); ${rounds} rounds of ${seconds} s`);
     const rows = { hop: [], direct: [], mix: [], tone: [], lost: 0, sent: 0, join: [], pps: [] };
     try {
       for (let r = 0; r < rounds; r++) {

@@ -99,7 +99,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'gathering with werift thr
         { urls: [deadUdp, deadTcp], username: USER, credential: PASSWORD },
         { urls: [deadStun] },
       ],
-      timeoutMs: 30_000, signal: signal(), loopback: true,
+      timeoutMs: 20_000, signal: signal(), loopback: true,
     });
     expect(r.timedOut).toBe(false);
     expect(r.candidates.filter((x) => x.type === 'relay').map((x) => x.url)).toEqual([good]);

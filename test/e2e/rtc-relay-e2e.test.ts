@@ -36,7 +36,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'relay end to end through 
   for (const transport of ['udp', 'tcp', 'tls'] as const) {
     it(`works over TURN/${transport.toUpperCase()}: relay/relay pair, probes echoed, phases and RTT reported`, async () => {
       const url = transport === 'tls' ? `turns:127.0.0.1:${coturn.tlsPort}` : `turn:127.0.0.1:${coturn.port}?transport=${transport}`;
-      const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: PASSWORD }, timeoutMs: 30_000, signal: signal(), probes: 8, tls: { ca } });
+      const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: PASSWORD }, timeoutMs: 20_000, signal: signal(), probes: 8, tls: { ca } });
       expect(r.error, JSON.stringify(r)).toBeUndefined();
       expect(r).toMatchObject({ url, transport, ok: true, verdict: 'works', probes: { sent: 8, received: 8 } });
       // Both peers' TURN clients ran over the transport asked for (werift would fall back from UDP to TCP).
@@ -62,7 +62,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'relay end to end through 
   it('wrong credentials: failed in the gathering phase with the server\'s 401, quickly', async () => {
     const url = `turn:127.0.0.1:${coturn.port}?transport=udp`;
     const t0 = performance.now();
-    const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: 'wrong' }, timeoutMs: 30_000, signal: signal() });
+    const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: 'wrong' }, timeoutMs: 20_000, signal: signal() });
     expect(r).toMatchObject({ ok: false, verdict: 'failed', turnErrorCode: 401, error: { code: 'STUN_ERROR_RESPONSE', phase: 'gathering', message: expect.stringMatching(/^401 /) } });
     expect(performance.now() - t0).toBeLessThan(10_000);
   });

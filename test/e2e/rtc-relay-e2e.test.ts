@@ -5,11 +5,12 @@
  * "not verified" for what werift cannot do.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
+import { ensurePionTurn, startPionTurn } from '../helpers/pion-turn.js';
 import { findFreePortRange } from '../helpers/ports.js';
-import { describeWith } from '../helpers/system.js';
+import { describeWith, IN_CI } from '../helpers/system.js';
 import { relayEndToEnd } from '../../src/core/rtc/relay-e2e.js';
 
 const USER = 'e2e';
@@ -91,6 +92,25 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'relay end to end through 
   it('an untrusted certificate on turns: failed with TLS in the gathering phase', async () => {
     const r = await relayEndToEnd({ server: { urls: [`turns:127.0.0.1:${coturn.tlsPort}`], username: USER, credential: PASSWORD }, timeoutMs: 20_000, signal: signal() });
     expect(r).toMatchObject({ ok: false, verdict: 'failed', transport: 'tls', error: { code: 'TLS', phase: 'gathering' } });
+  });
+});
+
+describe('relay end to end through pion/turn', () => {
+  it('works over TURN/UDP and TURN/TCP with a second TURN implementation', async (ctx) => {
+    if (!ensurePionTurn()) {
+      // Skipped with the reason where the server cannot be built; under CI that is a failure.
+      if (IN_CI) throw new Error('needs the pion/turn test server (test/pion-turn/build.sh)');
+      ctx.skip();
+    }
+    const pion = await startPionTurn({ users: [{ user: USER, password: PASSWORD }] });
+    try {
+      for (const [url, transport] of [[`turn:127.0.0.1:${pion.port}?transport=udp`, 'udp'], [`turn:127.0.0.1:${pion.tcpPort}?transport=tcp`, 'tcp']] as const) {
+        const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: PASSWORD }, timeoutMs: 20_000, signal: signal(), probes: 5 });
+        expect(r, JSON.stringify(r)).toMatchObject({ verdict: 'works', transport, relayTransportUsed: [transport], probes: { sent: 5, received: 5 } });
+      }
+    } finally {
+      await pion.stop();
+    }
   });
 });
 

@@ -6,7 +6,7 @@
  *
  * A werift RTCPeerConnection uses only the first STUN and the first TURN URL
  * of its configuration and keeps failures to itself, so this module drives
- * werift's own pieces per URL instead: the ICE agent (`Connection`) for the
+ * werift's own pieces per URL instead: its ICE `Connection` for the
  * host sockets, its STUN client for the Binding requests, and its TURN client
  * (`TurnProtocol` over `UdpTransport`, `TcpTransport` or `TlsTransport`) for
  * the allocations.
@@ -238,7 +238,7 @@ export async function gatherCandidates(o: GatherOptions): Promise<GatherReport> 
   };
 
   const extra = [...(o.loopback ? ['127.0.0.1'] : []), ...(o.additionalHostAddresses ?? [])];
-  // werift's ICE agent for the host sockets: the same address selection as its RTCPeerConnection.
+  // werift's ICE Connection for the host sockets: the same address selection as its RTCPeerConnection.
   const ice = new Connection(true, {
     useIpv4: !o.loopback, useIpv6: !o.loopback, iceLite: false, useTcp: false,
     ...(extra.length ? { additionalHostAddresses: [...new Set(extra)] } : {}),

@@ -39,8 +39,10 @@ export interface BenchOptions {
   turn?: TurnConfig;
   /** PATH to look for turnserver in. */
   path?: string;
-  /** Spread the peers over this many child processes (0: all in this process). */
+  /** Spread the peers over this many child processes (0: all in this process; otherwise none in this process). */
   procs?: number;
+  /** Peers started elsewhere (`rtcprobe peer`) in a room of this relay: the bench only coordinates them. */
+  remote?: { url: string; room: string; token?: string; expect: number };
   /** argv of `rtcprobe` for the child processes ([node, bin]; default: this Node and this package's bin). */
   selfCommand?: string[];
   slo?: SloRule[];
@@ -67,7 +69,22 @@ export interface BenchResult {
   connections: { expected: number; up: number; failed: number; failures: { peerId: string; remote: string; code: string; message: string }[] };
   aggregate: BenchAggregate;
   upload: UploadReport;
-  clock: { note: string; maxUncertaintyMs?: number };
+  clock: { note: string; maxUncertaintyMs?: number; offsets?: { peerId: string; remote: string; offsetMs: number; uncertaintyMs: number }[] };
+  /** Peers in other processes or on other hosts, coordinated through the relay (see bench-remote.ts). */
+  coordination?: {
+    mode: 'procs' | 'hosts';
+    relay: string;
+    room: string;
+    run: string;
+    expect: number;
+    members: string[];
+    reports: number;
+    left: string[];
+    missing: string[];
+    /** The peers' windows started within this many ms of each other (largest window→ack round trip). */
+    windowSkewBoundMs?: number;
+    error?: { code: string; message: string };
+  };
   turn?: {
     server: string;
     startedHere: boolean;
@@ -109,6 +126,10 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  if (o.remote) {
+    const { runRemoteBench } = await import('./bench-remote.js');
+    return runRemoteBench({ ...o, remote: o.remote });
+  }
   const traffic: MeshTraffic = { ...DEFAULT_TRAFFIC, ...o.traffic };
   const procs = Math.min(o.procs ?? 0, o.peers);
   const progress = o.onProgress ?? (() => {});
@@ -164,7 +185,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const room = `bench-${Math.random().toString(36).slice(2, 10)}`;
     const startedAtMs = performance.now();
     const relayOnly = o.topology === 'turn';
-    const inProc = o.peers - procs;
+    // With --procs every peer runs in a child process: the bench only coordinates.
+    const inProc = procs > 0 ? 0 : o.peers;
     // Peer ids sort in creation order, so offer roles are predictable: p00 offers to p01, ...
     const ids = Array.from({ length: o.peers }, (_, i) => `p${String(i).padStart(3, '0')}`);
     progress({ phase: 'connecting', fraction: 0, text: `connecting ${o.peers} peers` });
@@ -181,46 +203,36 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     if (procs > 0) {
       const self = o.selfCommand?.length ? o.selfCommand : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
-      cleanups.push(async () => {
-        await Promise.all(children.map(async (c) => {
-          if (c.child.exitCode === null && c.child.signalCode === null) {
-            c.child.kill('SIGTERM');
-            const t = setTimeout(() => c.child.kill('SIGKILL'), 5000);
-            await c.exited;
-            clearTimeout(t);
-          }
-        }));
+      const { coordinate, coordinatedResult, reportFromSummary, spawnPeerProcesses } = await import('./bench-remote.js');
+      const kids = spawnPeerProcesses({ self, url: addr.ws, room, ids, procs, traffic, relayOnly, iceServers, connectTimeoutMs: o.connectTimeoutMs ?? 20_000 });
+      cleanups.push(() => kids.stop());
+      const c = await coordinate({
+        url: addr.ws, room, expect: o.peers, warmupMs: o.warmupMs, durationMs: o.durationMs,
+        connectTimeoutMs: (o.connectTimeoutMs ?? 20_000) + 10_000, signal: o.signal, onProgress: progress, gone: () => kids.gone(),
       });
-      const childIds = ids.slice(inProc);
-      for (let k = 0; k < procs; k++) {
-        // Each child runs one peer process; extra peers go to the first children round-robin is not supported
-        // by `rtcprobe peer` (one peer per process), so procs = number of child peers.
-        const id = childIds[k]!;
-        const args = [...self.slice(1), 'peer', '--signal', addr.ws, '--room', room, '--peer-id', id, '--loopback', '--json',
-          '--channels', traffic.channels.join(','), '--rate', String(traffic.dataRate), '--size', String(traffic.dataSize),
-          '--video-fps', String(traffic.videoFps), '--video-kbps', String(traffic.videoKbps), '--stats-interval', '0',
-          // The child starts its window itself: after the connect phase and the warm-up.
-          '--warmup', String(Math.round(o.warmupMs + (o.connectTimeoutMs ?? 20_000) / 4))];
-        if (relayOnly) {
-          args.push('--relay-only', '--turn', iceServers[0]!.urls[0]!, '--user', iceServers[0]!.username!, '--password', iceServers[0]!.credential!);
-        }
-        const child = spawn(self[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-        const cp: ChildPeer = { child, lines: [], connected: 0, exited: new Promise((res) => child.once('exit', () => res())) };
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          let j: Record<string, unknown>;
-          try {
-            j = JSON.parse(line) as Record<string, unknown>;
-          } catch {
-            return;
+      // A child interrupted with the bench (Ctrl-C reaches the whole process group) prints its summary instead.
+      if (c.missing.length) {
+        await Promise.race([Promise.all(kids.children.map((k) => k.exited)), new Promise((res) => setTimeout(res, 5000))]);
+        for (const k of kids.children) {
+          const r = k.summary && k.ids.some((id) => c.missing.includes(id)) ? reportFromSummary(k.summary) : undefined;
+          if (r) {
+            c.reports.push(r);
+            c.missing = c.missing.filter((m) => !r.peerIds.includes(m));
           }
-          if (j.event === 'summary') cp.summary = j;
-          else if (j.event === 'peer-connected') cp.connected++;
-          else if (j.event === 'peer-failed') failures.push({ peerId: String(j.peerId), remote: String(j.remote), code: String(j.code), message: String(j.message) });
-          cp.lines.push(j);
-        });
-        child.stderr?.resume();
-        children.push(cp);
+        }
       }
+      const result = coordinatedResult(
+        { ...o, traffic, expect: o.peers, mode: 'procs', relay: addr.ws, room },
+        c,
+        cpu0,
+        turnInfo ? { info: turnInfo, ...(coturn ? { relayPorts: coturn.relayPorts } : {}) } : undefined,
+      );
+      await teardown();
+      if (coturn && result.turn) {
+        const u = coturnUsage(coturn.log());
+        result.turn = { ...result.turn, allocations: u.allocations, channelBinds: u.channelBinds, ...(u.relayedBytes !== undefined ? { relayedBytes: u.relayedBytes } : {}) };
+      }
+      return result;
     }
     // Every peer connected to every other (or a failure, or the limit).
     const need = o.peers - 1;

@@ -48,7 +48,9 @@ export interface PeerSummary {
 
 /** Longest wait for the coordinator's `done` after reporting. */
 const DONE_WAIT_MS = 15_000;
-const PART_GAP_MS = 40; // 25 parts/s: under the relay's default 50 messages/s per connection
+const PART_GAP_MS = 40;
+/** Longest wait for the reliable channel's outstanding echoes after a coordinated stop. */
+const RELIABLE_WAIT_MS = 8_000; // 25 parts/s: under the relay's default 50 messages/s per connection
 
 export async function runPeerSession(o: PeerSessionOptions): Promise<PeerSummary> {
   const cpu0 = cpuUsage();
@@ -158,8 +160,17 @@ export async function runPeerSession(o: PeerSessionOptions): Promise<PeerSummary
     });
     for (const t of timers) clearTimeout(t);
     for (const m of meshes) m.quiesce();
-    // Echoes of the last probes are still on their way.
+    // Echoes of the last probes are still on their way. In a coordinated run the reliable channel's
+    // last probes may need SCTP retransmissions on a lossy path: wait for them too (bounded).
     await new Promise((res) => setTimeout(res, 300));
+    if (stopRun && !o.signal.aborted) {
+      const until = performance.now() + RELIABLE_WAIT_MS;
+      while (performance.now() < until && !o.signal.aborted) {
+        const reps = (await Promise.all(meshes.map((m) => m.connections()))).flat();
+        if (reps.every((r) => r.state !== 'up' || !r.dc || r.dc.reliable.echoed >= r.dc.reliable.sent)) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
     const conns: ConnectionReport[] = [];
     for (const m of meshes) conns.push(...(await m.connections()), ...m.ended);
     const agg = aggregate(conns.map(({ raw: _r, ...rest }) => rest), undefined);

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
 import { freeTcpPort, startRedis, track } from '../helpers/signal.js';
 import { describeWith } from '../helpers/system.js';
@@ -197,6 +198,66 @@ describe('rtcprobe bench --signal: peers started elsewhere, coordinated through 
     const usage = await runCli(['bench', '--signal', ws, '--room', 'r']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--signal needs --room and --expect/);
+  });
+});
+
+/**
+ * A WebSocket proxy in front of the relay that changes the certificate fingerprint in every SDP it
+ * hands to its client: that client's DTLS handshake then meets a certificate that does not match.
+ */
+async function fingerprintTamperingProxy(target: string): Promise<{ url: string; tampered: () => number; close: () => Promise<void> }> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((res) => server.once('listening', () => res()));
+  let tampered = 0;
+  server.on('connection', (client) => {
+    const up = new WebSocket(target);
+    const early: string[] = [];
+    client.on('message', (d) => (up.readyState === WebSocket.OPEN ? up.send(d.toString()) : early.push(d.toString())));
+    up.on('open', () => { for (const m of early.splice(0)) up.send(m); });
+    up.on('message', (d) => {
+      let text = d.toString();
+      const m = JSON.parse(text) as { type?: string; data?: { rtcprobe?: string; sdp?: string } };
+      if (m.type === 'signal' && m.data?.rtcprobe === 'sdp' && m.data.sdp) {
+        // Flip the first byte of every fingerprint: same format, another certificate.
+        m.data.sdp = m.data.sdp.replace(/(a=fingerprint:\S+ )([0-9A-Fa-f]{2})/g, (_x, pre: string, hex: string) => `${pre}${((parseInt(hex, 16) ^ 0xff) & 0xff).toString(16).padStart(2, '0').toUpperCase()}`);
+        tampered++;
+        text = JSON.stringify(m);
+      }
+      client.send(text);
+    });
+    const end = () => { client.close(); up.close(); };
+    up.on('close', end);
+    client.on('close', end);
+    up.on('error', end);
+    client.on('error', end);
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    tampered: () => tampered,
+    close: () => new Promise<void>((res) => { for (const c of server.clients) c.terminate(); server.close(() => res()); }),
+  };
+}
+
+describe('rtcprobe peer: a DTLS failure', () => {
+  it('a certificate that does not match the SDP fingerprint: DTLS_FAILED, naming the handshake, after ICE connected', async () => {
+    const ws = await relay();
+    const proxy = await fingerprintTamperingProxy(ws);
+    try {
+      const room = `dtls-${process.pid}`;
+      const a = peer(ws, room, 'alice', ['--timeout', '8000']);
+      const b = peer(proxy.url, room, 'bob', ['--timeout', '8000']);
+      const failed = await b.out.next((l) => l.event === 'peer-failed', 30_000);
+      expect(proxy.tampered()).toBeGreaterThan(0);
+      expect(failed.code).toBe('DTLS_FAILED');
+      expect(String(failed.message)).toMatch(/failed during the DTLS handshake \(ICE was connected\)/);
+      expect(String(failed.message)).toMatch(/local candidates: host; remote candidates: host/);
+      // The other side never gets a working connection either.
+      const other = await a.out.next((l) => l.event === 'peer-failed' || l.event === 'peer-connected', 30_000);
+      expect(other.event).toBe('peer-failed');
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -5,8 +5,6 @@
  * path, a warm-up, a measurement window, the report, and a teardown that
  * leaves no socket, child process or coturn behind, also when aborted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { resourceUsage, cpuUsage, execPath } from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
@@ -105,14 +103,6 @@ export interface BenchResult {
   samples: { rttReliable: number[]; rttUnreliable: number[]; audioOwd: number[]; videoOwd: number[] };
 }
 
-interface ChildPeer {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  summary?: Record<string, unknown>;
-  exited: Promise<void>;
-  connected: number;
-}
-
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
@@ -138,7 +128,6 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   let relay: SignalRelay | undefined;
   let coturn: LocalCoturn | undefined;
   const peers: MeshPeer[] = [];
-  const children: ChildPeer[] = [];
   const failures: BenchResult['connections']['failures'] = [];
   const onEvent = (e: MeshEvent) => {
     if (e.event === 'peer-failed') failures.push({ peerId: e.peerId, remote: e.remote, code: e.code, message: e.message });
@@ -238,18 +227,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const need = o.peers - 1;
     const deadline = performance.now() + (o.connectTimeoutMs ?? 20_000) + 5000;
     while (!o.signal.aborted && performance.now() < deadline) {
-      const upIn = peers.reduce((a, p) => a + p.states().up, 0);
-      const upCh = children.reduce((a, c) => a + c.connected, 0);
-      const total = upIn + upCh;
+      const total = peers.reduce((a, p) => a + p.states().up, 0);
       progress({ phase: 'connecting', fraction: total / (o.peers * need || 1), text: `connecting: ${total / 2} of ${(o.peers * need) / 2} connections up` });
       if (total >= o.peers * need) break;
       // A failure, and nothing still trying: waiting longer shows nothing more.
-      if (failures.length > 0 && children.length === 0 && peers.every((p) => p.states().connecting === 0)) break;
-      if (children.some((c) => c.child.exitCode !== null)) break;
+      if (failures.length > 0 && peers.every((p) => p.states().connecting === 0)) break;
       await sleep(50, o.signal);
     }
     // Warm-up, then the window (none when no connection came up: there is nothing to measure).
-    const anyUp = peers.some((p) => p.states().up > 0) || children.some((c) => c.connected > 0);
+    const anyUp = peers.some((p) => p.states().up > 0);
     if (o.warmupMs > 0 && anyUp) {
       const t0 = performance.now();
       while (!o.signal.aborted && performance.now() - t0 < o.warmupMs) {
@@ -271,18 +257,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const windowMs = performance.now() - w0;
     let sides: ConnectionReport[] = [];
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
-    // Children report when stopped.
-    for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
-    await Promise.race([Promise.all(children.map((c) => c.exited)), new Promise((res) => setTimeout(res, 8000))]);
     const processes: ProcessUsage[] = [];
-    for (const c of children) {
-      const s = c.summary;
-      if (!s) continue;
-      const conns = (s.connections as ConnectionReport[] | undefined) ?? [];
-      sides.push(...conns);
-      const u = s.process as { cpuMs?: number; maxRssBytes?: number } | undefined;
-      processes.push({ role: 'peer', ...(c.child.pid ? { pid: c.child.pid } : {}), peers: 1, cpuMs: u?.cpuMs ?? 0, maxRssBytes: u?.maxRssBytes ?? 0 });
-    }
     const raw: RawSamples = { rtt: { reliable: [], unreliable: [] }, forward: { reliable: [], unreliable: [] }, backward: { reliable: [], unreliable: [] }, audioOwd: [], videoOwd: [] };
     for (const s of sides) {
       if (!s.raw) continue;

@@ -310,7 +310,7 @@ export function coordinatedResult(
   const failures: BenchResult['connections']['failures'] = [];
   const processes: ProcessUsage[] = [];
   let sides: ConnectionReport[] = [];
-  for (const r of c.reports) {
+  for (const r of [...c.reports].sort((x, y) => ((x.peerIds[0] ?? '') < (y.peerIds[0] ?? '') ? -1 : 1))) {
     sides.push(...r.connections);
     failures.push(...r.failures);
     processes.push(r.process);
@@ -358,8 +358,8 @@ export function coordinatedResult(
     .map((s) => ({ peerId: s.peerId, remote: s.remote, offsetMs: s.dc!.clock!.offsetMs, uncertaintyMs: s.dc!.clock!.uncertaintyMs }));
   const hosts = new Set(processes.filter((p) => p.role === 'peer').map((p) => p.host));
   const note =
-    `peers in ${processes.length - 1} process(es) on ${hosts.size} host(s), each with its own monotonic clock: one-way delays are corrected per connection by a clock offset ` +
-    'estimated NTP-style from the data-channel round trips (the lowest-RTT exchanges); each offset is uncertain by half the smallest round trip plus the spread of the kept offsets (clock.offsets), the largest is maxUncertaintyMs';
+    `peers in ${processes.length - 1} process(es) on ${hosts.size} host(s), each with its own clock: one-way delays are offset-corrected per connection ` +
+    '(offset estimated NTP-style from the data-channel round trips; uncertainty = half the smallest round trip + half the spread of the kept offsets, per connection in clock.offsets)';
   let verdict = verdictLine({ topology: o.topology, peers: n, expected, up, failed: failedPairs.size, partial: c.partial }, agg, slos);
   if (c.error) verdict = `${verdict}; ${c.error.code}: ${c.error.message}`;
   return {

@@ -124,6 +124,8 @@ export async function runPeerSession(o: PeerSessionOptions): Promise<PeerSummary
       ...(o.traffic ? { traffic: o.traffic } : {}),
       timeoutMs: o.timeoutMs,
       signal: o.signal,
+      // Connect times count from the start of this session (join included).
+      startedAtMs: t0,
       onEvent: (e) => {
         if (e.event === 'peer-failed') failures.push({ peerId: e.peerId, remote: e.remote, code: e.code, message: e.message });
         o.onEvent(e);

@@ -186,6 +186,34 @@ describe('rtcprobe bench --signal: peers started elsewhere, coordinated through 
     expect(j.aggregate.dc!.reliable.rttMs!.count).toBeGreaterThan(0);
   });
 
+  it('SIGINT in the window: the peers still report, the figures so far are printed as partial', async () => {
+    const ws = await relay();
+    const room = `mh-int-${process.pid}`;
+    const a = peer(ws, room, 'alice', ['--stats-interval', '200']);
+    const b = peer(ws, room, 'bob', ['--stats-interval', '200']);
+    const bench = cli(['bench', '--signal', ws, '--room', room, '--expect', '2', '--duration', '60', '--warmup', '0.2', '--channels', 'data', '--json']);
+    let out = '';
+    bench.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    // Both windows started, and probes have come back since.
+    await a.out.next((l) => l.event === 'bench-window');
+    await b.out.next((l) => l.event === 'bench-window');
+    const echoedInWindow = (p: ReturnType<typeof peer>) => {
+      const at = p.out.lines.findIndex((l) => l.event === 'bench-window');
+      return p.out.next((l) => p.out.lines.indexOf(l) > at && l.event === 'stats' && ((l.connections as { dc?: { reliable: { echoed: number } } }[])[0]?.dc?.reliable.echoed ?? 0) > 5);
+    };
+    await echoedInWindow(a);
+    await echoedInWindow(b);
+    bench.kill('SIGINT');
+    expect(await exitOf(bench)).toBe(130);
+    const j = JSON.parse(out) as Bench;
+    expect(j.partial).toBe(true);
+    expect(j.verdict).toMatch(/interrupted: partial figures/);
+    expect(j.coordination).toMatchObject({ reports: 2, missing: [] });
+    expect(j.aggregate.dc!.reliable.sent).toBeGreaterThan(0);
+    expect(await a.exit).toBe(0);
+    expect(await b.exit).toBe(0);
+  });
+
   it('bad input: an unreachable relay (CONNECTION), a refused join (SIGNAL_REJECTED), a missing --expect (USAGE)', async () => {
     const port = await freeTcpPort();
     const unreachable = await runCli(['bench', '--signal', `ws://127.0.0.1:${port}/`, '--room', 'r', '--expect', '2', '--json']);

@@ -182,7 +182,8 @@ export async function coordinate(o: CoordinateOptions): Promise<CoordinateOutcom
     broadcast({ rtcprobe: 'bench', type: 'stop', run });
     stopped = true;
     const covered = () => new Set(reports.flatMap((r) => r.peerIds));
-    const waitUntil = performance.now() + (partial ? 3000 : 15_000);
+    // Peers may wait up to 10 s for reliable echoes still being retransmitted (SCTP RTO backs off 1.5× from 1 s).
+    const waitUntil = performance.now() + (partial ? 3000 : 25_000);
     while (performance.now() < waitUntil) {
       const c = covered();
       if (runMembers.every((m) => c.has(m) || left.includes(m))) break;

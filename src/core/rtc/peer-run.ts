@@ -48,9 +48,13 @@ export interface PeerSummary {
 
 /** Longest wait for the coordinator's `done` after reporting. */
 const DONE_WAIT_MS = 15_000;
+/** Between report parts: 25 parts/s, under the relay's default 50 messages/s per connection. */
 const PART_GAP_MS = 40;
-/** Longest wait for the reliable channel's outstanding echoes after a coordinated stop. */
-const RELIABLE_WAIT_MS = 8_000; // 25 parts/s: under the relay's default 50 messages/s per connection
+/**
+ * Longest wait for the reliable channel's outstanding echoes after a coordinated stop: on a lossy
+ * path the last messages are recovered by SCTP's retransmission timer alone (1 s, backing off 1.5×).
+ */
+const RELIABLE_WAIT_MS = 10_000;
 
 export async function runPeerSession(o: PeerSessionOptions): Promise<PeerSummary> {
   const cpu0 = cpuUsage();
@@ -165,16 +169,33 @@ export async function runPeerSession(o: PeerSessionOptions): Promise<PeerSummary
     // Echoes of the last probes are still on their way. In a coordinated run the reliable channel's
     // last probes may need SCTP retransmissions on a lossy path: wait for them too (bounded).
     await new Promise((res) => setTimeout(res, 300));
-    if (stopRun && !o.signal.aborted) {
-      const until = performance.now() + RELIABLE_WAIT_MS;
-      while (performance.now() < until && !o.signal.aborted) {
-        const reps = (await Promise.all(meshes.map((m) => m.connections()))).flat();
-        if (reps.every((r) => r.state !== 'up' || !r.dc || r.dc.reliable.echoed >= r.dc.reliable.sent)) break;
-        await new Promise((res) => setTimeout(res, 100));
-      }
-    }
     const conns: ConnectionReport[] = [];
     for (const m of meshes) conns.push(...(await m.connections()), ...m.ended);
+    if (stopRun && !o.signal.aborted) {
+      // Only the reliable channel's echo counts are taken later: media and bytes stay those of the window.
+      const outstanding = (rs: ConnectionReport[]) => rs.some((r) => r.state === 'up' && r.dc && r.dc.reliable.echoed < r.dc.reliable.sent);
+      const until = performance.now() + RELIABLE_WAIT_MS;
+      let late: ConnectionReport[] | undefined;
+      while (outstanding(late ?? conns) && performance.now() < until && !o.signal.aborted) {
+        await new Promise((res) => setTimeout(res, 100));
+        late = (await Promise.all(meshes.map((m) => m.connections()))).flat();
+      }
+      for (const l of late ?? []) {
+        const i = conns.findIndex((c) => c.peerId === l.peerId && c.remote === l.remote);
+        const c = conns[i];
+        if (!c?.dc || !l.dc || !c.raw || !l.raw) continue;
+        conns[i] = {
+          ...c,
+          dc: { ...c.dc, reliable: l.dc.reliable },
+          raw: {
+            ...c.raw,
+            rtt: { ...c.raw.rtt, reliable: l.raw.rtt.reliable },
+            forward: { ...c.raw.forward, reliable: l.raw.forward.reliable },
+            backward: { ...c.raw.backward, reliable: l.raw.backward.reliable },
+          },
+        };
+      }
+    }
     const agg = aggregate(conns.map(({ raw: _r, ...rest }) => rest), undefined);
     const cpu = cpuUsage(cpu0);
     const usage = { pid, host: hostname(), cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 };

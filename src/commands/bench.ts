@@ -13,7 +13,11 @@ const benchOptions = defineOptions([
   { flags: '--duration <s>', description: 'measurement window, seconds', default: 5, parse: numberOption(0.2, 86_400) },
   { flags: '--warmup <s>', description: 'traffic before the window (not measured), seconds', default: 1, parse: numberOption(0, 3600) },
   ...TRAFFIC_OPTIONS,
-  { flags: '--procs <k>', description: 'run K of the peers as child processes ("rtcprobe peer", one peer each) joining the in-process relay', default: 0, parse: intOption(0, 64) },
+  { flags: '--procs <k>', description: 'spread the peers over K child processes ("rtcprobe peer --count M"), coordinated through the in-process relay; none then runs in the bench process', default: 0, parse: intOption(0, 64) },
+  { flags: '--signal <url>', description: 'peers on other hosts: coordinate the "rtcprobe peer" processes in --room of this relay instead of starting peers here' },
+  { flags: '--room <room>', description: 'with --signal: the room the peers joined' },
+  { flags: '--expect <n>', description: 'with --signal: how many peers to wait for (within --timeout)', parse: intOption(2, 1000) },
+  { flags: '--token <token>', description: 'with --signal: join token for a relay started with --secret (or env RTCPROBE_SIGNAL_TOKEN)' },
   { flags: '--turn <uri>', description: 'turn topology: this TURN server (turn:host:port?transport=udp) instead of a coturn started for the run' },
   { flags: '-u, --user <name>', description: 'TURN long-term credential user' },
   { flags: '-p, --password <password>', description: 'TURN long-term credential password (or env RTCPROBE_TURN_PASSWORD)' },
@@ -66,6 +70,15 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };
     else throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
   }
+  let remote: { url: string; room: string; token?: string; expect: number } | undefined;
+  if (opts.signal !== undefined) {
+    if (!/^wss?:\/\//.test(opts.signal)) throw new RtcprobeError('USAGE', `--signal "${opts.signal}" is not a ws:// or wss:// URL`);
+    if (opts.room === undefined || opts.expect === undefined) throw new RtcprobeError('USAGE', '--signal needs --room and --expect');
+    if (opts.procs > 0 || opts.sweep !== undefined || opts.turn !== undefined) throw new RtcprobeError('USAGE', '--signal excludes --procs, --sweep and --turn (the peers bring their own ICE servers)');
+    const token = opts.token ?? (ctx.env.RTCPROBE_SIGNAL_TOKEN || undefined);
+    remote = { url: opts.signal, room: opts.room, expect: opts.expect, ...(token ? { token } : {}) };
+    sizes = [opts.expect];
+  } else if (opts.room !== undefined || opts.expect !== undefined || opts.token !== undefined) throw new RtcprobeError('USAGE', '--room, --expect and --token go with --signal');
   const progress = await ctx.progress('bench: starting');
   const results: Awaited<ReturnType<typeof runBench>>[] = [];
   try {
@@ -81,6 +94,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
           ...(turn ? { turn } : {}),
           path: ctx.env.PATH,
           procs: opts.procs,
+          ...(remote ? { remote } : {}),
           ...(slo ? { slo } : {}),
           connectTimeoutMs: opts.timeout,
           signal: ctx.signal,
@@ -103,7 +117,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     cdfs['video one-way'] = forFiles.samples.videoOwd;
     writeOut(opts.html, '--html', renderBenchHtml(forFiles, cdfs));
   }
-  const failed = results.some((r) => r.connections.up < r.connections.expected || (r.slo && !r.slo.ok));
+  const failed = results.some((r) => r.connections.up < r.connections.expected || (r.slo && !r.slo.ok) || r.coordination?.error !== undefined || (r.coordination?.missing.length ?? 0) > 0);
   const exitCode = failed ? 1 : results.some((r) => r.partial) ? 2 : 0;
   const strip = <T extends { samples?: unknown }>(r: T) => {
     const { samples: _s, ...rest } = r;
@@ -118,7 +132,9 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     human: (st) => {
       const lines: string[] = [];
       for (const r of results) {
-        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`, ...renderBenchText(r), '');
+        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`, ...renderBenchText(r));
+        if (r.coordination) lines.push(...coordinationLines(r));
+        lines.push('');
       }
       if (results.length > 1) {
         lines.push(st.c.bold('sweep'), '    peers  DC RTT p99 ms  upload/peer kbit/s  ratio  CPU ms');
@@ -127,6 +143,21 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
       return lines.join('\n');
     },
   };
+}
+
+/** Who ran where, how well the windows lined up, and the clock offsets (runs spread over processes or hosts). */
+function coordinationLines(r: { coordination?: { mode: string; relay: string; room: string; members: string[]; reports: number; left: string[]; missing: string[]; windowSkewBoundMs?: number; error?: { code: string; message: string } }; clock: { offsets?: { peerId: string; remote: string; offsetMs: number; uncertaintyMs: number }[]; maxUncertaintyMs?: number } }): string[] {
+  const c = r.coordination!;
+  const out = ['', `coordination (${c.mode}): room "${c.room}" on ${c.relay}, ${c.members.length} peer(s), ${c.reports} report(s)`];
+  if (c.windowSkewBoundMs !== undefined) out.push(`    windows started within ${c.windowSkewBoundMs.toFixed(1)} ms of each other (largest window→ack round trip through the relay)`);
+  if (c.left.length) out.push(`    left during the run: ${c.left.join(', ')}`);
+  if (c.missing.length) out.push(`    no report from: ${c.missing.join(', ')}`);
+  if (c.error) out.push(`    ${c.error.code}: ${c.error.message}`);
+  if (r.clock.offsets?.length) {
+    out.push(`    clock offsets (remote minus local; one-way delays are corrected by them), max uncertainty ±${(r.clock.maxUncertaintyMs ?? 0).toFixed(3)} ms:`);
+    for (const o of r.clock.offsets) out.push(`      ${o.peerId} → ${o.remote}: ${o.offsetMs.toFixed(3)} ms ± ${o.uncertaintyMs.toFixed(3)} ms`);
+  }
+  return out;
 }
 
 function writeOut(path: string, flag: string, text: string): void {

@@ -8,7 +8,8 @@ const peerOptions = defineOptions([
   { flags: '--signal <url>', description: 'the signaling relay (ws:// or wss://)', required: true },
   { flags: '--room <room>', description: 'the room to join', required: true },
   { flags: '--token <token>', description: 'join token for a relay started with --secret (or env RTCPROBE_SIGNAL_TOKEN)' },
-  { flags: '--peer-id <id>', description: 'the peerId to ask for (default: the relay picks one)' },
+  { flags: '--peer-id <id>', description: 'the peerId to ask for (default: the relay picks one); with --count, a comma-separated list of one id per peer' },
+  { flags: '--count <m>', description: 'run M peers in this process, each its own room member (default: one, or one per --peer-id in the list)', parse: intOption(1, 64) },
   ...ICE_OPTIONS,
   { flags: '--relay-only', description: 'relay policy: only relay candidates are signalled and the selected pair must be relay' },
   { flags: '--loopback', description: 'gather host candidates on 127.0.0.1 only (peers on this machine, no ICE servers needed)' },
@@ -33,12 +34,16 @@ async function runPeer(_args: string[], opts: OptionValues<typeof peerOptions>, 
   const traffic = trafficFrom(opts);
   const iceServers = await iceServersFrom(opts, ctx.env);
   const token = opts.token ?? (ctx.env.RTCPROBE_SIGNAL_TOKEN || undefined);
+  const ids = opts.peerId?.split(',').map((x) => x.trim());
+  if (ids && ids.some((x) => x === '')) throw new RtcprobeError('USAGE', `--peer-id "${opts.peerId}" has an empty id`);
+  if (ids && ids.length > 1 && opts.count !== undefined && opts.count !== ids.length) throw new RtcprobeError('USAGE', `--count ${opts.count} but --peer-id lists ${ids.length} ids`);
   const { runPeerSession } = await import('../core/rtc/peer-run.js');
   const summary = await runPeerSession({
     url,
     room,
     ...(token ? { token } : {}),
-    ...(opts.peerId ? { peerId: opts.peerId } : {}),
+    ...(ids && ids.length > 1 ? { peerIds: ids } : ids ? { peerId: ids[0]! } : {}),
+    ...(opts.count !== undefined ? { count: opts.count } : {}),
     ...(iceServers ? { iceServers } : opts.loopback ? { iceServers: [] } : {}),
     loopback: opts.loopback,
     relayOnly: opts.relayOnly,
@@ -59,6 +64,12 @@ async function runPeer(_args: string[], opts: OptionValues<typeof peerOptions>, 
             return `  ${st.fail} ${e.remote}: ${e.code}: ${e.message}`;
           case 'peer-left':
             return `  ${st.c.yellow('-')} ${e.remote} left`;
+          case 'bench-start':
+            return `  benchmark ${e.run} by ${e.coordinator}: warm-up ${e.warmupMs} ms, window ${e.durationMs} ms`;
+          case 'bench-window':
+            return `  benchmark ${e.run}: measurement window started`;
+          case 'bench-stop':
+            return `  benchmark ${e.run}: stopped, report sent to ${e.coordinator} (${e.reportParts} part(s))`;
           case 'stats':
             return e.connections.map((c) => `  ${c.remote}: DC RTT p50 ${c.dc?.reliable.rttMs?.p50.toFixed(2) ?? '-'} ms, audio loss ${c.audio ? (c.audio.stream.lossRatio * 100).toFixed(1) : '-'}%, sent ${c.bytes.sent} B`).join('\n') || undefined;
         }
@@ -72,8 +83,8 @@ async function runPeer(_args: string[], opts: OptionValues<typeof peerOptions>, 
     jsonLines: true,
     human: (st) =>
       [
-        `${summary.ok ? st.ok : st.fail} ${st.c.bold(`peer ${summary.peerId} in room "${summary.room}" stopped`)} after ${(summary.durationMs / 1000).toFixed(1)} s: ${summary.connections.filter((c) => c.state === 'up' || c.state === 'closed').length} connection(s), ${summary.failures.length} failure(s)`,
-        ...summary.connections.map((c) => `    ${c.remote}  ${c.state}  pair ${c.pair ? `${c.pair.local}/${c.pair.remote}` : '-'}  DC RTT p50 ${c.dc?.reliable.rttMs?.p50.toFixed(2) ?? '-'} ms  echoed ${c.dc?.reliable.echoed ?? 0}/${c.dc?.reliable.sent ?? 0}`),
+        `${summary.ok ? st.ok : st.fail} ${st.c.bold(`peer ${summary.peerIds.join(', ')} in room "${summary.room}" stopped`)} after ${(summary.durationMs / 1000).toFixed(1)} s: ${summary.connections.filter((c) => c.state === 'up' || c.state === 'closed').length} connection(s), ${summary.failures.length} failure(s)`,
+        ...summary.connections.map((c) => `    ${summary.peerIds.length > 1 ? `${c.peerId} → ` : ''}${c.remote}  ${c.state}  pair ${c.pair ? `${c.pair.local}/${c.pair.remote}` : '-'}  DC RTT p50 ${c.dc?.reliable.rttMs?.p50.toFixed(2) ?? '-'} ms  echoed ${c.dc?.reliable.echoed ?? 0}/${c.dc?.reliable.sent ?? 0}`),
         ...summary.failures.map((f) => `    ${st.fail} ${f.remote}: ${f.code}: ${f.message}`),
       ].join('\n'),
   };

@@ -20,7 +20,11 @@ export const ERROR_CODES = {
   SOCKET: 'a local socket could not be opened or bound',
   SIGNAL_REJECTED: 'the signaling relay refused to let the client join (the wire code says why)',
   ICE_FAILED: 'a peer connection did not come up (the message names the phase and the candidate types tried)',
+  DTLS_FAILED: 'ICE connected but the DTLS handshake did not complete (e.g. the certificate does not match the fingerprint in the SDP)',
   NO_RELAY_CANDIDATE: 'relay only, but no relay candidate: the TURN server gave no allocation, or the selected pair bypassed it',
+  PEERS_MISSING: 'a coordinated benchmark: fewer peers than --expect joined the room in time (the figures of those present are kept)',
+  PEER_LEFT: 'a coordinated benchmark: a peer left the room (or its process ended) during the run; the figures measured before are kept',
+  NO_REPORT: "a coordinated benchmark: a peer's report did not reach the coordinator through the relay",
   REDIS: 'Redis could not be reached or refused a command (signaling relay scale-out)',
   INTERNAL: 'a bug in rtcprobe; please report it',
 } as const;

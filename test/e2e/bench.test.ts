@@ -31,7 +31,7 @@ interface Bench {
   upload: { peers: { peerId: string; connections: number; bytesSent: number }[]; perPeerBps: number; perConnectionBps: number; ratio: number; expectedRatio: number; nominalPerConnectionBps: number };
   clock: { maxUncertaintyMs?: number };
   turn?: { allocations?: number; channelBinds?: number; sidesThroughIt?: number; pid?: number; startedHere: boolean };
-  processes: { role: string; cpuMs: number; maxRssBytes: number }[];
+  processes: { role: string; peers?: number; cpuMs: number; maxRssBytes: number }[];
   slo?: { ok: boolean; rules: { metric: string; ok: boolean; value?: number }[] };
   perConnection: unknown[];
 }
@@ -114,11 +114,12 @@ describe('rtcprobe bench (mesh on loopback)', () => {
     expect(page).toContain('DC RTT reliable');
   });
 
-  it('--procs 1: one peer runs as a child "rtcprobe peer" process; its figures and its CPU are merged', async () => {
+  it('--procs 1: all three peers run in one child "rtcprobe peer --count 3" process; its figures and its CPU are merged', async () => {
     const r = await runJson<Bench>(['bench', '--peers', '3', '--procs', '1', '--channels', 'data', '--duration', '1', '--warmup', '0.3'], { timeout: 60_000 });
     expect(r.code).toBe(0);
     expect(r.json.connections).toMatchObject({ expected: 3, up: 3 });
     expect(r.json.processes.map((p) => p.role)).toEqual(['bench', 'peer']);
+    expect(r.json.processes.map((p) => p.peers)).toEqual([0, 3]);
     expect(r.json.processes[1]!.cpuMs).toBeGreaterThan(0);
     expect(r.json.perConnection).toHaveLength(6);
     expect(r.json.upload.peers.map((p) => p.connections)).toEqual([2, 2, 2]);

@@ -66,6 +66,8 @@ export type RtpSide = RtpStats;
 export interface ProcessUsage {
   role: 'bench' | 'peer' | 'coturn';
   pid?: number;
+  /** Host name, in runs spread over hosts. */
+  host?: string;
   peers: number;
   cpuMs: number;
   maxRssBytes: number;

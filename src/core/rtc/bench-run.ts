@@ -5,8 +5,6 @@
  * path, a warm-up, a measurement window, the report, and a teardown that
  * leaves no socket, child process or coturn behind, also when aborted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { resourceUsage, cpuUsage, execPath } from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
@@ -39,8 +37,10 @@ export interface BenchOptions {
   turn?: TurnConfig;
   /** PATH to look for turnserver in. */
   path?: string;
-  /** Spread the peers over this many child processes (0: all in this process). */
+  /** Spread the peers over this many child processes (0: all in this process; otherwise none in this process). */
   procs?: number;
+  /** Peers started elsewhere (`rtcprobe peer`) in a room of this relay: the bench only coordinates them. */
+  remote?: { url: string; room: string; token?: string; expect: number };
   /** argv of `rtcprobe` for the child processes ([node, bin]; default: this Node and this package's bin). */
   selfCommand?: string[];
   slo?: SloRule[];
@@ -67,7 +67,22 @@ export interface BenchResult {
   connections: { expected: number; up: number; failed: number; failures: { peerId: string; remote: string; code: string; message: string }[] };
   aggregate: BenchAggregate;
   upload: UploadReport;
-  clock: { note: string; maxUncertaintyMs?: number };
+  clock: { note: string; maxUncertaintyMs?: number; offsets?: { peerId: string; remote: string; offsetMs: number; uncertaintyMs: number }[] };
+  /** Peers in other processes or on other hosts, coordinated through the relay (see bench-remote.ts). */
+  coordination?: {
+    mode: 'procs' | 'hosts';
+    relay: string;
+    room: string;
+    run: string;
+    expect: number;
+    members: string[];
+    reports: number;
+    left: string[];
+    missing: string[];
+    /** The peers' windows started within this many ms of each other (largest window→ack round trip). */
+    windowSkewBoundMs?: number;
+    error?: { code: string; message: string };
+  };
   turn?: {
     server: string;
     startedHere: boolean;
@@ -88,14 +103,6 @@ export interface BenchResult {
   samples: { rttReliable: number[]; rttUnreliable: number[]; audioOwd: number[]; videoOwd: number[] };
 }
 
-interface ChildPeer {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  summary?: Record<string, unknown>;
-  exited: Promise<void>;
-  connected: number;
-}
-
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
@@ -109,6 +116,10 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  if (o.remote) {
+    const { runRemoteBench } = await import('./bench-remote.js');
+    return runRemoteBench({ ...o, remote: o.remote });
+  }
   const traffic: MeshTraffic = { ...DEFAULT_TRAFFIC, ...o.traffic };
   const procs = Math.min(o.procs ?? 0, o.peers);
   const progress = o.onProgress ?? (() => {});
@@ -117,7 +128,6 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   let relay: SignalRelay | undefined;
   let coturn: LocalCoturn | undefined;
   const peers: MeshPeer[] = [];
-  const children: ChildPeer[] = [];
   const failures: BenchResult['connections']['failures'] = [];
   const onEvent = (e: MeshEvent) => {
     if (e.event === 'peer-failed') failures.push({ peerId: e.peerId, remote: e.remote, code: e.code, message: e.message });
@@ -164,7 +174,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const room = `bench-${Math.random().toString(36).slice(2, 10)}`;
     const startedAtMs = performance.now();
     const relayOnly = o.topology === 'turn';
-    const inProc = o.peers - procs;
+    // With --procs every peer runs in a child process: the bench only coordinates.
+    const inProc = procs > 0 ? 0 : o.peers;
     // Peer ids sort in creation order, so offer roles are predictable: p00 offers to p01, ...
     const ids = Array.from({ length: o.peers }, (_, i) => `p${String(i).padStart(3, '0')}`);
     progress({ phase: 'connecting', fraction: 0, text: `connecting ${o.peers} peers` });
@@ -181,63 +192,50 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     if (procs > 0) {
       const self = o.selfCommand?.length ? o.selfCommand : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
-      cleanups.push(async () => {
-        await Promise.all(children.map(async (c) => {
-          if (c.child.exitCode === null && c.child.signalCode === null) {
-            c.child.kill('SIGTERM');
-            const t = setTimeout(() => c.child.kill('SIGKILL'), 5000);
-            await c.exited;
-            clearTimeout(t);
-          }
-        }));
+      const { coordinate, coordinatedResult, reportFromSummary, spawnPeerProcesses } = await import('./bench-remote.js');
+      const kids = spawnPeerProcesses({ self, url: addr.ws, room, ids, procs, traffic, relayOnly, iceServers, connectTimeoutMs: o.connectTimeoutMs ?? 20_000 });
+      cleanups.push(() => kids.stop());
+      const c = await coordinate({
+        url: addr.ws, room, expect: o.peers, warmupMs: o.warmupMs, durationMs: o.durationMs,
+        connectTimeoutMs: (o.connectTimeoutMs ?? 20_000) + 10_000, signal: o.signal, onProgress: progress, gone: () => kids.gone(),
       });
-      const childIds = ids.slice(inProc);
-      for (let k = 0; k < procs; k++) {
-        // Each child runs one peer process; extra peers go to the first children round-robin is not supported
-        // by `rtcprobe peer` (one peer per process), so procs = number of child peers.
-        const id = childIds[k]!;
-        const args = [...self.slice(1), 'peer', '--signal', addr.ws, '--room', room, '--peer-id', id, '--loopback', '--json',
-          '--channels', traffic.channels.join(','), '--rate', String(traffic.dataRate), '--size', String(traffic.dataSize),
-          '--video-fps', String(traffic.videoFps), '--video-kbps', String(traffic.videoKbps), '--stats-interval', '0',
-          // The child starts its window itself: after the connect phase and the warm-up.
-          '--warmup', String(Math.round(o.warmupMs + (o.connectTimeoutMs ?? 20_000) / 4))];
-        if (relayOnly) {
-          args.push('--relay-only', '--turn', iceServers[0]!.urls[0]!, '--user', iceServers[0]!.username!, '--password', iceServers[0]!.credential!);
-        }
-        const child = spawn(self[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-        const cp: ChildPeer = { child, lines: [], connected: 0, exited: new Promise((res) => child.once('exit', () => res())) };
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          let j: Record<string, unknown>;
-          try {
-            j = JSON.parse(line) as Record<string, unknown>;
-          } catch {
-            return;
+      // A child interrupted with the bench (Ctrl-C reaches the whole process group) prints its summary instead.
+      if (c.missing.length) {
+        await Promise.race([Promise.all(kids.children.map((k) => k.exited)), new Promise((res) => setTimeout(res, 5000))]);
+        for (const k of kids.children) {
+          const r = k.summary && k.ids.some((id) => c.missing.includes(id)) ? reportFromSummary(k.summary) : undefined;
+          if (r) {
+            c.reports.push(r);
+            c.missing = c.missing.filter((m) => !r.peerIds.includes(m));
           }
-          if (j.event === 'summary') cp.summary = j;
-          else if (j.event === 'peer-connected') cp.connected++;
-          else if (j.event === 'peer-failed') failures.push({ peerId: String(j.peerId), remote: String(j.remote), code: String(j.code), message: String(j.message) });
-          cp.lines.push(j);
-        });
-        child.stderr?.resume();
-        children.push(cp);
+        }
       }
+      const result = coordinatedResult(
+        { ...o, traffic, expect: o.peers, mode: 'procs', relay: addr.ws, room },
+        c,
+        cpu0,
+        turnInfo ? { info: turnInfo, ...(coturn ? { relayPorts: coturn.relayPorts } : {}) } : undefined,
+      );
+      await teardown();
+      if (coturn && result.turn) {
+        const u = coturnUsage(coturn.log());
+        result.turn = { ...result.turn, allocations: u.allocations, channelBinds: u.channelBinds, ...(u.relayedBytes !== undefined ? { relayedBytes: u.relayedBytes } : {}) };
+      }
+      return result;
     }
     // Every peer connected to every other (or a failure, or the limit).
     const need = o.peers - 1;
     const deadline = performance.now() + (o.connectTimeoutMs ?? 20_000) + 5000;
     while (!o.signal.aborted && performance.now() < deadline) {
-      const upIn = peers.reduce((a, p) => a + p.states().up, 0);
-      const upCh = children.reduce((a, c) => a + c.connected, 0);
-      const total = upIn + upCh;
+      const total = peers.reduce((a, p) => a + p.states().up, 0);
       progress({ phase: 'connecting', fraction: total / (o.peers * need || 1), text: `connecting: ${total / 2} of ${(o.peers * need) / 2} connections up` });
       if (total >= o.peers * need) break;
       // A failure, and nothing still trying: waiting longer shows nothing more.
-      if (failures.length > 0 && children.length === 0 && peers.every((p) => p.states().connecting === 0)) break;
-      if (children.some((c) => c.child.exitCode !== null)) break;
+      if (failures.length > 0 && peers.every((p) => p.states().connecting === 0)) break;
       await sleep(50, o.signal);
     }
     // Warm-up, then the window (none when no connection came up: there is nothing to measure).
-    const anyUp = peers.some((p) => p.states().up > 0) || children.some((c) => c.connected > 0);
+    const anyUp = peers.some((p) => p.states().up > 0);
     if (o.warmupMs > 0 && anyUp) {
       const t0 = performance.now();
       while (!o.signal.aborted && performance.now() - t0 < o.warmupMs) {
@@ -259,18 +257,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const windowMs = performance.now() - w0;
     let sides: ConnectionReport[] = [];
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
-    // Children report when stopped.
-    for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
-    await Promise.race([Promise.all(children.map((c) => c.exited)), new Promise((res) => setTimeout(res, 8000))]);
     const processes: ProcessUsage[] = [];
-    for (const c of children) {
-      const s = c.summary;
-      if (!s) continue;
-      const conns = (s.connections as ConnectionReport[] | undefined) ?? [];
-      sides.push(...conns);
-      const u = s.process as { cpuMs?: number; maxRssBytes?: number } | undefined;
-      processes.push({ role: 'peer', ...(c.child.pid ? { pid: c.child.pid } : {}), peers: 1, cpuMs: u?.cpuMs ?? 0, maxRssBytes: u?.maxRssBytes ?? 0 });
-    }
     const raw: RawSamples = { rtt: { reliable: [], unreliable: [] }, forward: { reliable: [], unreliable: [] }, backward: { reliable: [], unreliable: [] }, audioOwd: [], videoOwd: [] };
     for (const s of sides) {
       if (!s.raw) continue;

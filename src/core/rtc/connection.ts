@@ -157,7 +157,11 @@ export class Connection {
       const local = this.rtc.sentDescription ? sdpCandidateTypes(this.rtc.sentDescription.sdp) : [];
       const remote = this.remoteSdp ? sdpCandidateTypes(this.remoteSdp) : [];
       const list = (l: CandidateType[]) => (l.length ? l.join(', ') : 'none');
-      e = new RtcprobeError('ICE_FAILED', `connection to ${this.remote} failed during ${this.phase}: ${e.message} (local candidates: ${list(local)}; remote candidates: ${list(remote)})`, { cause: e });
+      // ICE connected but the connection never did: the DTLS handshake failed (e.g. a certificate fingerprint mismatch).
+      const since = this.rtc.breakdown().sinceStart;
+      const dtls = this.phase === 'ICE connectivity checks' && since.iceConnected !== undefined && since.dtlsConnected === undefined;
+      const phase = dtls ? 'the DTLS handshake (ICE was connected)' : this.phase;
+      e = new RtcprobeError(dtls ? 'DTLS_FAILED' : 'ICE_FAILED', `connection to ${this.remote} failed during ${phase}: ${e.message} (local candidates: ${list(local)}; remote candidates: ${list(remote)})`, { cause: e });
     }
     this.error = e;
     this.state = 'failed';

@@ -36,6 +36,8 @@ export interface MeshOptions {
   /** Connect-time `start` mark (ms, performance.now()), e.g. the start of a benchmark run. */
   startedAtMs?: number;
   onEvent?: (e: MeshEvent) => void;
+  /** Signals that are not SDP, and broadcasts, from other room members (e.g. a benchmark coordinator). */
+  onAppMessage?: (m: { kind: 'signal' | 'broadcast'; from: string; data: unknown }) => void;
 }
 
 export type MeshEvent =

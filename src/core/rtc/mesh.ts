@@ -4,6 +4,11 @@
  * come and go. The lexicographically smaller peerId offers, so two peers
  * never offer to each other at once.
  *
+ * Observers: a peer whose join `meta.role` is "coordinator" steers a
+ * benchmark (start, window, stop, reports) through the relay; no peer ever
+ * opens a connection to it, and its non-SDP signals and broadcasts go to
+ * `onAppMessage`.
+ *
  * Room servers: a peer whose join `meta.role` is "sfu" or "mcu" is a room
  * server. While one is in the room, a client connects to the room server(s)
  * only (and drops its client-to-client connections when one arrives), and
@@ -40,6 +45,8 @@ export class MeshPeer {
   private readonly conns = new Map<string, Connection>();
   /** Room servers present in the room, by peerId, with their role. */
   private readonly servers = new Map<string, RoomServerRole>();
+  /** Observers in the room (join meta role "coordinator"): never connected to. */
+  private readonly observers = new Set<string>();
   /** Connections that ended (peer left), kept for the summary. */
   readonly ended: ConnectionReport[] = [];
   private stopped = false;
@@ -73,7 +80,9 @@ export class MeshPeer {
     });
     this.client = client;
     client.on('signal', ({ from, data }) => this.onSignal(from, data));
+    client.on('broadcast', ({ from, data }) => this.appMessage('broadcast', from, data));
     client.on('peer-joined', (p) => {
+      if (isObserver(p.meta)) this.observers.add(p.peerId);
       const role = roomServerRole(p.meta);
       if (role) {
         this.servers.set(p.peerId, role);
@@ -84,6 +93,7 @@ export class MeshPeer {
     });
     client.on('peer-left', (p) => {
       this.servers.delete(p.peerId);
+      this.observers.delete(p.peerId);
       void this.drop(p.peerId);
     });
     const joined = await client.connect();
@@ -94,6 +104,7 @@ export class MeshPeer {
     else if (joined.iceServers?.length) this.iceServers = toRtcIceServers(joined.iceServers as { urls: string | string[]; username?: string; credential?: string }[]);
     this.emit({ event: 'joined', peerId: joined.peerId, room: joined.room, peers: joined.peers.map((p) => p.peerId), iceServers: joined.iceServers?.length ?? 0 });
     for (const p of joined.peers) {
+      if (isObserver(p.meta)) this.observers.add(p.peerId);
       const role = roomServerRole(p.meta);
       if (role) this.servers.set(p.peerId, role);
     }
@@ -128,8 +139,16 @@ export class MeshPeer {
     return c;
   }
 
+  private appMessage(kind: 'signal' | 'broadcast', from: string, data: unknown): void {
+    try {
+      this.options.onAppMessage?.({ kind, from, data });
+    } catch {
+      // a listener's failure is not the mesh's
+    }
+  }
+
   private onSignal(from: string, data: unknown): void {
-    if (!isSdpSignal(data)) return;
+    if (!isSdpSignal(data)) return this.appMessage('signal', from, data);
     if (data.type === 'offer') {
       if (!this.wants(from)) return; // a client-to-client offer while a room server is here
       const existing = this.conns.get(from);
@@ -159,7 +178,13 @@ export class MeshPeer {
 
   /** Whether this peer keeps a connection to `remote`: room servers always; other clients only while no room server is in the room. */
   wants(remote: string): boolean {
+    if (this.observers.has(remote)) return false;
     return this.servers.has(remote) || this.servers.size === 0;
+  }
+
+  /** Observers (coordinators) in the room. */
+  get roomObservers(): ReadonlySet<string> {
+    return this.observers;
   }
 
   /** The room servers in the room (peerId → role). */
@@ -203,6 +228,11 @@ export class MeshPeer {
 }
 
 export type RoomServerRole = 'sfu' | 'mcu';
+
+/** An observer announces `meta.role: "coordinator"`: it joins the room to steer a benchmark and no peer connects to it. */
+export function isObserver(meta: PeerMeta | undefined): boolean {
+  return meta?.['role'] === 'coordinator';
+}
 
 /** The room-server role a peer announced in its join meta, if any. */
 export function roomServerRole(meta: PeerMeta | undefined): RoomServerRole | undefined {

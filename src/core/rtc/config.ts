@@ -27,6 +27,8 @@ export interface PeerOptions {
   /** Negotiate a video transceiver (sendrecv, VP8 payload type, synthetic content). */
   video?: boolean;
   clock?: Clock;
+  /** TLS options for a turns: server (a test CA, a server name); default: the system's CAs. */
+  turnTls?: { ca?: string | Buffer; servername?: string; rejectUnauthorized?: boolean };
   /** The `start` connect mark (ms, same clock), when the run began before the peer was created. */
   startedAtMs?: number;
 }
@@ -53,6 +55,7 @@ export function weriftConfig(o: PeerOptions): RTCPeerConnectionConfig {
     iceUseIpv6: !o.loopback,
     iceAdditionalHostAddresses: extra.length ? [...new Set(extra)] : undefined,
     ...(o.portRange ? { icePortRange: o.portRange } : {}),
+    ...(o.turnTls ? { turnTlsOptions: { ...o.turnTls } } : {}),
     // One transport for everything: with werift's default (max-compat) the offerer gathers a
     // transport per m-line and the ones bundled away are never closed, so their sockets outlive close().
     bundlePolicy: 'max-bundle',

@@ -32,7 +32,7 @@ const checkOptions = defineOptions([
   { flags: '--step-timeout <ms>', description: 'limit per step; a step that runs out says "not verified"', default: 20_000, parse: intOption(1000, 600_000) },
   insecureOption('TLS: continue when a TURN server\'s certificate does not verify (reported as a warning)'),
   caOption(),
-  { flags: '--loopback', description: 'gathering and end to end: use loopback interfaces too (servers on this machine)' },
+  { flags: '--loopback', description: 'gathering: loopback host candidates only (servers on this machine)' },
   { flags: '--host-address <ip>', description: 'an extra host-candidate address for gathering and end to end (repeatable)', parse: collect },
   { flags: '--gateway <ip>', description: 'ask this gateway for UPnP IGD, NAT-PMP and PCP (default: the IPv4 default route\'s)' },
   { flags: '--probes <n>', description: 'end to end: probes over the data channel per relay', default: 10, parse: intOption(1, 1000) },

@@ -1,15 +1,17 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckReport } from '../../src/core/check/report.js';
-import { BIN, parseJson, runCli, runJson } from '../helpers/cli.js';
+import { BIN, parseJson, ROOT, runCli, runJson } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { ensurePionTurn, startPionTurn, type PionTurn } from '../helpers/pion-turn.js';
 import { freeTcpPort, parseListeningLine, track, until } from '../helpers/signal.js';
 import { describeWith, IN_CI } from '../helpers/system.js';
 import { findFreePortRange } from '../helpers/ports.js';
+import { makeTestCert, type TestCert } from '../helpers/tls.js';
 
 /**
  * rtcprobe check on loopback against real servers: coturn and pion/turn.
@@ -85,6 +87,21 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe check against coturn and pi
     expect(h.stdout).not.toContain(PASSWORD);
   }, 120_000);
 
+  it('without the werift steps, werift is never loaded', async () => {
+    const trace = join(dir, 'trace');
+    const hook = fileURLToPath(new URL('../helpers/trace-register.mjs', import.meta.url));
+    const code = await new Promise<number>((resolve) => {
+      execFile(process.execPath, ['--import', hook, BIN, 'check', `turn:127.0.0.1:${coturn.port}`, '-u', USER, '-p', PASSWORD, ...NO_RTC, '--json'], {
+        cwd: ROOT, env: { PATH: process.env.PATH ?? '', RTCPROBE_TRACE_FILE: trace },
+      }, (err) => resolve(err ? ((err as { code?: number }).code ?? -1) : 0));
+    });
+    expect(code).toBe(0);
+    const loaded = readFileSync(trace, 'utf8');
+    expect(loaded).toMatch(/dist\/core\/check\/run\.js/);
+    expect(loaded).toMatch(/dist\/core\/turn\/checks\.js/);
+    expect(loaded).not.toMatch(/node_modules\/werift/);
+  }, 60_000);
+
   it('broken servers: a dead TURN server and a wrong credential are named with their cause, the others still checked', async (ctx) => {
     if (!pion) return ctx.skip();
     const dead = await findFreePortRange(1, ['127.0.0.3']);
@@ -135,13 +152,16 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe check --signal: the iceServ
   });
 
   it('checks the relay\'s TURN URIs with the REST credentials it issues', async () => {
-    const r = await runJson<CheckReport>(['check', '--signal', wsUrl, '--room', 'probe', ...NO_RTC], { timeout: 90_000 });
+    const r = await runJson<CheckReport>(['check', '--signal', wsUrl, '--room', 'probe', '--skip', 'portmap', '--loopback'], { timeout: 120_000 });
     expect(r.code, r.stdout).toBe(0);
     expect(r.json.input.source).toBe('signal');
     expect(r.json.input.servers).toEqual([{ urls: [`turn:127.0.0.1:${coturn.port}`, `turn:127.0.0.1:${coturn.port}?transport=tcp`], username: true, credential: true }]);
-    expect(r.json.relays.map((p) => [p.transport, p.status])).toEqual([['udp', 'works'], ['tcp', 'works']]);
+    // End to end: the data channel opened through the relay over each transport.
+    expect(r.json.steps.e2e.relays.map((e) => [e.transport, e.verdict])).toEqual([['udp', 'works'], ['tcp', 'works']]);
+    expect(r.json.relays.map((p) => [p.transport, p.status, p.provenBy])).toEqual([['udp', 'works', 'e2e'], ['tcp', 'works', 'e2e']]);
+    expect(r.json.steps.gather.candidates.filter((c) => c.type === 'relay').map((c) => c.relayProtocol).sort()).toEqual(['tcp', 'udp']);
     expect(r.stdout).not.toContain(SECRET);
-  }, 120_000);
+  }, 150_000);
 
   it('a relay without TURN configuration: a usage error (exit 2)', async () => {
     const bare = track(spawn(process.execPath, [BIN, 'signal', 'serve', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -230,4 +250,45 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe check --every: monitoring',
     expect(lines.filter((l) => l.event === 'round').map((l) => l.round)).toEqual([1, 2]);
     expect(lines[lines.length - 1]).toMatchObject({ event: 'summary', rounds: 2, interrupted: false, ok: true });
   }, 120_000);
+});
+
+describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe check with werift: gathering and a relayed WebRTC call per transport', () => {
+  let coturn: Coturn;
+  let cert: TestCert;
+  beforeAll(async () => {
+    cert = makeTestCert('IP:127.0.0.1');
+    coturn = await startCoturn({ users: [{ user: USER, password: PASSWORD }], realm: 'check.test', tls: { cert: cert.cert, key: cert.key }, args: ['--allow-loopback-peers'] });
+  }, 60_000);
+  afterAll(async () => {
+    await coturn?.stop();
+    cert?.remove();
+  });
+
+  it('every candidate with its relay protocol and time, the data channel open through udp, tcp and tls, a wrong password named', async () => {
+    const urls = [`turn:127.0.0.1:${coturn.port}`, `turn:127.0.0.1:${coturn.port}?transport=tcp`, `turns:127.0.0.1:${coturn.tlsPort}`];
+    // The same server under another spelling of its URL, with a wrong password.
+    const WRONG = () => `turn:127.0.0.1:${coturn.port}?transport=udp`;
+    const file = iceFile('werift.json', { iceServers: [{ urls, username: USER, credential: PASSWORD }, { urls: [WRONG()], username: USER, credential: 'wrong-password' }] });
+    const r = await runJson<CheckReport>(['check', '--ice-servers', file, '--skip', 'portmap', '--loopback', '--ca', cert.cert, '--probes', '5'], { timeout: 120_000 });
+    expect(r.code, r.stdout).toBe(1);
+    const g = r.json.steps.gather;
+    expect(g.status, g.reason).toBe('done');
+    const relays = g.candidates.filter((c) => c.type === 'relay');
+    expect(relays.map((c) => [c.url, c.relayProtocol]).sort()).toEqual([[urls[0], 'udp'], [urls[1], 'tcp'], [urls[2], 'tls']].sort());
+    for (const c of g.candidates) expect(c.atMs).toBeGreaterThanOrEqual(0);
+    expect(g.firstMs).toBeLessThanOrEqual(g.lastMs!);
+    expect(g.errors).toEqual([expect.objectContaining({ url: WRONG(), errorCode: 401 })]);
+    const e2e = r.json.steps.e2e;
+    expect(e2e.status, e2e.reason).toBe('done');
+    expect(e2e.relays.map((x) => [x.url, x.verdict])).toEqual([...urls.map((u) => [u, 'works']), [WRONG(), 'failed']]);
+    for (const x of e2e.relays.slice(0, 3)) {
+      expect(x.connectMs!.total).toBeGreaterThan(0);
+      expect(x.rttMs!.samples).toBe(5);
+    }
+    expect(r.json.relays.map((p) => [p.status, p.provenBy])).toEqual([['works', 'e2e'], ['works', 'e2e'], ['works', 'e2e'], ['failed', undefined]]);
+    expect(r.json.broken).toEqual([expect.objectContaining({ url: WRONG() })]);
+    expect(r.json.verdict.text).toMatch(/TURN\/UDP, TURN\/TCP on \d+ and TURN\/TLS on \d+ work; TURN\/UDP failed; 1 configured server broken$/);
+    expect(r.stdout).not.toContain(PASSWORD);
+    expect(r.stdout).not.toContain('wrong-password');
+  }, 150_000);
 });

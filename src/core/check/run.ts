@@ -207,34 +207,22 @@ async function natStep(servers: ServerSpec[], o: CheckOptions, signal: AbortSign
 
 const NAT_UNKNOWN = { natType: 'unknown', mapping: 'unknown', filtering: 'unknown', rating: 'unknown', udpBlocked: false, hairpin: null } as const;
 
-interface GatherModule {
-  gatherCandidates(o: { iceServers: IceServer[]; timeoutMs: number; signal: AbortSignal; loopback?: boolean; additionalHostAddresses?: string[] }): Promise<{
-    candidates: (GatherStep['candidates'][number] & { candidate: string })[];
-    errors: GatherStep['errors'];
-    firstMs?: number;
-    lastMs?: number;
-    completeMs?: number;
-    timedOut: boolean;
-    unsupported: { url: string; reason: string }[];
-  }>;
-}
-interface RelayE2eModule {
-  relayEndToEnd(o: { server: IceServer; timeoutMs: number; signal: AbortSignal; probes?: number; additionalHostAddresses?: string[] }): Promise<Omit<E2eRow, 'url'> & { url: string; ok: boolean }>;
-}
-const loadRtc = <T>(specifier: string): Promise<T> => import(specifier) as Promise<T>;
+/** TLS for turns: URLs in the werift steps, as the TURN checks take it (--ca, --insecure). */
+const tlsOf = (o: CheckOptions) => (o.ca || o.insecure ? { tls: { ...(o.ca ? { ca: o.ca } : {}), ...(o.insecure ? { rejectUnauthorized: false } : {}) } } : {});
 
 /** The gatherer and the end-to-end check live in src/core/rtc (werift); loaded only when their step runs. */
 async function gatherStep(o: CheckOptions, signal: AbortSignal): Promise<Omit<GatherStep, 'status' | 'elapsedMs'>> {
-  const { gatherCandidates } = await loadRtc<GatherModule>('../rtc/gather.js');
+  const { gatherCandidates } = await import('../rtc/gather.js');
   const r = await gatherCandidates({
     iceServers: o.iceServers,
     timeoutMs: o.stepTimeoutMs,
     signal,
     loopback: o.loopback,
     ...(o.additionalHostAddresses?.length ? { additionalHostAddresses: o.additionalHostAddresses } : {}),
+    ...tlsOf(o),
   });
   return {
-    candidates: r.candidates.map(({ candidate: _c, ...rest }) => rest),
+    candidates: r.candidates.map((c) => ({ type: c.type, protocol: c.protocol, address: c.address, port: c.port, ...(c.relayProtocol ? { relayProtocol: c.relayProtocol } : {}), ...(c.url ? { url: c.url } : {}), atMs: c.atMs })),
     errors: r.errors,
     unsupported: r.unsupported,
     ...(r.firstMs !== undefined ? { firstMs: r.firstMs } : {}),
@@ -245,7 +233,7 @@ async function gatherStep(o: CheckOptions, signal: AbortSignal): Promise<Omit<Ga
 }
 
 async function e2eStep(turn: UrlTarget[], o: CheckOptions, signal: AbortSignal): Promise<E2eRow[]> {
-  const { relayEndToEnd } = await loadRtc<RelayE2eModule>('../rtc/relay-e2e.js');
+  const { relayEndToEnd } = await import('../rtc/relay-e2e.js');
   return Promise.all(turn.map(async (t): Promise<E2eRow> => {
     try {
       const r = await relayEndToEnd({
@@ -254,6 +242,7 @@ async function e2eStep(turn: UrlTarget[], o: CheckOptions, signal: AbortSignal):
         signal,
         probes: o.probes,
         ...(o.additionalHostAddresses?.length ? { additionalHostAddresses: o.additionalHostAddresses } : {}),
+        ...tlsOf(o),
       });
       return {
         url: t.url,

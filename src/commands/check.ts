@@ -135,8 +135,10 @@ export function renderCheckHuman(r: CheckReport, st: Style): string {
   L.push(stepHead('servers', s.servers, st));
   for (const x of s.servers.stun) L.push(`  ${x.ok ? st.ok : st.fail} ${x.url}  ${x.ok ? `mapped ${x.mappedAddress ?? '-'}, RTT ${fmtMs(x.rttMs)} ms` : x.error ?? 'no answer'}`);
   for (const x of s.servers.turn) {
-    const mark = x.verdict === 'works' ? st.ok : x.verdict === 'failed' ? st.fail : st.warn;
-    L.push(`  ${mark} ${x.url}  ${x.verdict === 'works' ? `relay ${x.relayedAddress ?? '-'}${x.rttMs !== undefined ? `, relayed RTT ${fmtMs(x.rttMs)} ms` : ''}` : x.headline}`);
+    const note = r.relays.find((p) => p.url === x.url)?.note;
+    const mark = x.verdict === 'works' ? st.ok : note ? st.warn : x.verdict === 'failed' ? st.fail : st.warn;
+    L.push(`  ${mark} ${x.url}  ${x.verdict === 'works' || note ? `relay ${x.relayedAddress ?? '-'}${x.rttMs !== undefined ? `, relayed RTT ${fmtMs(x.rttMs)} ms` : ''}` : x.headline}`);
+    if (note) L.push(`      ${x.headline.replace(/^TURN check failed: /, 'outside-peer test: ')}: ${note}`);
     if (st.verbose) for (const row of x.checks) L.push(`      ${row.status.padEnd(4)} ${row.id.padEnd(22)} ${row.detail}`);
   }
   for (const x of s.servers.invalid) L.push(`  ${st.fail} ${x.url}  ${x.error}`);

@@ -26,6 +26,8 @@ export interface RelayPath {
   cause?: string;
   /** What proved it: the TURN checks, or the end-to-end data channel (which wins). */
   provenBy?: 'turn' | 'e2e';
+  /** A failed check this host's network explains (not counted against the server). */
+  note?: string;
 }
 
 export interface ForecastInput {

@@ -11,6 +11,7 @@ import { literalFamily } from '../resolve.js';
 import { RFC_RETRANSMIT } from '../stun/retransmit.js';
 import { effectiveTransport, parseServer, type ServerSpec, type Transport } from '../uri.js';
 import { forecast, verdictOf, type BrokenServer, type RelayPath } from './forecast.js';
+import type { CheckRow } from '../turn/report.js';
 import type { CheckReport, E2eRow, E2eStep, GatherStep, NatStep, NetworkStep, PortmapStep, ServersStep, StepBase, StepName, StunServerRow, TurnServerRow } from './report.js';
 
 export interface CheckOptions {
@@ -272,13 +273,26 @@ const hostOf = (t: { spec: ServerSpec }) => t.spec.host.toLowerCase();
  * that transport), else the server is dead. `answered` holds "host" and
  * "host|transport" for every URL that got an answer. Pure.
  */
-export function relayPathsOf(turn: readonly TurnServerRow[], e2e: readonly E2eRow[], answered: ReadonlySet<string>, hostOfUrl: (url: string) => string): { relays: RelayPath[]; broken: BrokenServer[] } {
+export function relayPathsOf(
+  turn: readonly TurnServerRow[],
+  e2e: readonly E2eRow[],
+  answered: ReadonlySet<string>,
+  hostOfUrl: (url: string) => string,
+  /** Why this host's own network explains a failed row (its NAT's filtering), or undefined. */
+  excuse: (row: CheckRow) => string | undefined = () => undefined,
+): { relays: RelayPath[]; broken: BrokenServer[] } {
   const relays: RelayPath[] = [];
   const broken: BrokenServer[] = [];
   for (const r of turn) {
-    const firstFail = r.checks.find((c) => c.status === 'fail');
+    const fails = r.checks.filter((c) => c.status === 'fail');
+    const firstFail = fails.find((c) => excuse(c) === undefined);
+    const excused = fails.map(excuse).filter((x): x is string => x !== undefined);
     let p: RelayPath;
     if (r.verdict === 'works') p = { url: r.url, transport: r.transport, port: r.port, status: 'works', provenBy: 'turn' };
+    else if (r.verdict === 'failed' && r.answered && !firstFail && r.relayedAddress) {
+      // Only rows this network explains failed: the server relayed, this host's NAT dropped the outside-peer test.
+      p = { url: r.url, transport: r.transport, port: r.port, status: 'works', provenBy: 'turn', note: excused[0]! };
+    }
     else if (!r.answered) {
       const cause = firstFail?.detail ?? 'no answer';
       const host = hostOfUrl(r.url);
@@ -357,7 +371,13 @@ export async function runCheck(o: CheckOptions): Promise<CheckReport> {
     answered.add(hostOfUrl(r.url));
     answered.add(`${hostOfUrl(r.url)}|${r.transport}`);
   }
-  const { relays, broken } = relayPathsOf(servers.turn, e2e.relays, answered, hostOfUrl);
+  // The outside-peer test sends from the relayed address to this host's mapped address: a NAT that filters by address and port drops it.
+  const filtering = nat.status === 'done' && (nat.filtering === 'address-and-port-dependent' || nat.filtering === 'address-dependent' || nat.natType === 'symmetric');
+  const excuse = (row: CheckRow) =>
+    filtering && /\.relay-to-peer$/.test(row.id)
+      ? `the relay's datagrams to this host's outside address were dropped by this host's NAT (${nat.natType}, filtering ${nat.filtering}), which admits only the server's own address and port: not a fault of the server`
+      : undefined;
+  const { relays, broken } = relayPathsOf(servers.turn, e2e.relays, answered, hostOfUrl, excuse);
   for (const s of servers.stun) {
     if (s.ok) continue;
     const host = hostOfUrl(s.url);

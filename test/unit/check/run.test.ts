@@ -35,6 +35,19 @@ describe('relayed paths from the TURN rows', () => {
     expect(broken).toEqual([{ url: 'turn:203.0.113.1', cause: 'the server rejected these credentials' }]);
   });
 
+  it('a failed row this host\'s network explains does not make the server broken', () => {
+    const r = { ...row('turn:203.0.113.1', 'udp', 'failed', true, '0/10 Send indications arrived'), relayedAddress: '203.0.113.1:50000' };
+    r.checks = [{ id: 'udp.relay-to-peer', status: 'fail', detail: '0/10 Send indications arrived', hint: '' }];
+    const excuse = (c: { id: string }) => (c.id.endsWith('.relay-to-peer') ? 'dropped by this host\'s NAT' : undefined);
+    const { relays, broken } = relayPathsOf([r], [], new Set(), host, excuse);
+    expect(relays[0]).toMatchObject({ status: 'works', note: 'dropped by this host\'s NAT' });
+    expect(broken).toEqual([]);
+    // Without the excuse it is a failure, and another failed row is never excused.
+    expect(relayPathsOf([r], [], new Set(), host).broken).toHaveLength(1);
+    const auth = { ...r, checks: [...r.checks, { id: 'udp.auth', status: 'fail' as const, detail: 'rejected', hint: '' }] };
+    expect(relayPathsOf([auth], [], new Set(), host, excuse).broken).toEqual([{ url: 'turn:203.0.113.1', cause: 'rejected' }]);
+  });
+
   it('the end-to-end data channel has the last word', () => {
     const e2e = [{ url: 'turn:203.0.113.1', transport: 'udp' as const, verdict: 'failed' as const, error: { code: 'ICE_FAILED', message: 'no pair', phase: 'ice' } }];
     const { relays } = relayPathsOf([row('turn:203.0.113.1', 'udp', 'works', true)], e2e, new Set(), host);

@@ -96,4 +96,18 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', 'miniupnpd', 'openssl', STU
     expect(j.steps.portmap).toMatchObject({ status: 'done', upnp: { present: false }, natpmp: { present: false }, pcp: { present: false } });
     expect(j.steps.portmap.natpmp!.error).toBeTruthy();
   }, T);
+
+  it('UPnP IGD only: detected, while NAT-PMP and PCP are reported absent (port closed)', async () => {
+    const c = await up('eim-apdf', 'upnp');
+    const r = await check([`stun:${TURN_IP}:3478`, `turn:${TURN_IP}:${c.port}`, '--skip', 'gather,e2e']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.steps.nat).toMatchObject({ natType: 'port-restricted-cone' });
+    expect(r.json.verdict.text).toBe('Calls will connect: direct P2P with most NATs; TURN/UDP works');
+    expect(r.json.steps.portmap).toMatchObject({
+      status: 'done',
+      upnp: { present: true, externalAddress: LAB.natPublicAddress },
+      natpmp: { present: false, error: 'port closed (ICMP port unreachable)' },
+      pcp: { present: false, error: 'port closed (ICMP port unreachable)' },
+    });
+  }, T);
 });

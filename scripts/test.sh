@@ -14,6 +14,7 @@ command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v sysctl >/dev/null 2>&1 || need_pkgs+=(procps)
 command -v miniupnpd >/dev/null 2>&1 || need_pkgs+=(miniupnpd)
+command -v janus >/dev/null 2>&1 || need_pkgs+=(janus)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need_pkgs[*]}" >&2
@@ -23,8 +24,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "missing ${need_pkgs[*]}: system tests will be skipped (run as root to install)" >&2
   fi
 fi
-# Debian starts coturn and redis as services on install; the tests run their own.
-for svc in coturn redis-server; do
+# Debian starts coturn, redis and janus as services on install; the tests run their own.
+for svc in coturn redis-server janus; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done
 

@@ -5,11 +5,12 @@
  * "not verified" for what werift cannot do.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
+import { ensurePionTurn, startPionTurn } from '../helpers/pion-turn.js';
 import { findFreePortRange } from '../helpers/ports.js';
-import { describeWith } from '../helpers/system.js';
+import { describeWith, IN_CI } from '../helpers/system.js';
 import { relayEndToEnd } from '../../src/core/rtc/relay-e2e.js';
 
 const USER = 'e2e';
@@ -36,7 +37,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'relay end to end through 
   for (const transport of ['udp', 'tcp', 'tls'] as const) {
     it(`works over TURN/${transport.toUpperCase()}: relay/relay pair, probes echoed, phases and RTT reported`, async () => {
       const url = transport === 'tls' ? `turns:127.0.0.1:${coturn.tlsPort}` : `turn:127.0.0.1:${coturn.port}?transport=${transport}`;
-      const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: PASSWORD }, timeoutMs: 30_000, signal: signal(), probes: 8, tls: { ca } });
+      const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: PASSWORD }, timeoutMs: 20_000, signal: signal(), probes: 8, tls: { ca } });
       expect(r.error, JSON.stringify(r)).toBeUndefined();
       expect(r).toMatchObject({ url, transport, ok: true, verdict: 'works', probes: { sent: 8, received: 8 } });
       // Both peers' TURN clients ran over the transport asked for (werift would fall back from UDP to TCP).
@@ -62,7 +63,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'relay end to end through 
   it('wrong credentials: failed in the gathering phase with the server\'s 401, quickly', async () => {
     const url = `turn:127.0.0.1:${coturn.port}?transport=udp`;
     const t0 = performance.now();
-    const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: 'wrong' }, timeoutMs: 30_000, signal: signal() });
+    const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: 'wrong' }, timeoutMs: 20_000, signal: signal() });
     expect(r).toMatchObject({ ok: false, verdict: 'failed', turnErrorCode: 401, error: { code: 'STUN_ERROR_RESPONSE', phase: 'gathering', message: expect.stringMatching(/^401 /) } });
     expect(performance.now() - t0).toBeLessThan(10_000);
   });
@@ -91,6 +92,25 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'relay end to end through 
   it('an untrusted certificate on turns: failed with TLS in the gathering phase', async () => {
     const r = await relayEndToEnd({ server: { urls: [`turns:127.0.0.1:${coturn.tlsPort}`], username: USER, credential: PASSWORD }, timeoutMs: 20_000, signal: signal() });
     expect(r).toMatchObject({ ok: false, verdict: 'failed', transport: 'tls', error: { code: 'TLS', phase: 'gathering' } });
+  });
+});
+
+describe('relay end to end through pion/turn', () => {
+  it('works over TURN/UDP and TURN/TCP with a second TURN implementation', async (ctx) => {
+    if (!ensurePionTurn()) {
+      // Skipped with the reason where the server cannot be built; under CI that is a failure.
+      if (IN_CI) throw new Error('needs the pion/turn test server (test/pion-turn/build.sh)');
+      ctx.skip();
+    }
+    const pion = await startPionTurn({ users: [{ user: USER, password: PASSWORD }] });
+    try {
+      for (const [url, transport] of [[`turn:127.0.0.1:${pion.port}?transport=udp`, 'udp'], [`turn:127.0.0.1:${pion.tcpPort}?transport=tcp`, 'tcp']] as const) {
+        const r = await relayEndToEnd({ server: { urls: [url], username: USER, credential: PASSWORD }, timeoutMs: 20_000, signal: signal(), probes: 5 });
+        expect(r, JSON.stringify(r)).toMatchObject({ verdict: 'works', transport, relayTransportUsed: [transport], probes: { sent: 5, received: 5 } });
+      }
+    } finally {
+      await pion.stop();
+    }
   });
 });
 

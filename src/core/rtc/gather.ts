@@ -144,7 +144,7 @@ export function describeFailure(err: unknown): { errorCode?: number; errorText: 
   const sys = typeof e?.code === 'string' ? e.code : undefined;
   const msg = typeof e?.message === 'string' && e.message ? e.message : String(err);
   if (sys === 'ECONNREFUSED' || sys === 'EHOSTUNREACH' || sys === 'ENETUNREACH' || sys === 'ETIMEDOUT') return { errorCode: NO_ANSWER, errorText: `no answer from the server: ${msg}` };
-  if (sys && (sys.startsWith('ERR_TLS') || sys.includes('CERT') || sys.startsWith('ERR_SSL') || sys === 'ECONNRESET')) return { errorText: `TLS: ${msg}` };
+  if (sys && (sys.startsWith('ERR_TLS') || sys.includes('CERT') || sys.startsWith('ERR_SSL'))) return { errorText: `TLS: ${msg}` };
   return { errorText: msg };
 }
 
@@ -249,7 +249,7 @@ export async function gatherCandidates(o: GatherOptions): Promise<GatherReport> 
   for (const s of plan.stun) {
     pending.add(s.url);
     work.push((async () => {
-      await hostsDone;
+      await hostsDone.catch(() => undefined);
       const sockets = (ice as unknown as { protocols: StunProtocol[] }).protocols.filter((p) => p.localCandidate?.type === 'host' && isIP(p.localCandidate.host) === 4 && p.localCandidate.transport.toLowerCase() === 'udp');
       if (sockets.length === 0) return fail(s.url, new Error('no IPv4 host socket to send the STUN request from'));
       let lastErr: unknown;

@@ -31,7 +31,7 @@ const checkOptions = defineOptions([
   timeoutOption('limit per network operation (a transaction with its retransmissions, a connection)', { default: 3000, min: 100 }),
   { flags: '--step-timeout <ms>', description: 'limit per step; a step that runs out says "not verified"', default: 20_000, parse: intOption(1000, 600_000) },
   insecureOption('TLS: continue when a TURN server\'s certificate does not verify (reported as a warning)'),
-  caOption(),
+  caOption('TLS: trust this PEM CA bundle in addition to the system store (turns: servers, and a wss:// --signal relay)'),
   { flags: '--loopback', description: 'gathering: loopback host candidates only (servers on this machine)' },
   { flags: '--host-address <ip>', description: 'an extra host-candidate address for gathering and end to end (repeatable)', parse: collect },
   { flags: '--gateway <ip>', description: 'ask this gateway for UPnP IGD, NAT-PMP and PCP (default: the IPv4 default route\'s)' },
@@ -53,7 +53,7 @@ export const checkCommand = defineCommand({
 });
 
 /** The ICE servers to check, from exactly one of: --ice-servers, URIs, --signal; else the default STUN servers. */
-async function iceServersOf(args: string[], opts: CheckOptions, ctx: RunContext): Promise<{ list: IceServer[]; source: CheckReport['input']['source'] }> {
+async function iceServersOf(args: string[], opts: CheckOptions, ctx: RunContext, ca: Buffer | undefined): Promise<{ list: IceServer[]; source: CheckReport['input']['source'] }> {
   const given = [opts.iceServers !== undefined, args.length > 0, opts.signal !== undefined].filter(Boolean).length;
   if (given > 1) throw new RtcprobeError('USAGE', 'give one of --ice-servers FILE, URIs, or --signal URL');
   const { parseIceServers } = await import('../core/ice/servers.js');
@@ -71,7 +71,7 @@ async function iceServersOf(args: string[], opts: CheckOptions, ctx: RunContext)
   }
   if (opts.signal !== undefined) {
     const { relayIceServers } = await import('../core/check/signal-config.js');
-    const list = await relayIceServers({ url: opts.signal, room: opts.room, ...(opts.token ? { token: opts.token } : {}), timeoutMs: Math.max(opts.timeout, 5000), signal: ctx.signal });
+    const list = await relayIceServers({ url: opts.signal, room: opts.room, ...(opts.token ? { token: opts.token } : {}), ...(ca ? { ca } : {}), timeoutMs: Math.max(opts.timeout, 5000), signal: ctx.signal });
     return { list, source: 'signal' };
   }
   if (args.length > 0) {
@@ -151,6 +151,9 @@ export function renderCheckHuman(r: CheckReport, st: Style): string {
     for (const k of g.candidates) L.push(`    ${String(k.atMs.toFixed(0)).padStart(6)} ms  ${k.type.padEnd(5)} ${k.protocol} ${k.address}:${k.port}${k.relayProtocol ? ` relay over ${k.relayProtocol}` : ''}${k.url ? `  ${k.url}` : ''}`);
     for (const e of g.errors) L.push(`    ${st.fail} ${e.url}: ${e.errorCode !== undefined ? `${e.errorCode} ` : ''}${e.errorText}`);
     for (const u of g.unsupported) L.push(`    ${st.warn} ${u.url}: not verified: ${u.reason}`);
+    const uses = g.weriftPeerUses;
+    const urls = r.input.servers.reduce((n, x) => n + x.urls.length, 0);
+    if (uses && urls > [uses.stun, uses.turn].filter(Boolean).length) L.push(`    ${c.dim(`a werift peer given this configuration uses only ${[uses.stun, uses.turn].filter(Boolean).join(' and ') || 'no server'} (its first STUN and first TURN URL); browsers use every URL`)}`);
   }
   L.push('');
 
@@ -200,7 +203,7 @@ async function runCheckCommand(args: string[], opts: CheckOptions, ctx: RunConte
       throw new RtcprobeError('USAGE', `cannot read --ca ${opts.ca}: ${(err as Error).message}`, { cause: err });
     }
   }
-  const { list, source } = await iceServersOf(args, opts, ctx);
+  const { list, source } = await iceServersOf(args, opts, ctx, ca);
   const { runCheck } = await import('../core/check/run.js');
   const round = async (signal: AbortSignal, onStep?: (n: StepName, s: StepBase) => void) =>
     runCheck({

@@ -80,6 +80,8 @@ export interface GatherStep extends StepBase {
   candidates: CandidateRow[];
   errors: { url: string; errorCode?: number; errorText: string; atMs: number }[];
   unsupported: { url: string; reason: string }[];
+  /** The URLs a werift RTCPeerConnection given this configuration would use (it takes the first STUN and the first TURN URL only). */
+  weriftPeerUses?: { stun?: string; turn?: string };
   firstMs?: number;
   lastMs?: number;
   completeMs?: number;

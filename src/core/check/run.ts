@@ -226,6 +226,7 @@ async function gatherStep(o: CheckOptions, signal: AbortSignal): Promise<Omit<Ga
     candidates: r.candidates.map((c) => ({ type: c.type, protocol: c.protocol, address: c.address, port: c.port, ...(c.relayProtocol ? { relayProtocol: c.relayProtocol } : {}), ...(c.url ? { url: c.url } : {}), atMs: c.atMs })),
     errors: r.errors,
     unsupported: r.unsupported,
+    weriftPeerUses: r.weriftPeerUses,
     ...(r.firstMs !== undefined ? { firstMs: r.firstMs } : {}),
     ...(r.lastMs !== undefined ? { lastMs: r.lastMs } : {}),
     ...(r.completeMs !== undefined ? { completeMs: r.completeMs } : {}),

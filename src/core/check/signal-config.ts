@@ -7,8 +7,8 @@ import { RtcprobeError } from '../errors.js';
 import { toIceServer, type IceServer } from '../ice/servers.js';
 import { SignalClient } from '../signaling/client.js';
 
-export async function relayIceServers(o: { url: string; room: string; token?: string; timeoutMs: number; signal: AbortSignal }): Promise<IceServer[]> {
-  const client = new SignalClient({ url: o.url, room: o.room, reconnect: false, timeoutMs: o.timeoutMs, signal: o.signal, ...(o.token ? { token: o.token } : {}) });
+export async function relayIceServers(o: { url: string; room: string; token?: string; ca?: Buffer; timeoutMs: number; signal: AbortSignal }): Promise<IceServer[]> {
+  const client = new SignalClient({ url: o.url, room: o.room, reconnect: false, timeoutMs: o.timeoutMs, signal: o.signal, ...(o.token ? { token: o.token } : {}), ...(o.ca ? { ca: o.ca } : {}) });
   try {
     const joined = await client.connect();
     const list = joined.iceServers ?? [];

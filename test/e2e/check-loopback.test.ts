@@ -102,6 +102,18 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe check against coturn and pi
     expect(loaded).not.toMatch(/node_modules\/werift/);
   }, 60_000);
 
+  it('pion/turn, a second TURN implementation: UDP and TCP relays work, also end to end', async (ctx) => {
+    if (!pion) return ctx.skip();
+    const urls = [`turn:127.0.0.1:${pion.port}`, `turn:127.0.0.1:${pion.tcpPort}?transport=tcp`];
+    const r = await runJson<CheckReport>(['check', ...urls, '-u', USER, '-p', PASSWORD, '--skip', 'portmap', '--loopback'], { timeout: 120_000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.steps.servers.turn.map((t) => t.verdict)).toEqual(['works', 'works']);
+    expect(r.json.steps.e2e.relays.map((e) => [e.transport, e.verdict])).toEqual([['udp', 'works'], ['tcp', 'works']]);
+    expect(r.json.steps.gather.candidates.filter((c) => c.type === 'relay').map((c) => c.relayProtocol).sort()).toEqual(['tcp', 'udp']);
+    // The NAT step ran against pion's UDP port: it answers Binding requests too.
+    expect(r.json.steps.nat).toMatchObject({ status: 'done', server: `127.0.0.1:${pion.port}` });
+  }, 150_000);
+
   it('broken servers: a dead TURN server and a wrong credential are named with their cause, the others still checked', async (ctx) => {
     if (!pion) return ctx.skip();
     const dead = await findFreePortRange(1, ['127.0.0.3']);

@@ -231,7 +231,8 @@ async function runCheckCommand(args: string[], opts: CheckOptions, ctx: RunConte
         done.push(n);
         progress.update(`checking: ${done.length} of ${STEPS.length} steps done (${done.join(', ')})`);
       });
-      return { exitCode: r.ok ? 0 : 1, json: r, human: (st) => renderCheckHuman(r, st) };
+      // An interrupted run is partial: never exit 0 on it (the CLI turns this into 130).
+      return { exitCode: r.ok && !r.interrupted ? 0 : 1, json: r, human: (st) => renderCheckHuman(r, st) };
     } finally {
       progress.stop();
     }

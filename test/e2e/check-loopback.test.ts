@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,29 @@ describe('rtcprobe check: usage', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(words);
   });
+});
+
+describe('rtcprobe check: interrupted', () => {
+  it('SIGINT during the run: the partial report, marked interrupted, and exit 130', async () => {
+    // A silent "server": the first request it gets is the moment to interrupt.
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const port = sock.address().port;
+    const child = track(spawn(process.execPath, [BIN, 'check', `stun:127.0.0.1:${port}`, ...NO_RTC, '--timeout', '60000', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    sock.once('message', () => child.kill('SIGINT'));
+    try {
+      expect(await exited).toBe(130);
+    } finally {
+      sock.close();
+    }
+    const j = parseJson(out) as CheckReport;
+    expect(j.interrupted).toBe(true);
+    expect(j.ok).toBe(false);
+    expect(j.elapsedMs).toBeLessThan(60_000);
+  }, 90_000);
 });
 
 describeWith({ commands: ['turnserver'] }, 'rtcprobe check against coturn and pion/turn on loopback', () => {

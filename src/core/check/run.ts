@@ -6,6 +6,7 @@
  * checks, werift through src/core/rtc) load only when their step runs.
  */
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
+import { redact } from '../secrets.js';
 import type { IceServer } from '../ice/servers.js';
 import { literalFamily } from '../resolve.js';
 import { RFC_RETRANSMIT } from '../stun/retransmit.js';
@@ -400,7 +401,7 @@ export async function runCheck(o: CheckOptions): Promise<CheckReport> {
 
   const f = forecast({ natType: nat.natType, mapping: nat.mapping, udp, relays });
   const verdict = verdictOf(f, relays, broken);
-  return {
+  const out: CheckReport = {
     command: 'check',
     ok: verdict.ok,
     verdict,
@@ -412,4 +413,7 @@ export async function runCheck(o: CheckOptions): Promise<CheckReport> {
     elapsedMs: Math.round(performance.now() - t0),
     ...(o.signal.aborted ? { interrupted: true } : {}),
   };
+  // A safety net: no step puts a credential in its text, but remote and library error texts are not ours.
+  const secrets = o.iceServers.flatMap((x) => [x.credential]);
+  return secrets.some((x) => x !== undefined && x.length >= 8) ? (JSON.parse(redact(JSON.stringify(out), secrets)) as CheckReport) : out;
 }

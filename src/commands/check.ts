@@ -115,6 +115,7 @@ export function renderCheckHuman(r: CheckReport, st: Style): string {
   const { c } = st;
   const L: string[] = [];
   const v = r.verdict;
+  if (r.interrupted) L.push(`${st.fail} ${c.bold('Interrupted before the end: no verdict is earned; what was measured so far follows')}`);
   L.push(`${v.ok ? st.ok : v.connect === 'no' || v.connect === 'unknown' ? st.fail : st.warn} ${c.bold(v.text)}`);
   for (const b of r.broken) L.push(`  ${st.fail} ${b.url}: ${b.cause}`);
   L.push(`  ${r.input.servers.reduce((n, s) => n + s.urls.length, 0)} URL(s) from ${r.input.source === 'default' ? 'the default public STUN servers' : r.input.source === 'signal' ? 'the relay\'s "joined"' : r.input.source === 'uris' ? 'the command line' : 'the --ice-servers file'}; ${(r.elapsedMs / 1000).toFixed(2)} s${r.interrupted ? '; interrupted: results are partial' : ''}`);
@@ -189,7 +190,7 @@ export function renderCheckHuman(r: CheckReport, st: Style): string {
 
 /** One round's summary line for monitoring events. */
 function roundFields(r: CheckReport): Record<string, unknown> {
-  return { ok: r.ok, connect: r.verdict.connect, verdict: r.verdict.text, broken: r.broken.length, elapsedMs: r.elapsedMs };
+  return { ok: r.ok && !r.interrupted, connect: r.verdict.connect, verdict: r.verdict.text, broken: r.broken.length, elapsedMs: r.elapsedMs, ...(r.interrupted ? { interrupted: true } : {}) };
 }
 
 async function runCheckCommand(args: string[], opts: CheckOptions, ctx: RunContext): Promise<CommandOutcome> {
@@ -273,7 +274,7 @@ async function monitor(opts: CheckOptions, ctx: RunContext, round: (signal: Abor
         state.last = r;
         state.lastAt = Date.now();
       }
-      ctx.events.emit('round', { round: i + 1, ...roundFields(r), report: r }, (st) => `${new Date().toISOString().slice(11, 19)}  round ${i + 1}: ${r.ok ? st.ok : st.fail} ${r.verdict.text}${r.interrupted ? ' (interrupted)' : ''}`);
+      ctx.events.emit('round', { round: i + 1, ...roundFields(r), report: r }, (st) => `${new Date().toISOString().slice(11, 19)}  round ${i + 1}: ${r.interrupted ? `${st.warn} interrupted, results partial` : `${r.ok ? st.ok : st.fail} ${r.verdict.text}`}`);
       if (ctx.signal.aborted) break;
     }
   } finally {

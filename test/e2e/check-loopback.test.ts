@@ -199,6 +199,17 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe check --signal: the iceServ
     expect(r.stdout).not.toContain(SECRET);
   }, 150_000);
 
+  it('URIs with --secret: REST credentials made here, as turn makes them (and the secret from the environment)', async () => {
+    const uri = `turn:127.0.0.1:${coturn.port}`;
+    const r = await runJson<CheckReport>(['check', uri, '--secret', SECRET, ...NO_RTC], { timeout: 90_000 });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.input).toEqual({ source: 'uris', servers: [{ urls: [uri], username: true, credential: true }] });
+    expect(r.json.relays[0]).toMatchObject({ status: 'works' });
+    const env = await runJson<CheckReport>(['check', uri, ...NO_RTC], { timeout: 90_000, env: { RTCPROBE_TURN_SECRET: SECRET } });
+    expect(env.code, env.stdout).toBe(0);
+    expect(r.stdout + env.stdout).not.toContain(SECRET);
+  }, 120_000);
+
   it('a relay without TURN configuration: a usage error (exit 2)', async () => {
     const bare = track(spawn(process.execPath, [BIN, 'signal', 'serve', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';

@@ -338,4 +338,13 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe check with werif
     expect(r.stdout).not.toContain(PASSWORD);
     expect(r.stdout).not.toContain('wrong-password');
   }, 150_000);
+
+  it('what werift cannot do (a TURN server over IPv6 UDP) is "not verified" with werift\'s reason, never a verdict of the werift steps', async () => {
+    const url = `turn:[::1]:${coturn.port}`;
+    const r = await runJson<CheckReport>(['check', url, '-u', USER, '-p', PASSWORD, '--skip', 'portmap,nat', '--loopback'], { timeout: 120_000 });
+    expect(r.json.steps.gather.unsupported).toEqual([{ url, reason: expect.any(String) }]);
+    expect(r.json.steps.e2e.relays).toEqual([expect.objectContaining({ url, verdict: 'not-verified', reason: expect.any(String) })]);
+    // The relayed path is judged from the TURN checks alone (coturn here listens on IPv4 only).
+    expect(r.json.relays[0]!.provenBy).not.toBe('e2e');
+  }, 150_000);
 });

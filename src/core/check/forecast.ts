@@ -169,6 +169,8 @@ export function relayClauses(relays: readonly RelayPath[]): string[] {
   if (works.length) clauses.push(`${joinAnd(works)} work${works.length === 1 ? 's' : ''}`);
   if (blocked.length) clauses.push(`${joinAnd(blocked)} blocked`);
   if (failed.length) clauses.push(`${joinAnd(failed)} failed`);
+  const unverified = by('not-verified');
+  if (unverified.length) clauses.push(`${joinAnd(unverified)} not verified`);
   return clauses;
 }
 

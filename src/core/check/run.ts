@@ -380,6 +380,14 @@ export async function runCheck(o: CheckOptions): Promise<CheckReport> {
       ? `the relay's datagrams to this host's outside address were dropped by this host's NAT (${nat.natType}, filtering ${nat.filtering}), which admits only the server's own address and port: not a fault of the server`
       : undefined;
   const { relays, broken } = relayPathsOf(servers.turn, e2e.relays, answered, hostOfUrl, excuse);
+  // TURN URLs the server checks did not cover (--skip servers): the end-to-end call alone, or not verified.
+  for (const t of turn) {
+    if (relays.some((p) => p.url === t.url)) continue;
+    const e = e2e.relays.find((x) => x.url === t.url);
+    const status = e?.verdict === 'works' ? 'works' : e?.verdict === 'failed' ? 'failed' : 'not-verified';
+    const cause = e?.verdict === 'works' ? undefined : e?.error ? `end to end: ${e.error.phase}: ${e.error.message}` : e?.reason ?? 'not checked';
+    relays.push({ url: t.url, transport: t.transport, port: t.port, status, ...(e ? { provenBy: 'e2e' as const } : {}), ...(cause ? { cause } : {}) });
+  }
   for (const s of servers.stun) {
     if (s.ok) continue;
     const host = hostOfUrl(s.url);

@@ -104,5 +104,6 @@ describe('verdict', () => {
 
   it('relay clauses name each transport once per status', () => {
     expect(relayClauses([relay('udp', 'works'), relay('udp', 'works'), relay('tcp', 'failed')])).toEqual(['TURN/UDP works', 'TURN/TCP on 3478 failed']);
+    expect(relayClauses([relay('tls', 'not-verified'), relay('udp', 'blocked')])).toEqual(['TURN/UDP blocked', 'TURN/TLS on 443 not verified']);
   });
 });

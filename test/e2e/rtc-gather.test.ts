@@ -4,7 +4,9 @@
  * their relay protocol and URL, an error row per failing URL while the
  * others still gather, URLs werift cannot use, and the timeout.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { ensurePionTurn, startPionTurn, type PionTurn } from '../helpers/pion-turn.js';
@@ -153,6 +155,23 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'gathering with werift thr
     expect(r.timedOut).toBe(false);
     expect(r.errors).toEqual([expect.objectContaining({ errorCode: NO_ANSWER, errorText: expect.stringMatching(/aborted/) })]);
   });
+});
+
+it('after a timeout nothing of werift keeps the process alive (its retransmissions are ended)', async () => {
+  // Before, werift's transactions to a silent server kept their timers for ~6.4 s after the report.
+  const dead = await findFreePortRange(1);
+  const gather = fileURLToPath(new URL('../../dist/core/rtc/gather.js', import.meta.url));
+  const script = `const { gatherCandidates } = await import(${JSON.stringify(gather)});
+const r = await gatherCandidates({ iceServers: [{ urls: ['turn:127.0.0.1:${dead}', 'stun:127.0.0.1:${dead}'], username: 'u', credential: 'p' }], timeoutMs: 500, signal: new AbortController().signal, loopback: true });
+console.log(JSON.stringify({ timedOut: r.timedOut, errors: r.errors.length }));`;
+  const t0 = performance.now();
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  const took = performance.now() - t0;
+  expect(JSON.parse(out)).toEqual({ timedOut: true, errors: 2 });
+  // 0.5 s of gathering plus Node's start-up; werift's retransmissions alone would take 6.4 s.
+  expect(took).toBeLessThan(4500);
 });
 
 it('URLs werift cannot use go to `unsupported` with the reason; a werift peer would use only the first STUN and TURN URL', () => {

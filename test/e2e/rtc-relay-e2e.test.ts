@@ -114,6 +114,14 @@ describe('relay end to end through pion/turn', () => {
   });
 });
 
+it('an abort gives "not verified" with ABORTED, not a failure of the server', async () => {
+  const dead = await findFreePortRange(1);
+  const ac = new AbortController();
+  const p = relayEndToEnd({ server: { urls: [`turn:127.0.0.1:${dead}`], username: 'u', credential: 'p' }, timeoutMs: 20_000, signal: ac.signal });
+  setTimeout(() => ac.abort(), 300);
+  expect(await p).toMatchObject({ ok: false, verdict: 'not-verified', reason: 'aborted', error: { code: 'ABORTED', phase: 'gathering' } });
+});
+
 it('what werift cannot do is "not verified" with the reason, never a verdict', async () => {
   const r = await relayEndToEnd({ server: { urls: ['turn:[2001:db8::1]:3478'], username: 'u', credential: 'p' }, timeoutMs: 1000, signal: signal() });
   expect(r).toMatchObject({ ok: false, verdict: 'not-verified', transport: 'udp', reason: expect.stringMatching(/udp4/) });

@@ -6,7 +6,7 @@
  *
  * A werift RTCPeerConnection uses only the first STUN and the first TURN URL
  * of its configuration and keeps failures to itself, so this module drives
- * werift's own pieces per URL instead: the ICE agent (`Connection`) for the
+ * werift's own pieces per URL instead: its ICE `Connection` for the
  * host sockets, its STUN client for the Binding requests, and its TURN client
  * (`TurnProtocol` over `UdpTransport`, `TcpTransport` or `TlsTransport`) for
  * the allocations.
@@ -179,8 +179,14 @@ export async function openTurnAllocation(t: TurnTarget, o: { tls?: GatherOptions
     : t.transport === 'tcp'
       ? await TcpTransport.init(t.addr)
       : await TlsTransport.init(t.addr, { ...(o.tls ?? {}) });
-  o.onTransport?.(() => transport.close());
   const turn = new TurnProtocol(t.addr, t.username, t.credential, 600, transport);
+  // Closing ends werift's pending transactions too: their retransmission timers would otherwise keep
+  // the process alive for up to ~6 s after the answer is no longer wanted.
+  o.onTransport?.(async () => {
+    const pending = (turn as unknown as { transactions?: Record<string, { failWithTimeout?: () => void }> }).transactions ?? {};
+    for (const tr of Object.values(pending)) tr.failWithTimeout?.();
+    await transport.close();
+  });
   // werift verifies MESSAGE-INTEGRITY on every answer to an authenticated request, so the 401 a server
   // sends for a wrong password (unsigned: it has no key to sign with) is dropped and the allocation
   // ends in a timeout. Watch the answers on the way in and stop at such a refusal, with its code.
@@ -232,7 +238,7 @@ export async function gatherCandidates(o: GatherOptions): Promise<GatherReport> 
   };
 
   const extra = [...(o.loopback ? ['127.0.0.1'] : []), ...(o.additionalHostAddresses ?? [])];
-  // werift's ICE agent for the host sockets: the same address selection as its RTCPeerConnection.
+  // werift's ICE Connection for the host sockets: the same address selection as its RTCPeerConnection.
   const ice = new Connection(true, {
     useIpv4: !o.loopback, useIpv6: !o.loopback, iceLite: false, useTcp: false,
     ...(extra.length ? { additionalHostAddresses: [...new Set(extra)] } : {}),
@@ -244,6 +250,9 @@ export async function gatherCandidates(o: GatherOptions): Promise<GatherReport> 
   });
 
   const work: Promise<void>[] = [];
+  // Ends werift's STUN transactions still retransmitting when the gathering stops.
+  const stunAbort = new AbortController();
+  closers.add(async () => stunAbort.abort());
   const hostsDone = ice.gatherCandidates();
 
   for (const s of plan.stun) {
@@ -256,7 +265,7 @@ export async function gatherCandidates(o: GatherOptions): Promise<GatherReport> 
       let got = 0;
       await Promise.all(sockets.map(async (p) => {
         try {
-          const [res] = await p.request(new Message(methods.BINDING, classes.REQUEST), s.addr);
+          const [res] = await p.request(new Message(methods.BINDING, classes.REQUEST), s.addr, undefined, { signal: stunAbort.signal });
           const mapped = res.getAttributeValue('XOR-MAPPED-ADDRESS') as Address | undefined;
           const host = p.localCandidate!;
           if (!mapped) throw new Error('the Binding response has no XOR-MAPPED-ADDRESS');

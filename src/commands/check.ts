@@ -183,7 +183,7 @@ export function renderCheckHuman(r: CheckReport, st: Style): string {
   L.push('');
 
   L.push(c.bold('6. Forecast: a call with a remote peer behind ...'));
-  for (const row of r.forecast.rows) L.push(`    ${row.remote.padEnd(21)} ${PATH_WORDS[row.path]}`);
+  for (const row of r.forecast.rows) L.push(`    ${row.remote.padEnd(21)} ${PATH_WORDS[row.path].padEnd(16)}${st.verbose ? `  ${c.dim(row.why)}` : ''}`.trimEnd());
   L.push(`    ${c.dim(r.forecast.basis)}`);
   return L.join('\n');
 }

@@ -53,6 +53,17 @@ describe('rtcprobe check: usage', () => {
   });
 });
 
+describe('rtcprobe check: a refused STUN server', () => {
+  it('is a broken server, and the ICMP refusal shows UDP leaves this host (not "UDP blocked")', async () => {
+    const port = await findFreePortRange(1);
+    const r = await runJson<CheckReport>(['check', `127.0.0.1:${port}`, '--skip', 'portmap,gather,e2e,nat'], { timeout: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.json.broken).toEqual([{ url: `stun:127.0.0.1:${port}`, cause: expect.stringContaining('ECONNREFUSED') }]);
+    expect(r.json.steps.network.egress.udp).toBe(true);
+    expect(r.json.forecast.local).not.toBe('udp-blocked');
+  }, 90_000);
+});
+
 describe('rtcprobe check: interrupted', () => {
   it('SIGINT during the run: the partial report, marked interrupted, and exit 130', async () => {
     // A silent "server": the first request it gets is the moment to interrupt.

@@ -395,10 +395,14 @@ export async function runCheck(o: CheckOptions): Promise<CheckReport> {
   }
   for (const i of invalid) broken.push({ url: i.url, cause: i.error });
 
-  // UDP leaves the network when a server answered over UDP; it does not when every UDP attempt went unanswered.
-  const udpTried = [...servers.stun.filter((r) => r.transport === 'udp'), ...servers.turn.filter((r) => r.transport === 'udp')];
-  const udpOk = udpTried.some((r) => ('ok' in r ? r.ok : r.answered)) || (nat.status === 'done' && nat.natType !== 'udp-blocked' && nat.natType !== 'unknown');
-  const udp: boolean | null = udpOk ? true : udpTried.length > 0 || (nat.status === 'done' && nat.udpBlocked) ? false : null;
+  // UDP leaves the network when a server answered over UDP, or refused it (ICMP port unreachable came back from the
+  // server's host); it does not when every UDP attempt went unanswered.
+  const udpStun = servers.stun.filter((r) => r.transport === 'udp');
+  const udpTurn = servers.turn.filter((r) => r.transport === 'udp');
+  const refused = (text: string | undefined) => /ECONNREFUSED/.test(text ?? '');
+  const udpOk = udpStun.some((r) => r.ok || refused(r.error)) || udpTurn.some((r) => r.answered || r.checks.some((c) => c.id.endsWith('.reach') && refused(c.detail)))
+    || (nat.status === 'done' && nat.natType !== 'udp-blocked' && nat.natType !== 'unknown');
+  const udp: boolean | null = udpOk ? true : udpStun.length + udpTurn.length > 0 || (nat.status === 'done' && nat.udpBlocked) ? false : null;
   const stream = (t: Transport) => servers.turn.filter((r) => r.transport === t).map((r) => ({ url: r.url, port: r.port, ok: r.answered }));
   const egress = { udp, tcp: stream('tcp'), tls: stream('tls') };
   let network: NetworkStep;

@@ -75,3 +75,15 @@ describeWith({ commands: ['turnserver', 'turnutils_uclient'] }, 'bench:turn clea
     expect(existsSync(m[2]!)).toBe(false);
   }, 60_000);
 });
+
+describeWith({ commands: ['turnserver'] }, 'bench:check clean-up', () => {
+  it('SIGINT after a round: exit 130, coturn and temp dir gone', async () => {
+    const b = startBench('bench/check/run.mjs', { BENCH_RUNS: '50' });
+    const m = await b.waitFor(/started coturn pid (\d+) on port \d+, temp dir (\S+)/);
+    await b.waitFor(/round 1\/50 done/);
+    b.child.kill('SIGINT');
+    expect(await b.exit).toBe(130);
+    expect(alive(Number(m[1]))).toBe(false);
+    expect(existsSync(m[2]!)).toBe(false);
+  }, 120_000);
+});

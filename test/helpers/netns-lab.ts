@@ -19,7 +19,8 @@ export const LAB = {
 export interface NatLab {
   id: string;
   clientNs: string;
-  up(topology: string, env?: Record<string, string>): Promise<void>;
+  /** `args`: extra arguments of `up`, e.g. ['--portmap', 'upnp,natpmp,pcp']. */
+  up(topology: string, env?: Record<string, string>, args?: string[]): Promise<void>;
   down(): void;
 }
 
@@ -43,10 +44,10 @@ export function natLab(prefix = 'e'): NatLab {
   return {
     id,
     clientNs: `rpn-${id}-cli`,
-    up(topology, env = {}) {
+    up(topology, env = {}, args = []) {
       labs.add(id);
       return new Promise((resolve, reject) => {
-        execFile('bash', [LAB_SCRIPT, 'up', topology, '--id', id], { env: { ...process.env, ...env }, timeout: 60000 }, (err, _stdout, stderr) => {
+        execFile('bash', [LAB_SCRIPT, 'up', topology, '--id', id, ...args], { env: { ...process.env, ...env }, timeout: 60000 }, (err, _stdout, stderr) => {
           if (err) reject(new Error(`lab up ${topology} failed: ${stderr}`));
           else resolve();
         });

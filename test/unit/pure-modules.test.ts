@@ -14,7 +14,7 @@ const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 
 const PURE = [
   'core/stun/constants.ts', 'core/stun/message.ts', 'core/stun/attributes.ts', 'core/stun/integrity.ts', 'core/stun/retransmit.ts',
-  'core/nat/classify.ts',
+  'core/nat/classify.ts', 'core/check/forecast.ts',
   'core/turn/protocol.ts', 'core/turn/judge.ts', 'core/turn/hints.ts',
   'core/signaling/limits.ts', 'core/signaling/protocol.ts',
   'core/ice/servers.ts', 'core/ice/rest.ts', 'core/secrets.ts', 'core/address.ts', 'core/uri.ts',

@@ -121,7 +121,15 @@ export async function startCoturn(o: CoturnOptions = {}): Promise<Coturn> {
       if (/Total (General|UDP) servers/i.test(log) || /IO method/.test(log)) {
         return { port, altPort, tlsPort, relayMin, relayMax, ips, logs: () => log, stop };
       }
-      await new Promise((r) => child.stdout.once('data', r).once('close', r));
+      // One pair of listeners per wait, both removed when either fires (no build-up over the loop).
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          child.stdout.off('data', done);
+          child.stdout.off('close', done);
+          resolve();
+        };
+        child.stdout.once('data', done).once('close', done);
+      });
     }
   }
   await stop();

@@ -217,6 +217,11 @@ export class McuServer {
     return { ...this.rtcpIn.values };
   }
 
+  /** Time spent decoding, mixing and encoding since the start, ms. */
+  mixTotalMs(): number {
+    return this.mixHist.sum * 1000;
+  }
+
   mixTiming(): MixTiming | undefined {
     const s = [...this.mixSamples].sort((a, b) => a - b);
     if (!s.length) return undefined;

@@ -10,6 +10,10 @@
  * frame that starts it minus one frame (20 ms of packetization). The match
  * is the latest burst of that id sent before the ear time and within
  * `maxDelayMs`; each sent burst is matched at most once per listener.
+ * `maxDelayMs` must stay below the time between two bursts of one sender
+ * (the default, 500 ms, is half the 1 s the benchmark uses): a burst later
+ * than that would be matched with the next one and give a delay that is too
+ * short; beyond the limit it is counted as unmatched instead.
  */
 import { ulawDecodeFrame } from './g711.js';
 import { detectBursts, SAMPLE_RATE } from './impulse.js';
@@ -107,7 +111,7 @@ export interface AnalyseOptions {
   ownId: number;
   /** Burst ids to look for (every participant's, the listener's own included). */
   ids: readonly number[];
-  /** Ear times later than this after a burst's mouth time are not that burst (default 1000). */
+  /** Ear times later than this after a burst's mouth time are not that burst (default 500). */
   maxDelayMs?: number;
   threshold?: number;
   /** Count a burst as expected only when sent within [from, to] (ms): the listener's listening span. */
@@ -116,7 +120,7 @@ export interface AnalyseOptions {
 }
 
 export function analyseListener(listener: string, frames: readonly ReceivedFrame[], sent: readonly BurstSent[], o: AnalyseOptions): ListenerAnalysis {
-  const maxDelay = o.maxDelayMs ?? 1000;
+  const maxDelay = o.maxDelayMs ?? 500;
   const { pcm, arrivalMs, gaps } = assemble(frames);
   const byId = new Map<number, BurstSent[]>();
   for (const s of sent) {

@@ -21,6 +21,7 @@ const benchOptions = defineOptions([
   { flags: '--slo <rules>', description: 'service-level objectives, e.g. "dc.rtt.p99<50ms,rtp.loss<1%": exit 1 when one is breached' },
   { flags: '--csv <file>', description: 'write one CSV row per connection side to this file' },
   { flags: '--html <file>', description: 'write a self-contained HTML report (charts, no network requests) to this file' },
+  { flags: '--server <url#room>', description: 'mcu: use the MCU that has already joined this room of this relay (ws://host:port/#room) instead of starting one (join token: env RTCPROBE_SIGNAL_TOKEN)' },
   { flags: '--jitter-ms <ms>', description: 'mcu: jitter buffer depth of the MCU, ms (whole 20 ms frames)', default: 40, parse: intOption(20, 1000) },
   { flags: '-t, --timeout <ms>', description: 'limit for every connection to come up', default: 20_000, parse: intOption(1000, 300_000) },
 ]);
@@ -57,6 +58,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     if (sizes.some((n) => n < 2 || n > 64)) throw new RtcprobeError('USAGE', '--sweep: every size must be between 2 and 64');
   }
   if (topology === 'mcu') return runMcuTopology(sizes, opts, ctx);
+  if (opts.server !== undefined || ctx.source('jitterMs') === 'cli') throw new RtcprobeError('USAGE', '--server and --jitter-ms go with --topology mcu');
   let turn;
   if (opts.turn !== undefined) {
     if (topology !== 'turn') throw new RtcprobeError('USAGE', '--turn needs --topology turn');
@@ -142,6 +144,13 @@ function writeOut(path: string, flag: string, text: string): void {
 /** `--topology mcu`: PCMU participants through an audio MCU, mouth-to-ear from tone bursts. */
 async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
   const { runMcuBench } = await import('../core/rtc/mcu-bench.js');
+  let external: { url: string; room: string; token?: string } | undefined;
+  if (opts.server !== undefined) {
+    const m = /^(wss?:\/\/[^#]+)#(.+)$/.exec(opts.server.trim());
+    if (!m) throw new RtcprobeError('USAGE', '--server must look like ws://host:port/#room');
+    const token = ctx.env.RTCPROBE_SIGNAL_TOKEN;
+    external = { url: m[1]!, room: decodeURIComponent(m[2]!), ...(token ? { token } : {}) };
+  }
   if (opts.procs > 0) throw new RtcprobeError('USAGE', '--procs is not supported with --topology mcu (the participants run in this process)');
   if (opts.turn !== undefined || opts.slo !== undefined || opts.csv !== undefined || opts.html !== undefined) throw new RtcprobeError('USAGE', '--turn, --slo, --csv and --html are not supported with --topology mcu');
   const progress = await ctx.progress('bench: starting');
@@ -150,7 +159,7 @@ async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext)
     for (const n of sizes) {
       if (ctx.signal.aborted) break;
       results.push(await runMcuBench({
-        peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, jitterMs: opts.jitterMs, connectTimeoutMs: opts.timeout, signal: ctx.signal,
+        peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, jitterMs: opts.jitterMs, ...(external ? { external } : {}), connectTimeoutMs: opts.timeout, signal: ctx.signal,
         onProgress: (p) => progress.update(`bench mcu, ${n} peers: ${p.text} ${'█'.repeat(Math.round(p.fraction * 20)).padEnd(20, '░')}`),
       }));
     }

@@ -50,3 +50,38 @@ describe('bench --topology mcu', () => {
     expect(r.stderr).toMatch(/2 to 8 peers/);
   });
 });
+
+describe('bench --topology mcu --server', () => {
+  it('uses an MCU that has already joined the room', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createInterface } = await import('node:readline');
+    const { SignalRelay } = await import('../../src/core/signaling/server.js');
+    const { BIN } = await import('../helpers/cli.js');
+    const relay = new SignalRelay({ host: '127.0.0.1', port: 0 });
+    const addr = await relay.listen();
+    const room = `ext-${process.pid}`;
+    const mcu = spawn(process.execPath, [BIN, 'mcu', 'serve', '--signal', addr.ws, '--room', room, '--loopback', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = new Promise((res) => mcu.once('exit', res));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('the MCU did not start')), 20_000);
+        createInterface({ input: mcu.stdout! }).on('line', (l) => {
+          if ((JSON.parse(l) as { event?: string }).event === 'listening') {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      const r = await runJson<McuJson>(['bench', '--topology', 'mcu', '--peers', '2', '--duration', '3', '--warmup', '1', '--server', `${addr.ws}#${room}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json.server.embedded).toBe(false);
+      expect(r.json.impulses.pairs).toHaveLength(2);
+      for (const p of r.json.impulses.pairs) expect(p.heard).toBeGreaterThanOrEqual(p.expected - 1);
+      expect(r.json.impulses.selfHeard).toBe(0);
+    } finally {
+      mcu.kill('SIGTERM');
+      await exited;
+      await relay.close('test over');
+    }
+  }, 90_000);
+});

@@ -122,7 +122,10 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
       await s.start();
     }
     const ids = Array.from({ length: o.peers }, (_, i) => `p${String(i).padStart(3, '0')}`);
-    const clients = ids.map((id, i) => new ImpulseClient({ url, room, peerId: id, ...(token ? { token } : {}), iceServers: [], loopback: true, burstId: i, timeoutMs: o.connectTimeoutMs ?? 20_000, signal: o.signal }));
+    // Participants gather on 127.0.0.1 only when the relay is on loopback (always, for the embedded MCU).
+    const host = new URL(url).hostname;
+    const loopback = !o.external || host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+    const clients = ids.map((id, i) => new ImpulseClient({ url, room, peerId: id, ...(token ? { token } : {}), iceServers: [], loopback, burstId: i, timeoutMs: o.connectTimeoutMs ?? 20_000, signal: o.signal }));
     cleanups.push(async () => {
       await Promise.all(clients.map((c) => c.stop()));
     });

@@ -13,7 +13,11 @@
  * `maxDelayMs` must stay below the time between two bursts of one sender
  * (the default, 500 ms, is half the 1 s the benchmark uses): a burst later
  * than that would be matched with the next one and give a delay that is too
- * short; beyond the limit it is counted as unmatched instead.
+ * short; beyond the limit it is counted as unmatched instead. A burst later
+ * than a whole period would still alias onto the next one; such matches are
+ * caught when they come out below `minDelayMs` (default 20 ms: the
+ * packetization alone takes that long, so nothing can be heard sooner) and
+ * counted as unmatched too, never reported as a delay.
  */
 import { ulawDecodeFrame } from './g711.js';
 import { detectBursts, SAMPLE_RATE } from './impulse.js';
@@ -114,6 +118,8 @@ export interface AnalyseOptions {
   /** Ear times later than this after a burst's mouth time are not that burst (default 500). */
   maxDelayMs?: number;
   threshold?: number;
+  /** Delays below this are impossible (aliasing onto a later burst): counted as unmatched (default 20). */
+  minDelayMs?: number;
   /** Count a burst as expected only when sent within [from, to] (ms): the listener's listening span. */
   expectFrom?: number;
   expectTo?: number;
@@ -121,6 +127,7 @@ export interface AnalyseOptions {
 
 export function analyseListener(listener: string, frames: readonly ReceivedFrame[], sent: readonly BurstSent[], o: AnalyseOptions): ListenerAnalysis {
   const maxDelay = o.maxDelayMs ?? 500;
+  const minDelay = o.minDelayMs ?? 20;
   const { pcm, arrivalMs, gaps } = assemble(frames);
   const byId = new Map<number, BurstSent[]>();
   for (const s of sent) {
@@ -152,7 +159,7 @@ export function analyseListener(listener: string, frames: readonly ReceivedFrame
       const cands = byId.get(d.id) ?? [];
       let match: BurstSent | undefined;
       for (const c of cands) if (c.mouthMs <= earMs && earMs - c.mouthMs <= maxDelay && !used.has(c)) match = c;
-      if (!match) {
+      if (!match || earMs - match.mouthMs < minDelay) {
         unmatched++;
         continue;
       }

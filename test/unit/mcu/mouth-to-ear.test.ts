@@ -44,4 +44,13 @@ describe('mouth-to-ear from bursts', () => {
     expect(r.heard).toEqual([]);
     expect(r.perSource).toEqual({ A: { expected: 1, heard: 0 } });
   });
+
+  it('refuses a delay shorter than the packetization: a burst a whole period late would alias onto the next one', () => {
+    // Heard at 1000 + 200 ms; the sender's bursts went out at 200 ms (1 s earlier) and at 1190 ms.
+    const frames = stream(30, 0, 1000, [{ id: 1, frame: 10 }]);
+    const sent: BurstSent[] = [{ source: 'A', id: 1, mouthMs: 200 }, { source: 'A', id: 1, mouthMs: 1190 }];
+    const r = analyseListener('me', frames, sent, { ownId: 0, ids: [0, 1] });
+    expect(r.heard).toEqual([]);
+    expect(r.unmatched).toBe(1);
+  });
 });

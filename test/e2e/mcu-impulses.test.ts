@@ -78,4 +78,8 @@ describe('MCU: impulses through the mix', () => {
       expect(down / up).toBeLessThan(1.25);
     }
   });
+
+  it('gets the participants\' RTCP sender reports (werift sends them; the MCU counts them by type)', () => {
+    expect(r.server.rtcpCounts()['200']).toBeGreaterThan(0);
+  });
 });

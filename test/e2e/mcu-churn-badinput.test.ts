@@ -67,6 +67,9 @@ describe('MCU bad input', () => {
     for (let i = 0; i < 10; i++) await bad.sendRaw(junk(0x80, 0, 172));
     for (let i = 0; i < 10; i++) await bad.sendRaw(junk(0x80, 200, 40));
     for (let i = 0; i < 10; i++) await bad.sendRaw(junk(0x40, 0, 100));
+    // Too short to hold an RTP or RTCP header.
+    for (const len of [1, 2, 5, 11]) await bad.sendRaw(junk(0x80, 0, len));
+    for (const len of [3, 7]) await bad.sendRaw(junk(0x80, 200, len));
     // An unknown payload type, and frames of the wrong size.
     for (let i = 0; i < 10; i++) bad.sendFrame(new Uint8Array(160).fill(0xff), { payloadType: 99 });
     for (let i = 0; i < 10; i++) bad.sendFrame(new Uint8Array(80).fill(0xff));
@@ -77,7 +80,7 @@ describe('MCU bad input', () => {
     await until(() => (r.server.dropCounts()['rate'] ?? 0) > 0, 10_000, 'rate drops');
     await wait(3000);
     const d = r.server.dropCounts();
-    expect(d['malformed']).toBeGreaterThanOrEqual(30);
+    expect(d['malformed']).toBeGreaterThanOrEqual(36);
     expect(d['payload-type']).toBe(10);
     expect(d['size']).toBe(10);
     // The bucket lets 100 packets/s through after a burst of 25; the rest of the flood is dropped

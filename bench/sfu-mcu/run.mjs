@@ -88,6 +88,8 @@ async function oneRun(relayUrl, n, round) {
     const cpu1 = procCpuMs(mcu.pid);
     const mix1 = await metric(mcu.http, 'rtcprobe_mcu_mix_seconds_sum');
     const rss1 = procRssBytes(mcu.pid);
+    const trimmed = await metric(mcu.http, 'rtcprobe_mcu_frames_trimmed_total');
+    const late = await metric(mcu.http, 'rtcprobe_mcu_late_total');
     for (const c of clients) c.stopSending();
     await sleep(400);
     const sent = clients.flatMap((c) => c.sent);
@@ -108,7 +110,7 @@ async function oneRun(relayUrl, n, round) {
     return {
       m2eP50: s?.p50 ?? NaN,
       m2eP95: s?.p95 ?? NaN,
-      heard, expected, self, unmatched,
+      heard, expected, self, unmatched, trimmed, late,
       mixPctPerPart: (((mix1 - mix0) * 1000) / win / n) * 100,
       cpuPctPerPart: ((cpu1 - cpu0) / win / n) * 100,
       rssPerPartKiB: (rss1 - rss0) / n / 1024,
@@ -130,7 +132,7 @@ main(async () => {
     for (const n of SIZES) {
       const x = await oneRun(addr.ws, n, r);
       (res[n] ??= []).push(x);
-      console.log(`  round ${r + 1}, N=${n}: mouth-to-ear p50 ${fmt(x.m2eP50, 1)} ms, ${x.heard}/${x.expected} bursts heard, own heard ${x.self}, unmatched ${x.unmatched}; mixing ${fmt(x.mixPctPerPart, 3)} % core/participant; MCU CPU ${fmt(x.cpuPctPerPart, 2)} %/participant; RSS +${fmt(x.rssPerPartKiB, 0)} KiB/participant`);
+      console.log(`  round ${r + 1}, N=${n}: mouth-to-ear p50 ${fmt(x.m2eP50, 1)} ms, ${x.heard}/${x.expected} bursts heard, own heard ${x.self}, unmatched ${x.unmatched}; MCU late ${x.late}, trimmed ${x.trimmed}; mixing ${fmt(x.mixPctPerPart, 3)} % core/participant; MCU CPU ${fmt(x.cpuPctPerPart, 2)} %/participant; RSS +${fmt(x.rssPerPartKiB, 0)} KiB/participant`);
     }
   }
   const rows = (key, label) => SIZES.map((n, i) => ({ key: `${key}${n}`, label: `${label}, N=${n}`, values: res[n].map((x) => x[key]), ...(i > 0 ? { baseline: `${key}${SIZES[0]}` } : {}) }));

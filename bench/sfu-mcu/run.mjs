@@ -98,11 +98,16 @@ async function oneRun(relayUrl, n, round) {
     let heard = 0;
     let self = 0;
     let unmatched = 0;
+    let partial = 0;
     for (const c of clients) {
       const a = analyseListener(c.options.peerId, c.frames, sent, { ownId: c.options.burstId, ids: clients.map((x) => x.options.burstId), expectFrom: w0, expectTo: w1 - 300 });
       self += a.self;
       unmatched += a.unmatched;
-      for (const h of a.heard) if (h.mouthMs >= w0 && h.mouthMs <= w1 - 300) delays.push(h.delayMs);
+      for (const h of a.heard) {
+        if (h.mouthMs < w0 || h.mouthMs > w1 - 300) continue;
+        if (h.intact) delays.push(h.delayMs);
+        else partial++;
+      }
       for (const s of Object.values(a.perSource)) { expected += s.expected; heard += s.heard; }
     }
     const s = summarizeExact(delays);
@@ -110,7 +115,7 @@ async function oneRun(relayUrl, n, round) {
     return {
       m2eP50: s?.p50 ?? NaN,
       m2eP95: s?.p95 ?? NaN,
-      heard, expected, self, unmatched, trimmed, late,
+      heard, expected, self, unmatched, partial, trimmed, late,
       mixPctPerPart: (((mix1 - mix0) * 1000) / win / n) * 100,
       cpuPctPerPart: ((cpu1 - cpu0) / win / n) * 100,
       rssPerPartKiB: (rss1 - rss0) / n / 1024,
@@ -132,7 +137,7 @@ main(async () => {
     for (const n of SIZES) {
       const x = await oneRun(addr.ws, n, r);
       (res[n] ??= []).push(x);
-      console.log(`  round ${r + 1}, N=${n}: mouth-to-ear p50 ${fmt(x.m2eP50, 1)} ms, ${x.heard}/${x.expected} bursts heard, own heard ${x.self}, unmatched ${x.unmatched}; MCU late ${x.late}, trimmed ${x.trimmed}; mixing ${fmt(x.mixPctPerPart, 3)} % core/participant; MCU CPU ${fmt(x.cpuPctPerPart, 2)} %/participant; RSS +${fmt(x.rssPerPartKiB, 0)} KiB/participant`);
+      console.log(`  round ${r + 1}, N=${n}: mouth-to-ear p50 ${fmt(x.m2eP50, 1)} ms, ${x.heard}/${x.expected} bursts heard (${x.partial} without their first frame, not timed), own heard ${x.self}, unmatched ${x.unmatched}; MCU late ${x.late}, trimmed ${x.trimmed}; mixing ${fmt(x.mixPctPerPart, 3)} % core/participant; MCU CPU ${fmt(x.cpuPctPerPart, 2)} %/participant; RSS +${fmt(x.rssPerPartKiB, 0)} KiB/participant`);
     }
   }
   const rows = (key, label) => SIZES.map((n, i) => ({ key: `${key}${n}`, label: `${label}, N=${n}`, values: res[n].map((x) => x[key]), ...(i > 0 ? { baseline: `${key}${SIZES[0]}` } : {}) }));

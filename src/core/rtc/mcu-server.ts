@@ -18,10 +18,11 @@
  * - `ssrc`: a second SSRC from a participant that already has a stream;
  * - `late`, `duplicate` (and `overrun`, frames skipped): the jitter buffer's.
  *
- * A jitter buffer that keeps more than its depth waiting for a second (a
- * sender that stalled and then sent several frames at once) loses one frame
- * per second until it is back at its depth (LatencyTrim), so a burst of input
- * does not add latency for good.
+ * When a participant's buffer runs dry, the frame due is concealed (silence)
+ * but not skipped: it is most likely late, not lost (its sender stalled), and
+ * is played when it comes. A buffer that then keeps more than its depth
+ * waiting for half a second loses one frame per half second until it is back
+ * at its depth (LatencyTrim), so a stall does not add latency for good.
  *
  * RTCP: werift sends a sender report for each outgoing stream and receiver
  * reports for each incoming one on its own timers; the MCU counts the RTCP
@@ -46,6 +47,8 @@ import { isSdpSignal, type SdpSignal } from './connection.js';
 
 export const FRAME_MS = 20;
 export const DEFAULT_JITTER_MS = 40;
+/** Ticks a jitter buffer must stay above its depth before one frame is trimmed (0.5 s). */
+export const TRIM_AFTER_TICKS = 25;
 
 export type DropReason = 'malformed' | 'payload-type' | 'size' | 'rate' | 'ssrc' | 'late' | 'duplicate' | 'overrun';
 export const DROP_REASONS: readonly DropReason[] = ['malformed', 'payload-type', 'size', 'rate', 'ssrc', 'late', 'duplicate', 'overrun'];
@@ -264,7 +267,7 @@ export class McuServer {
     }
     const t = now();
     const p: Participant = {
-      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth }), trim: new LatencyTrim(this.depth, 50),
+      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth, holdOnUnderrun: true }), trim: new LatencyTrim(this.depth, TRIM_AFTER_TICKS),
       seq: Math.floor(Math.random() * 65536), ts: Math.floor(Math.random() * 2 ** 31), first: true,
       tokens: this.maxBurst, tokensAt: t, parsedPending: 0, offs: [], decoded: new Int16Array(FRAME_SAMPLES),
       stats: {
@@ -391,7 +394,7 @@ export class McuServer {
       const f = p.jitter.tick();
       inputs.set(p, f?.payload ? ulawDecodeFrame(f.payload, p.decoded) : undefined);
       if (p.trim.afterTick(p.jitter.size)) {
-        // Frames have been waiting beyond the depth for a second: drop one to get the latency back.
+        // Frames have been waiting beyond the depth for half a second: drop one to get the latency back.
         p.jitter.tick();
         p.stats.trimmed++;
       }

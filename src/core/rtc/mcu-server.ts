@@ -21,7 +21,7 @@
  * When a participant's buffer runs dry, the frame due is concealed (silence)
  * but not skipped: it is most likely late, not lost (its sender stalled), and
  * is played when it comes. A buffer that then keeps more than its depth
- * waiting for half a second loses one frame per half second until it is back
+ * waiting for 200 ms loses one frame per 200 ms until it is back
  * at its depth (LatencyTrim), so a stall does not add latency for good.
  *
  * RTCP: werift sends a sender report for each outgoing stream and receiver
@@ -47,8 +47,8 @@ import { isSdpSignal, type SdpSignal } from './connection.js';
 
 export const FRAME_MS = 20;
 export const DEFAULT_JITTER_MS = 40;
-/** Ticks a jitter buffer must stay above its depth before one frame is trimmed (0.5 s). */
-export const TRIM_AFTER_TICKS = 25;
+/** Ticks a jitter buffer must stay above its depth before one frame is trimmed (0.2 s). */
+export const TRIM_AFTER_TICKS = 10;
 
 export type DropReason = 'malformed' | 'payload-type' | 'size' | 'rate' | 'ssrc' | 'late' | 'duplicate' | 'overrun';
 export const DROP_REASONS: readonly DropReason[] = ['malformed', 'payload-type', 'size', 'rate', 'ssrc', 'late', 'duplicate', 'overrun'];
@@ -63,6 +63,8 @@ export interface McuServerOptions {
   loopback?: boolean;
   /** Jitter buffer depth, ms (rounded to whole 20 ms frames, at least one). */
   jitterMs?: number;
+  /** What a dry jitter buffer does: hold the frame due (default: played when it comes late) or drop it and move on. */
+  late?: 'hold' | 'drop';
   /** Token bucket per participant: packets per second and burst. */
   maxPacketsPerSecond?: number;
   maxBurst?: number;
@@ -267,7 +269,7 @@ export class McuServer {
     }
     const t = now();
     const p: Participant = {
-      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth, holdOnUnderrun: true }), trim: new LatencyTrim(this.depth, TRIM_AFTER_TICKS),
+      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth, holdOnUnderrun: (o.late ?? 'hold') === 'hold' }), trim: new LatencyTrim(this.depth, TRIM_AFTER_TICKS),
       seq: Math.floor(Math.random() * 65536), ts: Math.floor(Math.random() * 2 ** 31), first: true,
       tokens: this.maxBurst, tokensAt: t, parsedPending: 0, offs: [], decoded: new Int16Array(FRAME_SAMPLES),
       stats: {
@@ -394,7 +396,7 @@ export class McuServer {
       const f = p.jitter.tick();
       inputs.set(p, f?.payload ? ulawDecodeFrame(f.payload, p.decoded) : undefined);
       if (p.trim.afterTick(p.jitter.size)) {
-        // Frames have been waiting beyond the depth for half a second: drop one to get the latency back.
+        // Frames have been waiting beyond the depth for 200 ms: drop one to get the latency back.
         p.jitter.tick();
         p.stats.trimmed++;
       }

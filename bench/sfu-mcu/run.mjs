@@ -27,7 +27,7 @@ const DURATION_MS = Number(process.env.DURATION_MS ?? 8000);
 const WARMUP_MS = Number(process.env.WARMUP_MS ?? 1500);
 const JITTER_MS = Number(process.env.JITTER_MS ?? 40);
 // What the MCU's dry jitter buffers do (mcu serve --late): each round runs every mode at every N.
-const MODES = (process.env.MODES ?? 'hold,drop').split(',');
+const MODES = (process.env.MODES ?? 'drop,hold').split(',');
 const PERIOD = 50;
 const BIN = fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url));
 const CLK_TCK = 100;

@@ -32,7 +32,7 @@ const serveOptions = defineOptions([
   { flags: '--token <token>', description: 'join token for a relay started with --secret (or env RTCPROBE_SIGNAL_TOKEN)', env: 'RTCPROBE_SIGNAL_TOKEN' },
   { flags: '--peer-id <id>', description: 'the peerId to ask for (default: the relay picks one)' },
   { flags: '--jitter-ms <ms>', description: 'jitter buffer depth per participant, ms (whole 20 ms frames)', default: 40, parse: intOption(20, 1000) },
-  { flags: '--late <mode>', description: 'a participant\'s jitter buffer ran dry: hold (the frame due is played when it comes, the added delay trimmed after 200 ms) or drop (move on; the frame is dropped as late when it comes)', default: 'hold' },
+  { flags: '--late <mode>', description: 'a participant\'s jitter buffer ran dry: drop (move on; the frame is dropped as late if it comes) or hold (the frame is played when it comes: nothing lost, more delay)', default: 'drop' },
   { flags: '--max-rate <pps>', description: 'RTP packets per second accepted from one participant (more are dropped as "rate")', default: 100, parse: intOption(50, 100_000) },
   { flags: '--max-burst <n>', description: 'packets in a burst above --max-rate', default: 25, parse: intOption(1, 100_000) },
   { flags: '--listen <host:port>', description: 'serve /metrics (Prometheus) and /healthz on this address (port 0: any free port, printed when ready)' },

@@ -19,8 +19,9 @@
  * - `late`, `duplicate` (and `overrun`, frames skipped): the jitter buffer's.
  *
  * When a participant's buffer runs dry, the frame due is concealed (silence)
- * but not skipped: it is most likely late, not lost (its sender stalled), and
- * is played when it comes. A buffer that then keeps more than its depth
+ * and, by default, skipped: it is dropped as late if it comes after all.
+ * With `late: "hold"` it is not skipped but played when it comes (no audio
+ * lost after a sender's stall, at the price of delay). A buffer that keeps more than its depth
  * waiting for 200 ms loses one frame per 200 ms until it is back
  * at its depth (LatencyTrim), so a stall does not add latency for good.
  *
@@ -63,7 +64,7 @@ export interface McuServerOptions {
   loopback?: boolean;
   /** Jitter buffer depth, ms (rounded to whole 20 ms frames, at least one). */
   jitterMs?: number;
-  /** What a dry jitter buffer does: hold the frame due (default: played when it comes late) or drop it and move on. */
+  /** What a dry jitter buffer does: drop the frame due and move on (default; it is dropped as late if it comes), or hold it (played when it comes, the delay trimmed after). */
   late?: 'hold' | 'drop';
   /** Token bucket per participant: packets per second and burst. */
   maxPacketsPerSecond?: number;
@@ -269,7 +270,7 @@ export class McuServer {
     }
     const t = now();
     const p: Participant = {
-      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth, holdOnUnderrun: (o.late ?? 'hold') === 'hold' }), trim: new LatencyTrim(this.depth, TRIM_AFTER_TICKS),
+      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth, holdOnUnderrun: o.late === 'hold' }), trim: new LatencyTrim(this.depth, TRIM_AFTER_TICKS),
       seq: Math.floor(Math.random() * 65536), ts: Math.floor(Math.random() * 2 ** 31), first: true,
       tokens: this.maxBurst, tokensAt: t, parsedPending: 0, offs: [], decoded: new Int16Array(FRAME_SAMPLES),
       stats: {

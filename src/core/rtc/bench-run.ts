@@ -17,8 +17,8 @@ import {
   type BenchAggregate, type ProcessUsage, type RawSamples, type SloResult, type SloRule, type UploadReport,
 } from '../bench/report.js';
 
-export const TOPOLOGIES = ['mesh', 'turn'] as const;
-export const LATER_TOPOLOGIES = ['sfu', 'mcu', 'all'] as const;
+export const TOPOLOGIES = ['mesh', 'turn', 'mcu'] as const;
+export const LATER_TOPOLOGIES = ['sfu', 'all'] as const;
 export type Topology = (typeof TOPOLOGIES)[number];
 
 export interface TurnConfig {

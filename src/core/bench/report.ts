@@ -56,6 +56,8 @@ export interface RtpStats {
   /** One-way delay (receive time minus the sender's send time, corrected by the clock offset). */
   oneWayMs?: Summary;
   packetsReceived: number;
+  /** Distinct sources received on the connection (more than one through a room server). */
+  sources?: number;
 }
 
 /** Older names of the same shapes. */

@@ -13,13 +13,13 @@
  * limit) gets nothing until they drain, and is removed when that lasts.
  */
 import {
-  GenericNack, PictureLossIndication, RtcpPacketConverter, RtcpPayloadSpecificFeedback, RtcpSrPacket, RtcpTransportLayerFeedback,
+  GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpSrPacket, RtcpTransportLayerFeedback,
   type RtcpPacket, type RtpPacket,
 } from 'werift';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SignalClient } from '../signaling/client.js';
 import { MetricsRegistry, type Histogram, type LabelledCounter } from '../signaling/metrics.js';
-import { SfuRouter, mediaSections, routeDataMessage, RateLimit, type TrackKind } from '../sfu/index.js';
+import { SfuRouter, mediaSections, routeDataMessage, RateLimit, rtcpProblem, rtpProblem, type TrackKind } from '../sfu/index.js';
 import type { IceServer } from '../ice/servers.js';
 import { RtcPeer } from './peer.js';
 import { isSdpSignal } from './connection.js';
@@ -101,6 +101,8 @@ interface WeriftDtls {
   onRtcp: { subscribe(cb: (p: RtcpPacket) => void): { unSubscribe(): void } };
   sendRtp(payload: Buffer, header: RtpPacket['header']): Promise<number>;
   sendRtcp(packets: { serialize(): Buffer }[]): Promise<void>;
+  srtp?: { decrypt(b: Buffer): Buffer };
+  iceTransport?: { connection: { onData: { subscribe(cb: (d: Buffer) => void): { unSubscribe(): void } } } };
   srtcp?: { decrypt(b: Buffer): Buffer };
 }
 
@@ -235,7 +237,7 @@ export class SfuServer {
       const dtls = (rtc.pc as unknown as { dtlsTransports: WeriftDtls[] }).dtlsTransports[0];
       if (!dtls) throw new RtcprobeError('INTERNAL', 'no DTLS transport after connecting');
       p.dtls = dtls;
-      this.countMalformedRtcp(p, dtls);
+      this.guardDecrypt(p, dtls);
       const rtpSub = dtls.onRtp.subscribe((pkt) => this.onRtp(p, pkt));
       const rtcpSub = dtls.onRtcp.subscribe((pkt) => this.onRtcp(p, pkt));
       p.offs.push(() => rtpSub.unSubscribe(), () => rtcpSub.unSubscribe());
@@ -287,20 +289,31 @@ export class SfuServer {
     });
   }
 
-  /** Count RTCP that werift cannot parse (it drops those before we see them): wrap the session's SRTCP decrypt. */
-  private countMalformedRtcp(p: Participant, dtls: WeriftDtls): void {
-    const s = dtls.srtcp;
-    if (!s) return;
-    const decrypt = s.decrypt.bind(s);
-    s.decrypt = (b: Buffer) => {
-      const out = decrypt(b);
-      try {
-        RtcpPacketConverter.deSerialize(out);
-      } catch {
-        this.drop(p, 'malformed_rtcp');
-      }
-      return out;
+  /**
+   * Check every decrypted RTP and RTCP packet before werift parses it: wrap
+   * the session's SRTP/SRTCP decrypt. A malformed packet is counted and
+   * replaced by an empty buffer, which werift drops (it would otherwise drop
+   * some silently and pass others on half-parsed).
+   */
+  private guardDecrypt(p: Participant, dtls: WeriftDtls): void {
+    const wrap = (s: { decrypt(b: Buffer): Buffer } | undefined, check: (b: Buffer) => string | undefined, reason: DropReason) => {
+      if (!s) return;
+      const decrypt = s.decrypt.bind(s);
+      s.decrypt = (b: Buffer) => {
+        const out = decrypt(b);
+        if (check(out) === undefined) return out;
+        this.drop(p, reason);
+        return Buffer.alloc(0);
+      };
     };
+    wrap(dtls.srtp, rtpProblem, 'malformed_rtp');
+    // Datagrams that are neither DTLS (first byte 20..63) nor RTP/RTCP version 2 (128..191): werift drops them unseen.
+    const sub = dtls.iceTransport?.connection.onData.subscribe((d: Buffer) => {
+      const b = d[0] ?? 0;
+      if (!((b >= 20 && b <= 63) || (b >= 128 && b <= 191))) this.drop(p, 'malformed_rtp');
+    });
+    if (sub) p.offs.push(() => sub.unSubscribe());
+    wrap(dtls.srtcp, rtcpProblem, 'malformed_rtcp');
   }
 
   private drop(p: Participant, reason: DropReason, n = 1): void {
@@ -316,10 +329,6 @@ export class SfuServer {
     p.stats.rtpIn.bytes += bytes;
     this.totals.rtpIn.packets++;
     this.totals.rtpIn.bytes += bytes;
-    if (h.version !== 2 || (h.padding && (bytes === 0 || pkt.payload[bytes - 1]! === 0 || pkt.payload[bytes - 1]! > bytes))) {
-      this.drop(p, 'malformed_rtp');
-      return;
-    }
     if (!p.limit.take(bytes + 12, performance.now())) {
       this.drop(p, 'over_rate');
       return;

@@ -3,3 +3,4 @@ export * from './router.js';
 export * from './sdp.js';
 export * from './datachannel.js';
 export * from './rate.js';
+export * from './packet-check.js';

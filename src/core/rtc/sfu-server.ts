@@ -23,7 +23,7 @@ import { SfuRouter, mediaSections, routeDataMessage, RateLimit, rtcpProblem, rtp
 import type { IceServer } from '../ice/servers.js';
 import { RtcPeer } from './peer.js';
 import { isSdpSignal } from './connection.js';
-import type { DataPipe } from './channel.js';
+import type { DataPipe, Pacer } from './channel.js';
 
 export const DROP_REASONS = ['malformed_rtp', 'malformed_rtcp', 'unknown_pt', 'unknown_ssrc', 'over_rate', 'slow_subscriber'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -79,6 +79,8 @@ interface Participant {
   rtc: RtcPeer;
   dtls?: WeriftDtls;
   pipes?: { reliable: DataPipe; unreliable: DataPipe };
+  /** werift's SCTP slows down with the square of the messages inside it: sends go through a pacer per channel. */
+  pacers?: { reliable: Pacer; unreliable: Pacer };
   limit: RateLimit;
   stats: ParticipantStats;
   slowSince?: number;
@@ -247,6 +249,7 @@ export class SfuServer {
       p.offs.push(() => stateSub.unSubscribe());
       p.pipes = await rtc.dataChannels(w);
       if (room.people.get(id) !== p) return;
+      p.pacers = { reliable: rtc.pacer(p.pipes.reliable), unreliable: rtc.pacer(p.pipes.unreliable) };
       for (const label of ['reliable', 'unreliable'] as const) p.offs.push(p.pipes[label].onMessage((data) => this.onData(p, label, data)));
       stats.state = 'up';
       this.emit({ event: 'participant-joined', room: room.name, participant: id });
@@ -399,12 +402,11 @@ export class SfuServer {
     const msg = Buffer.from(data); // werift may reuse the buffer; the stream id is rewritten in place
     const route = routeDataMessage(msg, p.source);
     for (const sub of p.room.people.values()) {
-      if (sub === p || !sub.pipes) continue;
+      if (sub === p || !sub.pipes || !sub.pacers) continue;
       if (route.to === 'one' && sub.source !== route.source) continue;
       const pipe = sub.pipes[label];
       if (!pipe.isOpen) continue;
-      const queued = sub.pipes.reliable.bufferedAmount + sub.pipes.unreliable.bufferedAmount;
-      const change = p.room.router.setQueuedBytes(sub.id, queued);
+      const change = p.room.router.setQueuedBytes(sub.id, queuedBytes(sub, msg.length));
       if (change?.change === 'slow') sub.slowSince = performance.now();
       else if (change?.change === 'resumed') sub.slowSince = undefined;
       if (p.room.router.isSlow(sub.id)) {
@@ -412,7 +414,7 @@ export class SfuServer {
         continue;
       }
       try {
-        pipe.send(msg);
+        sub.pacers[label].send(msg);
       } catch {
         continue;
       }
@@ -430,7 +432,7 @@ export class SfuServer {
     for (const room of this.rooms.values()) {
       for (const p of [...room.people.values()]) {
         if (!p.pipes || p.slowSince === undefined) continue;
-        const change = room.router.setQueuedBytes(p.id, p.pipes.reliable.bufferedAmount + p.pipes.unreliable.bufferedAmount);
+        const change = room.router.setQueuedBytes(p.id, queuedBytes(p, 200));
         if (change?.change === 'resumed') p.slowSince = undefined;
         else if (now - p.slowSince > limit) this.remove(room, p.id, 'slow');
       }
@@ -461,4 +463,10 @@ export class SfuServer {
     await Promise.allSettled([...this.pending]);
     await Promise.allSettled([...this.rooms.values()].map((r) => r.client.close()));
   }
+}
+
+/** Bytes waiting for a subscriber: inside werift, plus its pacers' queues (counted at `size` bytes a message). */
+function queuedBytes(p: Participant, size: number): number {
+  if (!p.pipes || !p.pacers) return 0;
+  return p.pipes.reliable.bufferedAmount + p.pipes.unreliable.bufferedAmount + (p.pacers.reliable.queued + p.pacers.unreliable.queued) * size;
 }

@@ -73,8 +73,6 @@ async function runServe(opts: ServeOpts, ctx: RunContext): Promise<CommandOutcom
   const listen = parseListen(opts.listen);
   const iceServers = (await iceServersFrom(opts, ctx.env)) ?? [];
   const token = opts.token ?? (ctx.env.RTCPROBE_SIGNAL_TOKEN || undefined);
-  const { cpuUsage, resourceUsage } = await import('node:process');
-  const cpu0 = cpuUsage();
   const { SfuServer } = await import('../core/rtc/sfu-server.js');
   const { serveSfuHttp } = await import('../core/sfu/http.js');
   const server = new SfuServer({
@@ -107,7 +105,6 @@ async function runServe(opts: ServeOpts, ctx: RunContext): Promise<CommandOutcom
   });
   const started = Date.now();
   const summary = (ok: boolean): SfuServeJson => {
-    const cpu = cpuUsage(cpu0);
     const h = server.forwardHistogram();
     return {
       event: 'stopped',
@@ -123,7 +120,7 @@ async function runServe(opts: ServeOpts, ctx: RunContext): Promise<CommandOutcom
         rtcpForwarded: server.rtcp(),
         ...(h.count ? { forwardMs: { mean: (h.sum / h.count) * 1000, count: h.count } } : {}),
       },
-      process: { cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 },
+      process: server.usage(),
       participants: server.participants(),
     };
   };
@@ -155,12 +152,13 @@ async function runServe(opts: ServeOpts, ctx: RunContext): Promise<CommandOutcom
 
 function renderStopped(j: SfuServeJson, st: Style): string {
   const t = j.totals;
+  const use = j['process'];
   const drops = Object.entries(t.drops).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   return [
     `${st.ok} ${st.c.bold(`sfu stopped after ${j.uptimeSeconds} s`)}`,
     `    rtp       ${t.rtpIn.packets} packets in, ${t.rtpOut.packets} forwarded (${t.rtpOut.bytes} B)${t.forwardMs ? `, ${(t.forwardMs.mean * 1000).toFixed(0)} µs mean receive-to-send` : ''}`,
     `    data      ${t.dcIn.messages} messages in, ${t.dcOut.messages} sent`,
     `    dropped   ${drops}`,
-    `    process   ${j.process.cpuMs.toFixed(0)} ms CPU, ${(j.process.maxRssBytes / 1048576).toFixed(0)} MiB max RSS`,
+    `    process   ${use.cpuMs.toFixed(0)} ms CPU, ${(use.maxRssBytes / 1048576).toFixed(0)} MiB max RSS`,
   ].join('\n');
 }

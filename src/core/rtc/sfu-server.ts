@@ -16,6 +16,7 @@ import {
   GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpSrPacket, RtcpTransportLayerFeedback,
   type RtcpPacket, type RtpPacket,
 } from 'werift';
+import { cpuUsage, resourceUsage } from 'node:process';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SignalClient } from '../signaling/client.js';
 import { MetricsRegistry, type Histogram, type LabelledCounter } from '../signaling/metrics.js';
@@ -124,6 +125,13 @@ export class SfuServer {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly slowTimer: NodeJS.Timeout;
   readonly startedAt = Date.now();
+  private readonly cpu0 = cpuUsage();
+
+  /** CPU time of this process since the server was created, and its peak RSS. */
+  usage(): { cpuMs: number; maxRssBytes: number } {
+    const c = cpuUsage(this.cpu0);
+    return { cpuMs: (c.user + c.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 };
+  }
 
   constructor(readonly options: SfuServerOptions) {
     const m = this.metrics;

@@ -109,6 +109,9 @@ interface WeriftDtls {
   srtcp?: { decrypt(b: Buffer): Buffer };
 }
 
+/** Pacing of the data channels towards a subscriber. */
+const PACER = {};
+
 /** Histogram bounds of the receive-to-send time, seconds. */
 export const FORWARD_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
 
@@ -257,7 +260,7 @@ export class SfuServer {
       p.offs.push(() => stateSub.unSubscribe());
       p.pipes = await rtc.dataChannels(w);
       if (room.people.get(id) !== p) return;
-      p.pacers = { reliable: rtc.pacer(p.pipes.reliable), unreliable: rtc.pacer(p.pipes.unreliable) };
+      p.pacers = { reliable: rtc.pacer(p.pipes.reliable, PACER), unreliable: rtc.pacer(p.pipes.unreliable, PACER) };
       for (const label of ['reliable', 'unreliable'] as const) p.offs.push(p.pipes[label].onMessage((data) => this.onData(p, label, data)));
       stats.state = 'up';
       this.emit({ event: 'participant-joined', room: room.name, participant: id });
@@ -345,7 +348,10 @@ export class SfuServer {
       return;
     }
     const router = p.room.router;
+    const skipped = router.stats.slowDrops;
     const targets = router.route({ from: p.id, ssrc: h.ssrc, payloadType: h.payloadType });
+    // Subscribers marked slow are skipped: count it like their skipped data-channel messages.
+    if (router.stats.slowDrops !== skipped) this.dropped.inc('slow_subscriber', router.stats.slowDrops - skipped);
     if (targets.length === 0) {
       // No target: an SSRC the participant did not announce, a payload type other than its track's, or nobody else in the room.
       const track = router.source(p.id, h.ssrc);

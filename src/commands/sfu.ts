@@ -52,6 +52,8 @@ export interface SfuServeJson {
     removed: Record<string, number>;
     rtcpForwarded: Record<string, number>;
     forwardMs?: { mean: number; count: number };
+    /** Event-loop delay of the server process, ms. */
+    loopDelayMs: { p99: number; max: number };
   };
   process: { cpuMs: number; maxRssBytes: number };
   participants: unknown[];
@@ -118,6 +120,7 @@ async function runServe(opts: ServeOpts, ctx: RunContext): Promise<CommandOutcom
         drops: server.drops(),
         removed: server.removals(),
         rtcpForwarded: server.rtcp(),
+        loopDelayMs: server.loopDelayMs(),
         ...(h.count ? { forwardMs: { mean: (h.sum / h.count) * 1000, count: h.count } } : {}),
       },
       process: server.usage(),

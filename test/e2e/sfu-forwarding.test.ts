@@ -4,6 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SignalRelay } from '../../src/core/signaling/server.js';
 import { MeshPeer, type MeshTraffic } from '../../src/core/rtc/mesh.js';
 import { SfuServer } from '../../src/core/rtc/sfu-server.js';
+import { udpSockets } from '../../src/core/rtc/sockets.js';
+import type { RtcPeer } from '../../src/core/rtc/peer.js';
+import { readFileSync } from 'node:fs';
 
 const stops: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -95,6 +98,16 @@ describe('sfu: forwarding with werift clients', () => {
       expect(c!.audio!.sources).toBe(2);
       expect(c!.video!.sources).toBe(2);
       expect(c!.audio!.stream.lossRatio).toBeLessThan(0.05);
+    }
+    // Several streams share one socket on both ends: its receive buffer was enlarged (Linux reports twice the size
+    // set, capped by rmem_max), or a stalled event loop loses packets to buffer overflow.
+    const want = Math.min(4 * 1024 * 1024, Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8')));
+    const serverPcs = [...server.rooms.get('sfu-room')!.people.values()].map((p) => p.rtc.pc);
+    const clientPcs = clients.map((p) => (p as unknown as { conns: Map<string, { rtc: RtcPeer }> }).conns.get('sfu')!.rtc.pc);
+    for (const pc of [...serverPcs, ...clientPcs]) {
+      const socks = udpSockets(pc);
+      expect(socks.length).toBeGreaterThan(0);
+      for (const sock of socks) expect(sock.getRecvBufferSize()).toBeGreaterThanOrEqual(want);
     }
     const fwd = server.forwardHistogram();
     expect(fwd.count).toBeGreaterThan(100);

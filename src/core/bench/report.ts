@@ -77,6 +77,8 @@ export interface RoomServerReport {
   /** Mean time from receiving a packet to having sent it to every subscriber. */
   forwardMeanMs?: number;
   drops: Record<string, number>;
+  /** Event-loop delay of the server process over the run, ms. */
+  loopDelayMs?: { p99: number; max: number };
 }
 
 export interface ProcessUsage {

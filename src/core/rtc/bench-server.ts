@@ -45,7 +45,7 @@ export async function startRoomServer(o: { self: string[]; role: 'sfu'; url: str
         clearTimeout(t);
       }
       const s = lines.find((l) => l.event === 'stopped') as
-        | { process?: { cpuMs?: number; maxRssBytes?: number }; totals?: { rtpOut?: { packets?: number; bytes?: number }; forwardMs?: { mean?: number }; drops?: Record<string, number> } }
+        | { process?: { cpuMs?: number; maxRssBytes?: number }; totals?: { rtpOut?: { packets?: number; bytes?: number }; forwardMs?: { mean?: number }; drops?: Record<string, number>; loopDelayMs?: { p99: number; max: number } } }
         | undefined;
       if (!s) return undefined;
       return {
@@ -57,6 +57,7 @@ export async function startRoomServer(o: { self: string[]; role: 'sfu'; url: str
         forwardedBytes: s.totals?.rtpOut?.bytes ?? 0,
         ...(s.totals?.forwardMs?.mean !== undefined ? { forwardMeanMs: s.totals.forwardMs.mean } : {}),
         drops: s.totals?.drops ?? {},
+        ...(s.totals?.loopDelayMs ? { loopDelayMs: s.totals.loopDelayMs } : {}),
       };
     })();
     return stopping;

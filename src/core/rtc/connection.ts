@@ -8,6 +8,7 @@ import type { ConnectionReport, PairTypes, ProbeStats, RtpStats } from '../bench
 import { RtcPeer, type RtpArrival, type SelectedPair } from './peer.js';
 import { startEcho, systemClock, type DataPipe, type Pacer } from './channel.js';
 import { sdpCandidateTypes, type CandidateType } from './ice.js';
+import { growReceiveBuffers } from './sockets.js';
 import type { MeshPeer } from './mesh.js';
 
 interface ProbeSide {
@@ -123,7 +124,11 @@ export class Connection {
     this.phase = 'ICE connectivity checks';
     await this.rtc.connected(this.w);
     // A room server forwards every other participant's streams on their own SSRCs.
-    if (this.mesh.roomServers.has(this.remote)) this.rtc.receiveAllSsrcs();
+    if (this.mesh.roomServers.has(this.remote)) {
+      this.rtc.receiveAllSsrcs();
+      // Every other participant's streams arrive on this one socket.
+      growReceiveBuffers(this.rtc.pc);
+    }
     const sel: SelectedPair | undefined = await this.rtc.selectedPair();
     if (sel) {
       this.pair = {

@@ -17,6 +17,7 @@ import {
   type RtcpPacket, type RtpPacket,
 } from 'werift';
 import { cpuUsage, resourceUsage } from 'node:process';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SignalClient } from '../signaling/client.js';
 import { MetricsRegistry, type Histogram, type LabelledCounter } from '../signaling/metrics.js';
@@ -24,6 +25,7 @@ import { SfuRouter, mediaSections, routeDataMessage, RateLimit, rtcpProblem, rtp
 import type { IceServer } from '../ice/servers.js';
 import { RtcPeer } from './peer.js';
 import { isSdpSignal } from './connection.js';
+import { growReceiveBuffers } from './sockets.js';
 import type { DataPipe, Pacer } from './channel.js';
 
 export const DROP_REASONS = ['malformed_rtp', 'malformed_rtcp', 'unknown_pt', 'unknown_ssrc', 'over_rate', 'slow_subscriber'] as const;
@@ -129,6 +131,13 @@ export class SfuServer {
   private readonly slowTimer: NodeJS.Timeout;
   readonly startedAt = Date.now();
   private readonly cpu0 = cpuUsage();
+  /** Event-loop delay of this process: a stalled loop delays every packet. */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+
+  /** Event-loop delay since the start, ms (p99 and max). */
+  loopDelayMs(): { p99: number; max: number } {
+    return { p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 };
+  }
 
   /** CPU time of this process since the server was created, and its peak RSS. */
   usage(): { cpuMs: number; maxRssBytes: number } {
@@ -150,6 +159,8 @@ export class SfuServer {
     this.dropped = m.labelledCounter('rtcprobe_sfu_dropped_total', 'Packets and messages counted and dropped, by reason.', 'reason');
     this.removedTotal = m.labelledCounter('rtcprobe_sfu_participants_removed_total', 'Participants removed from forwarding, by reason.', 'reason');
     this.forwardTime = m.histogram('rtcprobe_sfu_forward_seconds', 'Time from receiving an RTP packet (decrypted) to having sent it to every subscriber (encrypted, handed to the socket).', FORWARD_BUCKETS);
+    m.gauge('rtcprobe_sfu_event_loop_delay_p99_seconds', 'p99 of the event-loop delay of the server process since it started.', () => this.loopDelay.percentile(99) / 1e9);
+    this.loopDelay.enable();
     this.slowTimer = setInterval(() => this.checkSlow(), 250);
     this.slowTimer.unref();
     options.signal.addEventListener('abort', () => void this.stop(), { once: true });
@@ -243,6 +254,8 @@ export class SfuServer {
     try {
       const answer = await rtc.answer({ type: 'offer', sdp: offer }, w);
       if (room.people.get(id) !== p) return;
+      // Every other participant's traffic leaves through this socket's peer, and all of its own comes in here.
+      growReceiveBuffers(rtc.pc);
       this.register(p, offer, answer.sdp);
       room.client.signal(id, { rtcprobe: 'sdp', type: 'answer', sdp: answer.sdp });
       await rtc.connected(w);
@@ -473,6 +486,7 @@ export class SfuServer {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.slowTimer);
+    this.loopDelay.disable();
     for (const room of this.rooms.values()) for (const id of [...room.people.keys()]) this.remove(room, id, 'stopped');
     await Promise.allSettled([...this.pending]);
     await Promise.allSettled([...this.rooms.values()].map((r) => r.client.close()));

@@ -8,6 +8,7 @@
 import { RTCPeerConnection } from 'werift';
 import { SignalClient } from '../../dist/core/signaling/client.js';
 import { weriftConfig } from '../../dist/core/rtc/config.js';
+import { growReceiveBuffers } from '../../dist/core/rtc/sockets.js';
 
 const [url, room] = process.argv.slice(2);
 const people = new Map();
@@ -26,6 +27,8 @@ client.on('signal', async ({ from, data }) => {
     if (pc.iceGatheringState === 'complete') r();
     pc.iceGatheringStateChange.subscribe((s) => s === 'complete' && r());
   });
+  // The same receive buffers as the SFU asks for (fair comparison).
+  growReceiveBuffers(pc);
   client.signal(from, { rtcprobe: 'sdp', type: 'answer', sdp: pc.localDescription.sdp });
   await new Promise((r) => {
     if (pc.connectionState === 'connected') r();

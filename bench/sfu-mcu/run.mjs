@@ -10,7 +10,8 @@
 //     receive-and-send loop (bare-loop.mjs) in the same run;
 //  3. server RSS per participant (2 then 8 participants), both servers.
 // Needs `npm run build` (imports dist/). Ends by itself; Ctrl-C stops
-// everything it started. ROUNDS (default 3), SECTIONS (default "sfu"; or any of sfu-hop, sfu-capacity, sfu-rss).
+// everything it started. RATE (probes/s per data channel in section 1,
+// default the bench default 50), STEPS_KBPS, ROUNDS (default 3), SECTIONS (default "sfu"; or any of sfu-hop, sfu-capacity, sfu-rss).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -35,7 +36,7 @@ const spread = (xs, d = 3) => {
 
 // ---------- SFU: hop latency ----------
 async function hopLatency() {
-  console.log(`\nSFU 1. hop latency, N = 4, ${ROUNDS} rounds of mesh then sfu (3 s window, 1 s warm-up, default traffic): sfu minus mesh, ms`);
+  console.log(`\nSFU 1. hop latency, N = 4, ${ROUNDS} rounds of mesh then sfu (3 s window, 1 s warm-up, default traffic${process.env.RATE ? ` but ${process.env.RATE} probes/s per data channel` : ''}): sfu minus mesh, ms`);
   const keys = ['audio p50', 'video p50', 'audio p99', 'video p99', 'DC forward p50'];
   const pick = (r) => [r.aggregate.audio?.oneWayMs?.p50, r.aggregate.video?.oneWayMs?.p50, r.aggregate.audio?.oneWayMs?.p99, r.aggregate.video?.oneWayMs?.p99, r.aggregate.dc?.reliable.forwardMs?.p50];
   const mesh = keys.map(() => []);

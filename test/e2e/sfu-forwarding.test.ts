@@ -159,4 +159,26 @@ describe('sfu: forwarding with werift clients', () => {
     }
     expect(server.removals()).toMatchObject({ left: 1 });
   }, 120_000);
+
+  it('removes a participant whose connection closes while it stays in the room', async () => {
+    const ac = new AbortController();
+    stops.push(async () => ac.abort());
+    const r = await relay();
+    const server = await sfu(r, ['fail'], ac.signal);
+    const clients = ['a', 'b', 'c'].map((id) => peer(r, 'fail', id, ac.signal, { channels: ['audio'] }));
+    for (const p of clients) await p.start();
+    await until('all up', () => server.participants().filter((x) => x.state === 'up').length === 3);
+    // c's peer connection closes (as when its process hangs up on the media) but it does not leave the room:
+    // the server notices when werift's ICE consent checks fail (about 30 s).
+    const cConn = (clients[2] as unknown as { conns: Map<string, { rtc: RtcPeer }> }).conns.get('sfu')!;
+    await cConn.rtc.close();
+    await until('c removed', () => server.participants().find((x) => x.participant === 'c')!.state === 'removed', 70_000);
+    const c = server.participants().find((x) => x.participant === 'c')!;
+    expect(c.removedReason).toBe('failed');
+    await sleep(1500);
+    expect(server.participants().find((x) => x.participant === 'c')!.rtpOut).toEqual(c.rtpOut);
+    const a0 = server.participants().find((x) => x.participant === 'a')!.rtpOut.packets;
+    await sleep(1000);
+    expect(server.participants().find((x) => x.participant === 'a')!.rtpOut.packets - a0).toBeGreaterThan(20);
+  }, 120_000);
 });

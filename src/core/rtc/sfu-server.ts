@@ -21,7 +21,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SignalClient } from '../signaling/client.js';
 import { MetricsRegistry, type Histogram, type LabelledCounter } from '../signaling/metrics.js';
-import { SfuRouter, mediaSections, routeDataMessage, RateLimit, rtcpProblem, rtpProblem, type TrackKind } from '../sfu/index.js';
+import { SfuRouter, mediaSections, routeDataMessage, RateLimit, rtcpProblem, rtpProblem } from '../sfu/index.js';
 import type { IceServer } from '../ice/servers.js';
 import { RtcPeer } from './peer.js';
 import { isSdpSignal } from './connection.js';
@@ -88,7 +88,6 @@ interface Participant {
   stats: ParticipantStats;
   slowSince?: number;
   offs: (() => void)[];
-  kinds: Map<number, TrackKind>;
 }
 
 interface Room {
@@ -248,7 +247,7 @@ export class SfuServer {
     this.all.push(stats);
     const rate = o.maxBytesPerSecond ?? 1_000_000;
     const rtc = new RtcPeer({ iceServers: o.iceServers, ...(o.loopback ? { loopback: true } : {}), audio: 'pcmu', video: true });
-    const p: Participant = { id, room, source: stats.source, rtc, limit: new RateLimit(rate, Math.max(rate / 2, 64_000)), stats, offs: [], kinds: new Map() };
+    const p: Participant = { id, room, source: stats.source, rtc, limit: new RateLimit(rate, Math.max(rate / 2, 64_000)), stats, offs: [] };
     room.people.set(id, p);
     const w = { timeoutMs: o.timeoutMs ?? 20_000, signal: o.signal };
     try {
@@ -295,7 +294,6 @@ export class SfuServer {
       for (const pt of a.payloadTypes) {
         const c = a.codecs.get(pt);
         if (c && payloadTypes[c] === undefined) payloadTypes[c] = pt;
-        p.kinds.set(pt, a.kind);
       }
       if (a.ssrc !== undefined) local.push(a.ssrc);
       const off = offered[i];

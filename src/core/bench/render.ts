@@ -70,7 +70,7 @@ export function renderBenchText(r: RenderableResult): string[] {
   const u = r.upload;
   lines.push(
     '',
-    `    upload per peer ${kbps(u.perPeerBps)} = ${u.ratio.toFixed(2)} × one connection's ${kbps(u.perConnectionBps)} (mesh: N−1 = ${u.expectedRatio}); configured payload per connection ${kbps(u.nominalPerConnectionBps)}`,
+    `    upload per peer ${kbps(u.perPeerBps)} = ${u.ratio.toFixed(2)} × one connection's ${kbps(u.perConnectionBps)} (${r.topology === 'sfu' ? 'through an SFU: 1' : `mesh: N−1 = ${u.expectedRatio}`}); configured payload per connection ${kbps(u.nominalPerConnectionBps)}`,
     ...(u.downloadPerPeerBps !== undefined ? [`    download per peer ${kbps(u.downloadPerPeerBps)}`] : []),
   );
   const pr = [['peer', 'connections', 'sent', 'received', 'upload']];

@@ -179,7 +179,7 @@ export class SfuServer {
     return n;
   }
 
-  /** Counters of every participant seen, current and removed. */
+  /** Counters of the current participants and of the last 1000 removed ones. */
   participants(): ParticipantStats[] {
     return this.all.map((s) => ({ ...s, rtpIn: { ...s.rtpIn }, rtpOut: { ...s.rtpOut }, dcIn: { ...s.dcIn }, dcOut: { ...s.dcOut }, drops: { ...s.drops } }));
   }
@@ -245,6 +245,11 @@ export class SfuServer {
       rtpIn: { packets: 0, bytes: 0 }, rtpOut: { packets: 0, bytes: 0 }, dcIn: { messages: 0, bytes: 0 }, dcOut: { messages: 0, bytes: 0 }, drops: {},
     };
     this.all.push(stats);
+    // A long-running server keeps the counters of the last 1000 removed participants, not of everyone ever.
+    if (this.all.length > 1000 + this.participantCount()) {
+      const i = this.all.findIndex((x) => x.state === 'removed');
+      if (i >= 0) this.all.splice(i, 1);
+    }
     const rate = o.maxBytesPerSecond ?? 1_000_000;
     const rtc = new RtcPeer({ iceServers: o.iceServers, ...(o.loopback ? { loopback: true } : {}), audio: 'pcmu', video: true });
     const p: Participant = { id, room, source: stats.source, rtc, limit: new RateLimit(rate, Math.max(rate / 2, 64_000)), stats, offs: [] };

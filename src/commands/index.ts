@@ -4,6 +4,7 @@ import { checkCommand } from './check.js';
 import { mcuCommand } from './mcu.js';
 import { natCommand } from './nat.js';
 import { peerCommand } from './peer.js';
+import { sfuCommand } from './sfu.js';
 import { signalCommand } from './signal.js';
 import { stunCommand } from './stun.js';
 import { turnCommand } from './turn.js';
@@ -12,4 +13,4 @@ import { turnCommand } from './turn.js';
  * Every command, in the order `rtcprobe --help` lists them. Command modules
  * must stay cheap to import: heavy dependencies (werift) load inside `run`.
  */
-export const COMMANDS: CommandSpec[] = [stunCommand, natCommand, signalCommand, turnCommand, checkCommand, peerCommand, benchCommand, mcuCommand];
+export const COMMANDS: CommandSpec[] = [stunCommand, natCommand, signalCommand, turnCommand, checkCommand, peerCommand, benchCommand, sfuCommand, mcuCommand];

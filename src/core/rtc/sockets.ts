@@ -27,3 +27,18 @@ export function socketClosed(sock: UdpSocket, timeoutMs = 2000): Promise<void> {
     });
   });
 }
+
+/**
+ * Ask for a bigger kernel receive buffer on each socket (capped by
+ * net.core.rmem_max): a peer that takes several streams on one socket loses
+ * packets to buffer overflow whenever its event loop stalls. Best effort.
+ */
+export function growReceiveBuffers(pc: RTCPeerConnection, bytes = 4 * 1024 * 1024): void {
+  for (const s of udpSockets(pc)) {
+    try {
+      if (s.getRecvBufferSize() < bytes) s.setRecvBufferSize(bytes);
+    } catch {
+      // not bound yet, or refused: keep the default
+    }
+  }
+}

@@ -261,7 +261,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
     // Children report when stopped.
     for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
-    await Promise.race([Promise.all(children.map((c) => c.exited)), new Promise((res) => setTimeout(res, 8000))]);
+    await Promise.race([Promise.all(children.map((c) => c.exited)), new Promise((res) => setTimeout(res, 8000).unref())]);
     const processes: ProcessUsage[] = [];
     for (const c of children) {
       const s = c.summary;

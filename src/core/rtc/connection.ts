@@ -85,8 +85,9 @@ export class Connection {
       const offer = await this.rtc.offer(this.w);
       this.phase = 'signalling (waiting for the answer)';
       const answered = new Promise<string>((resolve, reject) => {
-        this.answerWaiter = resolve;
         const t = setTimeout(() => reject(new RtcprobeError('TIMEOUT', `no answer from ${this.remote} within ${this.w.timeoutMs} ms`)), this.w.timeoutMs);
+        // Cleared on the answer: the timer list below keeps only recent timers, so close() may not see it.
+        this.answerWaiter = (sdp) => (clearTimeout(t), resolve(sdp));
         this.abort.signal.addEventListener('abort', () => reject(new RtcprobeError('ABORTED', 'aborted')), { once: true });
         this.timers.push(t);
       });

@@ -18,6 +18,7 @@ import {
   aggregate, checkSlos, uploadReport, verdictLine,
   type BenchAggregate, type ProcessUsage, type RawSamples, type SloResult, type SloRule, type UploadReport,
 } from '../bench/report.js';
+import { dcThroughput, weriftLimit, type DcThroughput, type LimitVerdict } from '../bench/throughput.js';
 
 export const TOPOLOGIES = ['mesh', 'turn'] as const;
 export const LATER_TOPOLOGIES = ['sfu', 'mcu', 'all'] as const;
@@ -67,6 +68,10 @@ export interface BenchResult {
   connections: { expected: number; up: number; failed: number; failures: { peerId: string; remote: string; code: string; message: string }[] };
   aggregate: BenchAggregate;
   upload: UploadReport;
+  /** Reliable data-channel throughput of the window (src/core/bench/throughput.ts). */
+  dcThroughput?: DcThroughput;
+  /** Whether werift in this process, rather than the network, held the traffic back. */
+  limit: LimitVerdict;
   clock: { note: string; maxUncertaintyMs?: number };
   turn?: {
     server: string;
@@ -247,16 +252,19 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     for (const p of peers) p.startWindow();
     const w0 = performance.now();
+    const cpuW0 = cpuUsage();
     while (anyUp && !o.signal.aborted && performance.now() - w0 < o.durationMs) {
       const el = performance.now() - w0;
       progress({ phase: 'measuring', fraction: el / o.durationMs, text: `measuring ${(el / 1000).toFixed(1)} / ${(o.durationMs / 1000).toFixed(1)} s` });
       await sleep(Math.min(250, o.durationMs - el), o.signal);
     }
     const partial = o.signal.aborted;
+    const sendMs = performance.now() - w0;
     for (const p of peers) p.quiesce();
     // Echoes of the last probes are still on their way: give them a moment (not when interrupted).
     if (!partial) await new Promise((res) => setTimeout(res, 300));
     const windowMs = performance.now() - w0;
+    const cpuW = cpuUsage(cpuW0);
     let sides: ConnectionReport[] = [];
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
     // Children report when stopped.
@@ -302,6 +310,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
     const upload = uploadReport(sides, o.peers, traffic);
+    const dcT = dcThroughput(sides, traffic, sendMs);
+    const limit = weriftLimit({ throughput: dcT, windowMs, localPath: o.topology === 'mesh' || !!coturn, ...(procs === 0 ? { windowCpuMs: (cpuW.user + cpuW.system) / 1000 } : {}) });
     const ok = up === expected && !partial && (slos ? slos.every((s) => s.ok) : true);
     const clockNote =
       procs === 0
@@ -321,6 +331,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       connections: { expected, up, failed: failedPairs.size, failures },
       aggregate: agg,
       upload,
+      ...(dcT ? { dcThroughput: dcT } : {}),
+      limit,
       clock: { note: clockNote, ...(agg.clock ? { maxUncertaintyMs: agg.clock.maxUncertaintyMs } : {}) },
       ...(turnInfo ? { turn: turnInfo } : {}),
       processes,

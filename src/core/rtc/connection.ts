@@ -199,13 +199,16 @@ export class Connection {
         const tick = () => {
           if (this.state !== 'up' || this.quiet) return;
           const s = side === 'reliable' ? this.reliable : this.unreliable;
-          const msg = encodeProbe({ kind: 'probe', echo: false, streamId: side === 'reliable' ? 1 : 2, seq, sentUs: clock.nowUs(), sentWallMs: clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, t.dataSize);
-          try {
-            pacer.send(msg);
-            seq++;
-            s.sent++;
-          } catch {
-            return;
+          // Every probe due by now (a timer fires at most about once per ms: high rates need several per tick).
+          for (let k = Math.min(1000, Math.max(1, Math.floor((nowMs() - started) / period) + 1 - seq)); k > 0; k--) {
+            const msg = encodeProbe({ kind: 'probe', echo: false, streamId: side === 'reliable' ? 1 : 2, seq, sentUs: clock.nowUs(), sentWallMs: clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, t.dataSize);
+            try {
+              pacer.send(msg);
+              seq++;
+              s.sent++;
+            } catch {
+              return;
+            }
           }
           const next = started + (seq + 1) * period - nowMs();
           this.timers.push(setTimeout(tick, Math.max(0, next)));

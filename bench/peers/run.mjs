@@ -14,7 +14,7 @@
 import { RTCPeerConnection } from 'werift';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resourceUsage } from 'node:process';
 import { connectPair } from '../../dist/core/rtc/pair.js';
 import { runProbes, startEcho } from '../../dist/core/rtc/channel.js';
@@ -43,6 +43,9 @@ const STREAM_MS = Number(env('STREAM_MS', 3000));
 const SNAPSHOT_MS = 3000;
 const W = { timeoutMs: 20_000 };
 const BIN = fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url));
+// UNPATCHED_WERIFT=<a werift package folder without patches/ applied>: the burst section adds that werift, all at once.
+const UNPATCHED = process.env.UNPATCHED_WERIFT;
+let UnpatchedPC;
 
 const loopback = { iceServers: [], iceUseIpv4: false, iceUseIpv6: false, iceAdditionalHostAddresses: ['127.0.0.1'], bundlePolicy: 'max-bundle' };
 const waitState = (get, ev, want) => new Promise((r) => { if (get() === want) r(); ev.subscribe((s) => s === want && r()); });
@@ -50,9 +53,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cpuMs = (c) => (c.user + c.system) / 1000;
 
 /** Two bare werift peers with one ordered channel; the answerer echoes every message unless echo is false. */
-async function barePair({ echo = true } = {}) {
-  const a = new RTCPeerConnection(loopback);
-  const b = new RTCPeerConnection(loopback);
+async function barePair({ echo = true, PC = RTCPeerConnection } = {}) {
+  const a = new PC(loopback);
+  const b = new PC(loopback);
   const dc = a.createDataChannel('bare');
   let remote;
   const remoteOpen = new Promise((r) => b.onDataChannel.subscribe((ch) => { remote = ch; if (echo) ch.onMessage.subscribe((m) => ch.send(m)); r(); }));
@@ -152,9 +155,9 @@ async function burst(setup) {
 
 const msg100 = (seq) => encodeProbe({ kind: 'bulk', echo: false, streamId: 5, seq, sentUs: performance.now() * 1000, sentWallMs: Date.now(), echoRecvUs: 0, echoSendUs: 0 }, 100);
 
-function rawScenario(paced) {
+function rawScenario(paced, PC) {
   return async () => {
-    const { dc, close } = await barePair();
+    const { dc, close } = await barePair({ PC });
     let echoed = 0;
     dc.onMessage.subscribe(() => echoed++);
     let timer;
@@ -200,6 +203,7 @@ async function burstSection() {
     ['rawPaced', 'bare werift, 10 per ms', rawScenario(true)],
     ['pacer', 'rtcprobe Pacer, both directions', pacerScenario()],
   ];
+  if (UnpatchedPC) scen.push(['rawUnpatched', 'werift without the patches, all at once', rawScenario(false, UnpatchedPC)]);
   const res = Object.fromEntries(scen.map(([k]) => [k, []]));
   for (let r = 0; r < BURST_ROUNDS && !isStopping(); r++) {
     for (const [k, , setup] of r % 2 ? [...scen].reverse() : scen) res[k].push(await burst(setup));
@@ -295,7 +299,7 @@ async function tputSection() {
 }
 
 async function meshSection() {
-  const per = Object.fromEntries(MESH_SIZES.map((n) => [n, { p99: [], cpuPerPeer: [], loss: [], rssPerConn: [] }]));
+  const per = Object.fromEntries(MESH_SIZES.map((n) => [n, { p99: [], cpuPerPeer: [], loss: [], rss: [] }]));
   for (let r = 0; r < MESH_ROUNDS && !isStopping(); r++) {
     for (const n of r % 2 ? [...MESH_SIZES].reverse() : MESH_SIZES) {
       const res = await run(process.execPath, [BIN, 'bench', '--peers', String(n), '--channels', 'data,audio', '--duration', String(MESH_DURATION), '--warmup', '1', '--json'], { timeoutMs: 180_000 });
@@ -307,8 +311,7 @@ async function meshSection() {
       x.p99.push(ok ? j.aggregate.audio.oneWayMs.p99 : NaN);
       x.loss.push(ok ? j.aggregate.audio.lossRatio * 100 : NaN);
       x.cpuPerPeer.push(ok && j.limit?.cpuShare !== undefined ? (j.limit.cpuShare * 100) / n : NaN);
-      const conns = n * (n - 1); // connection sides, i.e. RTCPeerConnections, in the process
-      x.rssPerConn.push(ok ? j.processes[0].maxRssBytes / 1e6 / conns : NaN);
+      x.rss.push(ok ? j.processes[0].maxRssBytes / 1e6 : NaN);
     }
   }
   console.log('');
@@ -320,7 +323,12 @@ async function meshSection() {
     rows.push({ key: `cpu_${n}`, label: `N=${n}: CPU per peer (% of a core)`, values: per[n].cpuPerPeer, ...(n === MESH_SIZES[0] ? {} : { baseline: `cpu_${MESH_SIZES[0]}` }) });
   }
   for (const n of MESH_SIZES) rows.push({ key: `loss_${n}`, label: `N=${n}: audio loss (%)`, values: per[n].loss });
-  for (const n of MESH_SIZES) rows.push({ key: `rss_${n}`, label: `N=${n}: peak RSS / RTCPeerConnection (MB, whole process)`, values: per[n].rssPerConn });
+  for (const n of MESH_SIZES) rows.push({ key: `rss_${n}`, label: `N=${n}: peak RSS of the process (MB)`, values: per[n].rss });
+  // Per RTCPeerConnection: the growth over the smallest N of the same round, per connection (N(N-1) in the process) added.
+  const n0 = MESH_SIZES[0];
+  for (const n of MESH_SIZES.slice(1)) {
+    rows.push({ key: `rssc_${n}`, label: `N=${n}: peak RSS growth per RTCPeerConnection over N=${n0} (MB)`, values: per[n].rss.map((v, i) => (v - per[n0].rss[i]) / (n * (n - 1) - n0 * (n0 - 1))) });
+  }
   const t = printTable({ title: `mesh: rtcprobe bench --channels data,audio --duration ${MESH_DURATION}, one process, ${MESH_ROUNDS} rounds per N (N(N-1)/2 connections, 50 packets/s each way)`, unit: '', digits: 2, rows });
   const fits = MESH_SIZES.filter((n) => t[`p99_${n}`].median < 50);
   const largest = fits.length ? Math.max(...fits) : undefined;
@@ -408,6 +416,10 @@ async function streamsSection() {
 main(async () => {
   const wv = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('werift').replace(/lib\/webrtc\/src\/index\.js$/, 'package.json'), 'utf8')).version;
   const start = header('bench:peers', `SECTIONS=${SECTIONS.join(',')} node bench/peers/run.mjs`);
+  if (UNPATCHED) {
+    UnpatchedPC = (await import(pathToFileURL(`${UNPATCHED}/lib/index.mjs`).href)).RTCPeerConnection;
+    console.log(`  unpatched werift for comparison: ${UNPATCHED}`);
+  }
   console.log(`  werift ${wv}; pacer defaults: 10 msg/ms, 16 KiB / 64 messages high water, 4 KiB low water`);
   const out = {};
   if (SECTIONS.includes('rtt')) out.rtt = await rttSection();

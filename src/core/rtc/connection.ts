@@ -199,8 +199,11 @@ export class Connection {
         const tick = () => {
           if (this.state !== 'up' || this.quiet) return;
           const s = side === 'reliable' ? this.reliable : this.unreliable;
-          // Every probe due by now (a timer fires at most about once per ms: high rates need several per tick).
-          for (let k = Math.min(1000, Math.max(1, Math.floor((nowMs() - started) / period) + 1 - seq)); k > 0; k--) {
+          // Probes due by now, at most 2 ms of the schedule per tick (a timer fires at most about once per ms, so
+          // high rates need several per tick; a process that fell behind catches up gradually, not in a burst:
+          // bursts on a loaded machine overflow socket buffers and werift's SCTP then waits out a 1 s RTO).
+          const due = Math.floor((nowMs() - started) / period) + 1 - seq;
+          for (let k = Math.max(1, Math.min(due, Math.ceil(2 / period))); k > 0; k--) {
             const msg = encodeProbe({ kind: 'probe', echo: false, streamId: side === 'reliable' ? 1 : 2, seq, sentUs: clock.nowUs(), sentWallMs: clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, t.dataSize);
             try {
               pacer.send(msg);

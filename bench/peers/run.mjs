@@ -204,6 +204,8 @@ async function burstSection() {
     ['pacer', 'rtcprobe Pacer, both directions', pacerScenario()],
   ];
   if (UnpatchedPC) scen.push(['rawUnpatched', 'werift without the patches, all at once', rawScenario(false, UnpatchedPC)]);
+  // BURST_SCENARIOS=raw,rawPaced,pacer,rawUnpatched: a subset.
+  if (process.env.BURST_SCENARIOS) scen.splice(0, scen.length, ...scen.filter(([k]) => process.env.BURST_SCENARIOS.split(',').includes(k)));
   const res = Object.fromEntries(scen.map(([k]) => [k, []]));
   for (let r = 0; r < BURST_ROUNDS && !isStopping(); r++) {
     for (const [k, , setup] of r % 2 ? [...scen].reverse() : scen) res[k].push(await burst(setup));
@@ -212,7 +214,7 @@ async function burstSection() {
   const rows = [];
   for (const [k, label] of scen) {
     const rs = res[k];
-    rows.push({ key: `${k}Done`, label: `${label}: all echoed after (ms; missing = not within ${CAP_MS} ms)`, values: rs.map((x) => x.doneAt ?? NaN), ...(k === 'raw' ? {} : { baseline: 'rawDone' }) });
+    rows.push({ key: `${k}Done`, label: `${label}: all echoed after (ms; missing = not within ${CAP_MS} ms)`, values: rs.map((x) => x.doneAt ?? NaN), ...(k === 'raw' || !res.raw ? {} : { baseline: 'rawDone' }) });
   }
   const t = printTable({ title: `burst: ${BURST} x 100-byte messages on the reliable channel, echoed back, ${BURST_ROUNDS} rounds`, unit: 'ms', digits: 0, rows });
   const more = printTable({
@@ -220,7 +222,7 @@ async function burstSection() {
     unit: '', digits: 0,
     rows: scen.flatMap(([k, label]) => [
       { key: `${k}Echo3`, label: `${label}: echoed at 3 s`, values: res[k].map((x) => x.snap.echoed) },
-      { key: `${k}Cpu`, label: `${label}: CPU ms`, values: res[k].map((x) => x.end.cpuMs), ...(k === 'raw' ? {} : { baseline: 'rawCpu' }) },
+      { key: `${k}Cpu`, label: `${label}: CPU ms`, values: res[k].map((x) => x.end.cpuMs), ...(k === 'raw' || !res.raw ? {} : { baseline: 'rawCpu' }) },
     ]),
   });
   return { ...t, ...more };
@@ -345,14 +347,27 @@ async function streamRamp() {
   try {
     for (const k of STREAM_LEVELS) {
       if (isStopping()) break;
-      while (pairs.length < k) {
-        const pair = await connectPair({ iceServers: [], loopback: true, audio: 'pcmu' }, { iceServers: [], loopback: true }, W);
+      let failed;
+      while (pairs.length < k && !failed) {
+        let pair;
+        try {
+          pair = await connectPair({ iceServers: [], loopback: true, audio: 'pcmu' }, { iceServers: [], loopback: true }, W);
+        } catch (err) {
+          failed = err;
+          break;
+        }
         const entry = { pair, tracker: new ReceiveTracker({ clockRate: 8000 }) };
         pair.answerer.onRtp((p) => entry.tracker.add({ seq: p.seq, arrivalMs: p.arrivalUs / 1000, rtpTimestamp: p.timestamp }));
         entry.sending = pair.offerer.sendAudio({ packets: Number.MAX_SAFE_INTEGER, timeoutMs: 2_000_000_000 }).catch(() => {});
         entry.owd = [];
         pair.answerer.onRtp((p) => p.probe && entry.owd.push(p.arrivalUs / 1000 - p.probe.sentUs / 1000));
         pairs.push(entry);
+      }
+      if (failed) {
+        // A level whose connections do not come up (within 20 s) is a miss as well.
+        levels.push({ k, loss: NaN, connectFailed: true });
+        process.stderr.write(`  streams ${k}: connection ${pairs.length + 1} did not come up (${failed.message})\n`);
+        break;
       }
       await sleep(500); // the new streams settle
       for (const e of pairs) { e.tracker = new ReceiveTracker({ clockRate: 8000 }); e.owd = []; }

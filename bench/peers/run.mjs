@@ -420,7 +420,7 @@ async function streamsSection() {
     unit: '', digits: 1,
     rows: [
       { key: 'best', label: 'most streams with loss < 1%', values: best },
-      { key: 'miss', label: 'first level with loss >= 1%', values: firstMiss, note: 'missing: no loss up to the largest level' },
+      { key: 'miss', label: 'first level with loss >= 1%', values: firstMiss, note: 'missing: neither loss nor a failed connection up to the largest level' },
       { key: 'cpu', label: 'process CPU at that level (% of a core)', values: cpuAtBest },
       { key: 'rss', label: 'RSS growth per RTCPeerConnection (MB; highest level over before the ramp)', values: rss },
     ],

@@ -10,18 +10,20 @@
  *   and as an installed dependency; in this checkout both patches are applied.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectPair } from '../../src/core/rtc/pair.js';
 import { startEcho } from '../../src/core/rtc/channel.js';
 import { decodeProbe, encodeProbe } from '../../src/core/bench/probe.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
-import { describeWith } from '../helpers/system.js';
+import { describeWith, IN_CI } from '../helpers/system.js';
 import { BIN, ROOT } from '../helpers/cli.js';
 
 const W = { timeoutMs: 15_000 };
+const PATCHES = ['werift+0.24.4+001+sctp-send-wait.patch', 'werift+0.24.4+002+turn-refresh-cancel.patch'];
 
 describe('werift patch: SCTP send waits for its own message, not for the whole queue', () => {
   it('a 2,000-message burst through a raw, unpaced channel is echoed in full, with bufferedAmount falling during it', async () => {
@@ -163,9 +165,40 @@ describe('postinstall (scripts/postinstall.mjs)', () => {
     expect({ status: r.status, out: r.stdout, err: r.stderr }).toEqual({ status: 0, out: '', err: '' });
   });
 
+  // patch-package is a devDependency: present after `npm ci`; a checkout without it skips (CI fails instead).
+  const pp = (() => {
+    try {
+      return dirname(createRequire(join(ROOT, 'package.json')).resolve('patch-package/package.json'));
+    } catch {
+      return undefined;
+    }
+  })();
+  it.skipIf(!pp && !IN_CI)(`with patch-package installed, applies both patches to an unpatched werift${pp ? '' : ' [skipped: patch-package not installed; run npm ci]'}`, () => {
+    if (!pp) throw new Error('patch-package is not installed (a devDependency)');
+    const root = project('checkout-with-werift');
+    cpSync(join(ROOT, 'patches'), join(root, 'patches'), { recursive: true });
+    cpSync(join(ROOT, 'node_modules/werift'), join(root, 'node_modules/werift'), { recursive: true });
+    symlinkSync(pp, join(root, 'node_modules/patch-package'));
+    // Undo the patches in the copy (they are applied in this checkout), newest first.
+    for (const name of [...PATCHES].reverse()) {
+      const r = spawnSync('git', ['apply', '-R', join('patches', name)], { cwd: root, encoding: 'utf8' });
+      expect({ name, status: r.status, err: r.stderr }).toEqual({ name, status: 0, err: '' });
+    }
+    // A fresh install has no record of applied patches either (patch-package keeps it in the package folder).
+    rmSync(join(root, 'node_modules/werift/.patch-package.json'), { force: true });
+    expect(readFileSync(join(root, 'node_modules/werift/lib/index.mjs'), 'utf8')).not.toContain('flushed()');
+    const r = spawnSync(process.execPath, ['scripts/postinstall.mjs'], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sctp-send-wait\) ✔/);
+    expect(r.stdout).toMatch(/turn-refresh-cancel\) ✔/);
+    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js']) {
+      expect(readFileSync(join(root, 'node_modules/werift', f), 'utf8'), f).toBe(readFileSync(join(ROOT, 'node_modules/werift', f), 'utf8'));
+    }
+  }, 60_000);
+
   it('in this checkout, both werift patches are applied to node_modules/werift', () => {
     // Checked without writing: each patch must reverse-apply cleanly (git apply --check -R).
-    for (const name of ['werift+0.24.4+001+sctp-send-wait.patch', 'werift+0.24.4+002+turn-refresh-cancel.patch']) {
+    for (const name of PATCHES) {
       const r = spawnSync('git', ['apply', '--check', '-R', join('patches', name)], { cwd: ROOT, encoding: 'utf8' });
       expect({ name, status: r.status, err: r.stderr }).toEqual({ name, status: 0, err: '' });
     }

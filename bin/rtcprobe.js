@@ -13,7 +13,10 @@ import { writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 const FORCE_GRACE_MS = 1000;
-const DONE_GRACE_MS = 2000;
+// Safety net once the command is done (see the 'done' handler). With the werift patches in patches/
+// applied the worker ends by itself at once; RTCPROBE_EXIT_GRACE_MS changes the net (tests set it
+// high to show that nothing needs it).
+const DONE_GRACE_MS = Number(process.env.RTCPROBE_EXIT_GRACE_MS) > 0 ? Number(process.env.RTCPROBE_EXIT_GRACE_MS) : 2000;
 const SIGNALS = ['SIGINT', 'SIGTERM'];
 
 const say = (text) => {
@@ -51,9 +54,10 @@ process.on('SIGWINCH', onResize);
 worker.on('message', (m) => {
   if (m?.type === 'done') {
     result = m.code;
-    // The command is over and its output written. A timer a library never cancels (werift's TURN
-    // allocation refresh sleeps 5/6 of the allocation lifetime, minutes, even after close) must not
-    // keep the process alive: end the worker if it has not ended by itself shortly.
+    // The command is over and its output written. Unpatched werift (an install where the postinstall
+    // could not apply patches/, e.g. rtcprobe installed as a dependency) never cancels its TURN
+    // allocation refresh, which sleeps 5/6 of the allocation lifetime (minutes) after close: such a
+    // timer must not keep the process alive, so end the worker if it has not ended by itself shortly.
     setTimeout(() => void worker.terminate(), DONE_GRACE_MS).unref();
   }
   else if (m?.type === 'forced') process.exit(130);

@@ -6,6 +6,7 @@
 import type { Summary } from './summary.js';
 import type { BenchAggregate, ProcessUsage, RoomServerReport, UploadReport, SloResult } from './report.js';
 import type { ConnSide } from './report.js';
+import { limitLine, type DcThroughput, type LimitVerdict } from './throughput.js';
 
 /** What the renderers need of a result (the runner's BenchResult has all of it). */
 export interface RenderableResult {
@@ -18,6 +19,8 @@ export interface RenderableResult {
   connections: { expected: number; up: number; failed: number; failures: { peerId: string; remote: string; code: string; message: string }[] };
   aggregate: BenchAggregate;
   upload: UploadReport;
+  dcThroughput?: DcThroughput;
+  limit?: LimitVerdict;
   clock: { note: string; maxUncertaintyMs?: number };
   turn?: { server: string; startedHere: boolean; allocations?: number; channelBinds?: number; relayedBytes?: number; sidesThroughIt?: number };
   processes: ProcessUsage[];
@@ -76,6 +79,7 @@ export function renderBenchText(r: RenderableResult): string[] {
   const pr = [['peer', 'connections', 'sent', 'received', 'upload']];
   for (const p of u.peers) pr.push([p.peerId, String(p.connections), kb(p.bytesSent), kb(p.bytesReceived), kbps(p.sendBps)]);
   lines.push(...table(pr));
+  if (r.limit && r.aggregate.dc) lines.push('', `    ${limitLine(r.dcThroughput, r.limit)}`);
   lines.push('', `    clock: ${r.clock.note}${r.clock.maxUncertaintyMs !== undefined ? `; offset uncertainty ≤ ${ms(r.clock.maxUncertaintyMs)} ms` : ''}`);
   if (r.turn) lines.push(`    turn: ${r.turn.server}${r.turn.startedHere ? ' (coturn started for this run)' : ''}${r.turn.allocations !== undefined ? `; coturn logged ${r.turn.allocations} allocation(s) and ${r.turn.channelBinds ?? 0} channel binding(s)` : ''}${r.turn.sidesThroughIt !== undefined ? `; ${r.turn.sidesThroughIt} connection side(s) used one of its relay ports` : ''}`);
   if (r.server) lines.push(`    ${r.server.role} server: ${r.server.forwardedPackets} RTP packets forwarded, receive-to-send mean ${r.server.forwardMeanMs !== undefined ? `${ms(r.server.forwardMeanMs)} ms` : '-'}, CPU ${ms(r.server.cpuMs)} ms, peak RSS ${(r.server.maxRssBytes / 1e6).toFixed(0)} MB`);

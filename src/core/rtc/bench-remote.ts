@@ -21,6 +21,7 @@ import {
   aggregate, checkSlos, uploadReport, verdictLine,
   type ConnectionReport, type ProcessUsage, type RawSamples,
 } from '../bench/report.js';
+import { dcThroughput, weriftLimit } from '../bench/throughput.js';
 import { isObserver, roomServerRole } from './mesh.js';
 import type { IceServer } from '../ice/servers.js';
 import type { BenchOptions, BenchResult } from './bench-run.js';
@@ -353,6 +354,9 @@ export function coordinatedResult(
   }
   const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
   const upload = uploadReport(measured, n, o.traffic);
+  // Each peer sends for its own window of durationMs; their CPU is in processes, not attributable here.
+  const dcT = dcThroughput(measured, o.traffic, o.durationMs);
+  const limit = weriftLimit({ ...(dcT ? { throughput: dcT } : {}), windowMs: o.durationMs, localPath: o.mode === 'procs' });
   const ok = up === expected && !c.partial && !c.error && c.missing.length === 0 && (slos ? slos.every((s) => s.ok) : true);
   const offsets = sides
     .filter((s) => s.dc?.clock)
@@ -377,6 +381,8 @@ export function coordinatedResult(
     connections: { expected, up, failed: failedPairs.size, failures },
     aggregate: agg,
     upload,
+    ...(dcT ? { dcThroughput: dcT } : {}),
+    limit,
     clock: { note, ...(agg.clock ? { maxUncertaintyMs: agg.clock.maxUncertaintyMs } : {}), offsets },
     ...(turnInfo ? { turn: turnInfo } : {}),
     processes,

@@ -17,6 +17,7 @@ import {
   type BenchAggregate, type ProcessUsage, type RawSamples, type RoomServerReport, type SloResult, type SloRule, type UploadReport,
 } from '../bench/report.js';
 import { startRoomServer, type RoomServerChild } from './bench-server.js';
+import { dcThroughput, weriftLimit, type DcThroughput, type LimitVerdict } from '../bench/throughput.js';
 
 export const TOPOLOGIES = ['mesh', 'turn', 'sfu', 'mcu'] as const;
 export const LATER_TOPOLOGIES = ['all'] as const;
@@ -84,6 +85,10 @@ export interface BenchResult {
     windowSkewBoundMs?: number;
     error?: { code: string; message: string };
   };
+  /** Reliable data-channel throughput of the window (src/core/bench/throughput.ts). */
+  dcThroughput?: DcThroughput;
+  /** Whether werift in this process, rather than the network, held the traffic back. */
+  limit: LimitVerdict;
   turn?: {
     server: string;
     startedHere: boolean;
@@ -259,16 +264,19 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     for (const p of peers) p.startWindow();
     const w0 = performance.now();
+    const cpuW0 = cpuUsage();
     while (anyUp && !o.signal.aborted && performance.now() - w0 < o.durationMs) {
       const el = performance.now() - w0;
       progress({ phase: 'measuring', fraction: el / o.durationMs, text: `measuring ${(el / 1000).toFixed(1)} / ${(o.durationMs / 1000).toFixed(1)} s` });
       await sleep(Math.min(250, o.durationMs - el), o.signal);
     }
     const partial = o.signal.aborted;
+    const sendMs = performance.now() - w0;
     for (const p of peers) p.quiesce();
     // Echoes of the last probes are still on their way: give them a moment (not when interrupted).
     if (!partial) await new Promise((res) => setTimeout(res, 300));
     const windowMs = performance.now() - w0;
+    const cpuW = cpuUsage(cpuW0);
     let sides: ConnectionReport[] = [];
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
     const processes: ProcessUsage[] = [];
@@ -311,6 +319,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       server = await roomServer.stop();
       if (server) processes.push({ role: 'sfu', ...(server.pid ? { pid: server.pid } : {}), peers: 0, cpuMs: server.cpuMs, maxRssBytes: server.maxRssBytes });
     }
+    const dcT = dcThroughput(sides, traffic, sendMs);
+    const limit = weriftLimit({ throughput: dcT, windowMs, localPath: o.topology === 'mesh' || !!coturn, ...(procs === 0 ? { windowCpuMs: (cpuW.user + cpuW.system) / 1000 } : {}) });
     const ok = up === expected && !partial && (slos ? slos.every((s) => s.ok) : true);
     const clockNote =
       procs === 0
@@ -330,6 +340,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       connections: { expected, up, failed: failedPairs.size, failures },
       aggregate: agg,
       upload,
+      ...(dcT ? { dcThroughput: dcT } : {}),
+      limit,
       clock: { note: clockNote, ...(agg.clock ? { maxUncertaintyMs: agg.clock.maxUncertaintyMs } : {}) },
       ...(turnInfo ? { turn: turnInfo } : {}),
       processes,

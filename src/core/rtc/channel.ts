@@ -3,11 +3,14 @@
  * adapter wraps werift's RTCDataChannel in it): a pacer with back-pressure,
  * the probe echoer, and probe runs that measure round trips.
  *
- * Why a pacer: werift queues every send() as its own SCTP send that waits,
- * each with a fresh listener, for the outbound queue to drain. With
- * thousands of messages queued at once each flush wakes and re-subscribes
- * every waiter (quadratic work per flush), so a burst stalls the process.
- * Keeping bufferedAmount under a high-water mark keeps that queue short.
+ * Why a pacer: werift as published queues every send() as its own SCTP send
+ * that waits, each with a fresh listener, for the whole outbound queue to
+ * drain. With thousands of messages queued at once each flush wakes and
+ * re-subscribes every waiter (quadratic work per flush), so a burst stalls
+ * the process. patches/ fixes that in werift (docs/rtc.md), but an install
+ * of rtcprobe as a dependency runs werift unpatched, and even patched werift
+ * carries more when fed steadily than when handed a large backlog. Keeping
+ * bufferedAmount under a high-water mark keeps that queue short either way.
  */
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { decodeProbe, encodeProbe, markEcho, type ProbeKind } from '../bench/probe.js';

@@ -86,8 +86,9 @@ export class Connection {
       const offer = await this.rtc.offer(this.w);
       this.phase = 'signalling (waiting for the answer)';
       const answered = new Promise<string>((resolve, reject) => {
-        this.answerWaiter = resolve;
         const t = setTimeout(() => reject(new RtcprobeError('TIMEOUT', `no answer from ${this.remote} within ${this.w.timeoutMs} ms`)), this.w.timeoutMs);
+        // Cleared on the answer: the timer list below keeps only recent timers, so close() may not see it.
+        this.answerWaiter = (sdp) => (clearTimeout(t), resolve(sdp));
         this.abort.signal.addEventListener('abort', () => reject(new RtcprobeError('ABORTED', 'aborted')), { once: true });
         this.timers.push(t);
       });
@@ -210,13 +211,19 @@ export class Connection {
         const tick = () => {
           if (this.state !== 'up' || this.quiet) return;
           const s = side === 'reliable' ? this.reliable : this.unreliable;
-          const msg = encodeProbe({ kind: 'probe', echo: false, streamId: side === 'reliable' ? 1 : 2, seq, sentUs: clock.nowUs(), sentWallMs: clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, t.dataSize);
-          try {
-            pacer.send(msg);
-            seq++;
-            s.sent++;
-          } catch {
-            return;
+          // Probes due by now, at most 2 ms of the schedule per tick (a timer fires at most about once per ms, so
+          // high rates need several per tick; a process that fell behind catches up gradually, not in a burst:
+          // bursts on a loaded machine overflow socket buffers and werift's SCTP then waits out a 1 s RTO).
+          const due = Math.floor((nowMs() - started) / period) + 1 - seq;
+          for (let k = Math.max(1, Math.min(due, Math.ceil(2 / period))); k > 0; k--) {
+            const msg = encodeProbe({ kind: 'probe', echo: false, streamId: side === 'reliable' ? 1 : 2, seq, sentUs: clock.nowUs(), sentWallMs: clock.wallMs(), echoRecvUs: 0, echoSendUs: 0 }, t.dataSize);
+            try {
+              pacer.send(msg);
+              seq++;
+              s.sent++;
+            } catch {
+              return;
+            }
           }
           const next = started + (seq + 1) * period - nowMs();
           this.timers.push(setTimeout(tick, Math.max(0, next)));

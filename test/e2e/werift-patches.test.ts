@@ -1,0 +1,206 @@
+/**
+ * The werift patches carried in patches/ (applied by scripts/postinstall.mjs
+ * through patch-package), each shown against werift's unpatched behaviour:
+ * - SCTP send wait: a 2,000 x 100-byte burst handed to a raw data channel at
+ *   once (no pacer on either side) is echoed in full, and bufferedAmount falls
+ *   while the burst is still going out (back-pressure works);
+ * - TURN refresh timer: a process that closes relay connections ends by itself, and so
+ *   does `rtcprobe bench --topology turn` without bin/'s safety net;
+ * - the postinstall succeeds without patch-package (install without devDependencies)
+ *   and as an installed dependency; in this checkout both patches are applied.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectPair } from '../../src/core/rtc/pair.js';
+import { startEcho } from '../../src/core/rtc/channel.js';
+import { decodeProbe, encodeProbe } from '../../src/core/bench/probe.js';
+import { startCoturn, type Coturn } from '../helpers/coturn.js';
+import { describeWith, IN_CI } from '../helpers/system.js';
+import { BIN, ROOT } from '../helpers/cli.js';
+
+const W = { timeoutMs: 15_000 };
+const PATCHES = ['werift+0.24.4+001+sctp-send-wait.patch', 'werift+0.24.4+002+turn-refresh-cancel.patch'];
+
+describe('werift patch: SCTP send waits for its own message, not for the whole queue', () => {
+  it('a 2,000-message burst through a raw, unpaced channel is echoed in full, with bufferedAmount falling during it', async () => {
+    // Unpatched werift 0.24.4 on this machine: 144-345 of the 2,000 echoed after 3 s, fewer than 320 after 6-10 s,
+    // 3.7 s of CPU per 3 s, and bufferedAmount stuck at 200,000 (each send resolves only once the whole queue is empty).
+    // Patched: all 2,000 in about 2.3 s on an idle machine. The bound below is generous for a loaded 2-core machine.
+    const BURST = 2000;
+    const pair = await connectPair({ iceServers: [], loopback: true }, { iceServers: [], loopback: true }, W);
+    try {
+      const a = await pair.offerer.dataChannels(W);
+      const b = await pair.answerer.dataChannels(W);
+      const stop = startEcho(b.reliable); // raw: every echo is its own send()
+      let echoed = 0;
+      let bufferedAtHalf = -1;
+      let lowEvents = 0;
+      a.reliable.bufferedAmountLowThreshold = 150_000;
+      const offLow = a.reliable.onBufferedAmountLow(() => lowEvents++);
+      const all = new Promise<void>((resolve) => {
+        a.reliable.onMessage((d) => {
+          if (!decodeProbe(d)?.echo) return;
+          echoed++;
+          if (echoed === BURST / 2) bufferedAtHalf = a.reliable.bufferedAmount;
+          if (echoed === BURST) resolve();
+        });
+      });
+      const t0 = performance.now();
+      for (let i = 0; i < BURST; i++) {
+        a.reliable.send(encodeProbe({ kind: 'bulk', echo: false, streamId: 9, seq: i, sentUs: 0, sentWallMs: 0, echoRecvUs: 0, echoSendUs: 0 }, 100));
+      }
+      expect(a.reliable.bufferedAmount).toBe(BURST * 100);
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 40_000)));
+      const outcome = await Promise.race([all.then(() => 'done' as const), limit]);
+      clearTimeout(timer);
+      stop();
+      offLow();
+      expect({ outcome, echoed }).toEqual({ outcome: 'done', echoed: BURST });
+      // Bytes leave bufferedAmount as their message goes out, so the low-water event fires during the burst.
+      expect(bufferedAtHalf).toBeGreaterThanOrEqual(0);
+      expect(bufferedAtHalf).toBeLessThan(BURST * 100);
+      expect(lowEvents).toBeGreaterThan(0);
+      expect(a.reliable.bufferedAmount).toBe(0);
+      expect(performance.now() - t0).toBeLessThan(40_000);
+    } finally {
+      await pair.close();
+    }
+  }, 90_000);
+});
+
+describeWith({ commands: ['turnserver'] }, 'werift patch: the TURN allocation refresh timer is cancelled on close', () => {
+  let turn: Coturn;
+  afterAll(async () => {
+    await turn?.stop();
+  });
+
+  it('a process that closed its relay-only peers exits by itself', async () => {
+    // Unpatched: the refresh sleeps 5/6 of the allocation lifetime (minutes) even after close, so the
+    // child below was still alive after 15 s (killed by `timeout`). Patched: it exits within about a second.
+    turn = await startCoturn({ users: [{ user: 'u', password: 'p' }], realm: 'rtc.test', args: ['--allow-loopback-peers'] });
+    const child = spawn(process.execPath, [join(ROOT, 'test/helpers/relay-close.mjs'), String(turn.port), 'u', 'p'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    let closedAt = 0;
+    const closed = new Promise<void>((resolve) => child.stdout.on('data', () => /closed/.test(out) && (closedAt ||= performance.now(), resolve())));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let killer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([closed, exited]);
+      expect(out, err).toMatch(/^closed 5$/m);
+      const outcome = await Promise.race([exited, new Promise<'alive'>((r) => (killer = setTimeout(() => r('alive'), 15_000)))]);
+      expect(outcome).toBe(0);
+      expect(performance.now() - closedAt).toBeLessThan(15_000);
+    } finally {
+      clearTimeout(killer);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+describeWith({ commands: ['turnserver'] }, 'rtcprobe bench --topology turn ends by itself', () => {
+  it('exits within seconds of its output without bin/\'s safety net (set to 10 minutes here)', async () => {
+    // Before: the process outlived its output by werift's unpatched refresh sleep (minutes), by the offerer's
+    // 20 s answer timer (dropped from the connection's timer list, so close() missed it) and by the bench's
+    // 8 s wait for child processes; bin/ hid all three by ending the worker 2 s after the command.
+    // Tolerance: 5 s between the last output and exit, for a loaded machine (it takes well under 1 s).
+    const child = spawn(process.execPath, [BIN, 'bench', '--topology', 'turn', '--duration', '1', '--warmup', '0.2', '--json'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', RTCPROBE_EXIT_GRACE_MS: '600000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    let lastOutput = 0;
+    child.stdout.on('data', (d) => ((out += d), (lastOutput = performance.now())));
+    child.stderr.on('data', (d) => ((err += d), (lastOutput = performance.now())));
+    let killer: NodeJS.Timeout | undefined;
+    try {
+      const code = await new Promise<number | null | 'killed'>((resolve) => {
+        child.on('exit', (c) => resolve(c));
+        killer = setTimeout(() => (child.kill('SIGKILL'), resolve('killed')), 100_000);
+      });
+      const exitedAt = performance.now();
+      expect(code, err).toBe(0);
+      expect((JSON.parse(out) as { turn?: { startedHere: boolean } }).turn?.startedHere).toBe(true);
+      expect(exitedAt - lastOutput).toBeLessThan(5_000);
+    } finally {
+      clearTimeout(killer);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 120_000);
+});
+
+describe('postinstall (scripts/postinstall.mjs)', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const project = (sub: string) => {
+    const base = mkdtempSync(join(tmpdir(), `rtcprobe-postinstall-${process.pid}-`));
+    dirs.push(base);
+    const root = join(base, sub);
+    mkdirSync(join(root, 'scripts'), { recursive: true });
+    cpSync(join(ROOT, 'scripts/postinstall.mjs'), join(root, 'scripts/postinstall.mjs'));
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'rtcprobe', version: '0.0.0', type: 'module' }));
+    return root;
+  };
+
+  it('succeeds and does nothing without patch-package (an install without devDependencies)', () => {
+    const root = project('checkout');
+    const r = spawnSync(process.execPath, ['scripts/postinstall.mjs'], { cwd: root, encoding: 'utf8' });
+    expect({ status: r.status, out: r.stdout, err: r.stderr }).toEqual({ status: 0, out: '', err: '' });
+  });
+
+  it('succeeds and does nothing when rtcprobe is installed as a dependency', () => {
+    const root = project('node_modules/rtcprobe');
+    const r = spawnSync(process.execPath, ['scripts/postinstall.mjs'], { cwd: root, encoding: 'utf8' });
+    expect({ status: r.status, out: r.stdout, err: r.stderr }).toEqual({ status: 0, out: '', err: '' });
+  });
+
+  // patch-package is a devDependency: present after `npm ci`; a checkout without it skips (CI fails instead).
+  const pp = (() => {
+    try {
+      return dirname(createRequire(join(ROOT, 'package.json')).resolve('patch-package/package.json'));
+    } catch {
+      return undefined;
+    }
+  })();
+  it.skipIf(!pp && !IN_CI)(`with patch-package installed, applies both patches to an unpatched werift${pp ? '' : ' [skipped: patch-package not installed; run npm ci]'}`, () => {
+    if (!pp) throw new Error('patch-package is not installed (a devDependency)');
+    const root = project('checkout-with-werift');
+    cpSync(join(ROOT, 'patches'), join(root, 'patches'), { recursive: true });
+    cpSync(join(ROOT, 'node_modules/werift'), join(root, 'node_modules/werift'), { recursive: true });
+    symlinkSync(pp, join(root, 'node_modules/patch-package'));
+    // Undo the patches in the copy (they are applied in this checkout), newest first.
+    for (const name of [...PATCHES].reverse()) {
+      const r = spawnSync('git', ['apply', '-R', join('patches', name)], { cwd: root, encoding: 'utf8' });
+      expect({ name, status: r.status, err: r.stderr }).toEqual({ name, status: 0, err: '' });
+    }
+    // A fresh install has no record of applied patches either (patch-package keeps it in the package folder).
+    rmSync(join(root, 'node_modules/werift/.patch-package.json'), { force: true });
+    expect(readFileSync(join(root, 'node_modules/werift/lib/index.mjs'), 'utf8')).not.toContain('flushed()');
+    const r = spawnSync(process.execPath, ['scripts/postinstall.mjs'], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sctp-send-wait\) ✔/);
+    expect(r.stdout).toMatch(/turn-refresh-cancel\) ✔/);
+    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js']) {
+      expect(readFileSync(join(root, 'node_modules/werift', f), 'utf8'), f).toBe(readFileSync(join(ROOT, 'node_modules/werift', f), 'utf8'));
+    }
+  }, 60_000);
+
+  it('in this checkout, both werift patches are applied to node_modules/werift', () => {
+    // Checked without writing: each patch must reverse-apply cleanly (git apply --check -R).
+    for (const name of PATCHES) {
+      const r = spawnSync('git', ['apply', '--check', '-R', join('patches', name)], { cwd: ROOT, encoding: 'utf8' });
+      expect({ name, status: r.status, err: r.stderr }).toEqual({ name, status: 0, err: '' });
+    }
+  });
+});

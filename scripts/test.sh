@@ -14,6 +14,7 @@ command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v sysctl >/dev/null 2>&1 || need_pkgs+=(procps)
 command -v miniupnpd >/dev/null 2>&1 || need_pkgs+=(miniupnpd)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need_pkgs[*]}" >&2

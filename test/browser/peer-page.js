@@ -5,7 +5,7 @@
 // complete, no trickle), opens or accepts the two data channels with
 // rtcprobe's labels, echoes rtcprobe's probes (docs/rtc.md, 48-byte header)
 // and sends its own probes, which rtcprobe echoes.
-/* global window, performance, WebSocket, RTCPeerConnection, RTCRtpReceiver, navigator */
+/* global window, performance, WebSocket, RTCPeerConnection, RTCRtpReceiver, AudioContext */
 (function () {
   'use strict';
   const MAGIC = 0x52505242;
@@ -33,6 +33,18 @@
     const v = new DataView(buf);
     if (v.getUint32(0) !== MAGIC || v.getUint8(4) !== 1) return undefined;
     return { echo: (v.getUint8(6) & 1) === 1, streamId: v.getUint32(8), seq: v.getUint32(12), sentUs: Number(v.getBigUint64(16)) };
+  }
+
+  /** A 440 Hz tone as a MediaStreamTrack (Web Audio: no microphone, no permission, no secure context needed). */
+  async function toneTrack() {
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator();
+    osc.frequency.value = 440;
+    const dst = ctx.createMediaStreamDestination();
+    osc.connect(dst);
+    osc.start();
+    await ctx.resume();
+    return dst.stream.getAudioTracks()[0];
   }
 
   function waitGathered(pc) {
@@ -137,8 +149,7 @@
       setupChannel(pc.createDataChannel(RELIABLE, { ordered: true }));
       setupChannel(pc.createDataChannel(UNRELIABLE, { ordered: false, maxRetransmits: 0 }));
       if (o.audioTrack) {
-        const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-        pc.addTransceiver(stream.getAudioTracks()[0], { direction: 'sendrecv' });
+        pc.addTransceiver(await toneTrack(), { direction: 'sendrecv' });
       } else pc.addTransceiver('audio', { direction: 'recvonly' });
       // rtcprobe's own offers put PCMU first; so does this one (Chromium's default order starts with opus).
       if (o.pcmuFirst !== false) {
@@ -157,11 +168,10 @@
       newPc();
       await pc.setRemoteDescription({ type: 'offer', sdp });
       if (o.audioTrack) {
-        const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
         const t = pc.getTransceivers().find((x) => x.receiver.track.kind === 'audio');
         if (t) {
           t.direction = 'sendrecv';
-          await t.sender.replaceTrack(stream.getAudioTracks()[0]);
+          await t.sender.replaceTrack(await toneTrack());
         }
       }
       await pc.setLocalDescription(await pc.createAnswer());

@@ -37,18 +37,20 @@ describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () =
     ['zz-chromium', 'a-rtcprobe', 'answerer'],
     ['0-chromium', 'b-rtcprobe', 'offerer'],
   ] as const) {
-    it(`the browser as the ${browserRole}: host candidates, probes echoed both ways, PCMU audio into the browser`, async () => {
+    it(`the browser as the ${browserRole}: host candidates, probes echoed both ways, PCMU audio into the browser${browserRole === 'answerer' ? ' and out of it' : ''}`, async () => {
       const room = `browser-${browserRole}-${process.pid}`;
       const { page, log } = await browserPeerPage(browser);
       let peer: ChildProcess | undefined;
       try {
-        await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: relay.ws, room, peerId: browserId, rate: 50, size: 200 });
-        peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', relay.ws, '--room', room, '--peer-id', rtcprobeId, '--loopback', '--channels', 'data,audio', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+        await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: relay.ws, room, peerId: browserId, rate: 50, size: 200, audioTrack: browserRole === 'answerer' });
+        peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', relay.ws, '--room', room, '--peer-id', rtcprobeId, '--loopback', '--channels', 'data,audio,video', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
         let stderr = '';
         peer.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         const out = jsonLines(peer);
         const connected = await out.next((j) => j.event === 'peer-connected' || j.event === 'peer-failed', 45_000);
-        expect(connected, stderr).toMatchObject({ event: 'peer-connected', peerId: rtcprobeId, remote: browserId, role: browserRole === 'answerer' ? 'offerer' : 'answerer', pair: { local: 'host', remote: 'host' } });
+        const why = async () => `${stderr}\n${JSON.stringify(connected)}\nbrowser: ${JSON.stringify(await browserReport(page).catch((e: unknown) => String(e)))}\nconsole: ${log.console.join('\n')}`;
+        if (connected.event !== 'peer-connected') expect.fail(await why());
+        expect(connected).toMatchObject({ event: 'peer-connected', peerId: rtcprobeId, remote: browserId, role: browserRole === 'answerer' ? 'offerer' : 'answerer', pair: { local: 'host', remote: 'host' } });
         // rtcprobe's probes come back from the browser on both channels.
         const echoedBoth = (j: Record<string, unknown>) => {
           const c = (j.connections as PeerConn[] | undefined)?.[0];
@@ -111,6 +113,20 @@ describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () =
         const audio = br.stats.inbound!.find((x) => x.kind === 'audio');
         expect(audio?.mimeType).toBe('audio/PCMU');
         expect(audio!.packetsReceived).toBeGreaterThanOrEqual(25);
+        if (browserRole === 'answerer') {
+          // rtcprobe offered video too: its synthetic VP8-labelled RTP reaches the browser's video receiver.
+          expect(br.stats.inbound!.find((x) => x.kind === 'video')?.packetsReceived).toBeGreaterThan(0);
+          // The browser sends its (fake) microphone as PCMU; rtcprobe counts it.
+          expect(br.stats.outbound!.find((x) => x.kind === 'audio')).toMatchObject({ mimeType: 'audio/PCMU' });
+          expect(c.audio!.packetsReceived).toBeGreaterThan(25);
+          expect(c.video).toBeUndefined();
+        } else {
+          // The browser offered receive-only audio and no video: rtcprobe sends audio only and reports
+          // no RTP figures for streams that were never coming (no "0% loss" from silence).
+          expect(br.stats.inbound!.find((x) => x.kind === 'video')).toBeUndefined();
+          expect(c.audio).toBeUndefined();
+          expect(c.video).toBeUndefined();
+        }
         expect(log.errors).toEqual([]);
         expect(log.requests).toEqual([]);
       } finally {

@@ -189,6 +189,7 @@ export interface PeerConn {
   pair?: { local: string; remote: string; remoteAddress?: string };
   dc?: { reliable: { sent: number; echoed: number; rttMs?: Summary; received: { received: number } }; unreliable: { sent: number; echoed: number; rttMs?: Summary; received: { received: number } } };
   audio?: { packetsReceived: number };
+  video?: { packetsReceived: number };
 }
 
 /** Lines of a child's stdout as JSON documents, with a wait for one that matches. */

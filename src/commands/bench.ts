@@ -7,7 +7,7 @@ import { defineCommand, defineOptions, intOption, numberOption, type OptionValue
 import { TRAFFIC_OPTIONS, trafficFrom } from './rtc-shared.js';
 
 const benchOptions = defineOptions([
-  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server (sfu, mcu, all: not yet)', default: 'mesh' },
+  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server; sfu: every peer connects only to an SFU started for the run (mcu, all: not yet)', default: 'mesh' },
   { flags: '--peers <n>', description: 'number of peers', default: 2, parse: intOption(2, 64) },
   { flags: '--sweep <spec>', description: 'run once per size and compare, e.g. peers=2,4,8' },
   { flags: '--duration <s>', description: 'measurement window, seconds', default: 5, parse: numberOption(0.2, 86_400) },
@@ -38,8 +38,8 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
   const { parseSlo, SloParseError } = await import('../core/bench/report.js');
   const { renderBenchText, renderBenchCsv, renderBenchHtml } = await import('../core/bench/render.js');
   const topology = opts.topology;
-  if ((LATER_TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology ${topology} is not yet implemented (sfu, mcu and all are not yet; use mesh or turn)`);
-  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh or turn (sfu, mcu, all: not yet), not "${topology}"`);
+  if ((LATER_TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology ${topology} is not yet implemented (mcu and all are not yet; use mesh, turn or sfu)`);
+  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh, turn or sfu (mcu, all: not yet), not "${topology}"`);
   const traffic = trafficFrom(opts);
   let slo;
   try {
@@ -73,7 +73,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
       if (ctx.signal.aborted) break;
       results.push(
         await runBench({
-          topology: topology as 'mesh' | 'turn',
+          topology: topology as 'mesh' | 'turn' | 'sfu',
           peers: n,
           durationMs: opts.duration * 1000,
           warmupMs: opts.warmup * 1000,

@@ -4,7 +4,7 @@
  * request). Pure: strings in, strings out.
  */
 import type { Summary } from './summary.js';
-import type { BenchAggregate, ProcessUsage, UploadReport, SloResult } from './report.js';
+import type { BenchAggregate, ProcessUsage, RoomServerReport, UploadReport, SloResult } from './report.js';
 import type { ConnSide } from './report.js';
 
 /** What the renderers need of a result (the runner's BenchResult has all of it). */
@@ -21,6 +21,7 @@ export interface RenderableResult {
   clock: { note: string; maxUncertaintyMs?: number };
   turn?: { server: string; startedHere: boolean; allocations?: number; channelBinds?: number; relayedBytes?: number; sidesThroughIt?: number };
   processes: ProcessUsage[];
+  server?: RoomServerReport;
   slo?: { ok: boolean; rules: SloResult[] };
   perConnection: ConnSide[];
 }
@@ -70,12 +71,14 @@ export function renderBenchText(r: RenderableResult): string[] {
   lines.push(
     '',
     `    upload per peer ${kbps(u.perPeerBps)} = ${u.ratio.toFixed(2)} × one connection's ${kbps(u.perConnectionBps)} (mesh: N−1 = ${u.expectedRatio}); configured payload per connection ${kbps(u.nominalPerConnectionBps)}`,
+    ...(u.downloadPerPeerBps !== undefined ? [`    download per peer ${kbps(u.downloadPerPeerBps)}`] : []),
   );
   const pr = [['peer', 'connections', 'sent', 'received', 'upload']];
   for (const p of u.peers) pr.push([p.peerId, String(p.connections), kb(p.bytesSent), kb(p.bytesReceived), kbps(p.sendBps)]);
   lines.push(...table(pr));
   lines.push('', `    clock: ${r.clock.note}${r.clock.maxUncertaintyMs !== undefined ? `; offset uncertainty ≤ ${ms(r.clock.maxUncertaintyMs)} ms` : ''}`);
   if (r.turn) lines.push(`    turn: ${r.turn.server}${r.turn.startedHere ? ' (coturn started for this run)' : ''}${r.turn.allocations !== undefined ? `; coturn logged ${r.turn.allocations} allocation(s) and ${r.turn.channelBinds ?? 0} channel binding(s)` : ''}${r.turn.sidesThroughIt !== undefined ? `; ${r.turn.sidesThroughIt} connection side(s) used one of its relay ports` : ''}`);
+  if (r.server) lines.push(`    ${r.server.role} server: ${r.server.forwardedPackets} RTP packets forwarded, receive-to-send mean ${r.server.forwardMeanMs !== undefined ? `${ms(r.server.forwardMeanMs)} ms` : '-'}, CPU ${ms(r.server.cpuMs)} ms, peak RSS ${(r.server.maxRssBytes / 1e6).toFixed(0)} MB`);
   for (const p of r.processes) lines.push(`    process ${p.role}${p.pid ? ` ${p.pid}` : ''} (${p.peers} peer(s)): CPU ${ms(p.cpuMs)} ms, peak RSS ${(p.maxRssBytes / 1e6).toFixed(0)} MB`);
   for (const f of r.connections.failures) lines.push(`    ✖ ${f.peerId} → ${f.remote}: ${f.code}: ${f.message}`);
   for (const s of r.slo?.rules ?? []) lines.push(`    SLO ${s.ok ? 'met' : 'BREACHED'}: ${s.text} (measured ${s.value === undefined ? 'nothing' : s.metric.includes('loss') ? pct(s.value) : `${ms(s.value)} ms`})`);

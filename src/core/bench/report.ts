@@ -56,6 +56,8 @@ export interface RtpStats {
   /** One-way delay (receive time minus the sender's send time, corrected by the clock offset). */
   oneWayMs?: Summary;
   packetsReceived: number;
+  /** Distinct sources received on the connection (more than one through a room server). */
+  sources?: number;
 }
 
 /** Older names of the same shapes. */
@@ -63,8 +65,22 @@ export type ConnSide = ConnectionReport;
 export type ProbeSide = ProbeStats;
 export type RtpSide = RtpStats;
 
+/** The room server of an sfu (or mcu) run, from its own summary. */
+export interface RoomServerReport {
+  role: 'sfu' | 'mcu';
+  pid?: number;
+  cpuMs: number;
+  maxRssBytes: number;
+  /** RTP packets and payload bytes it sent to subscribers over the whole run. */
+  forwardedPackets: number;
+  forwardedBytes: number;
+  /** Mean time from receiving a packet to having sent it to every subscriber. */
+  forwardMeanMs?: number;
+  drops: Record<string, number>;
+}
+
 export interface ProcessUsage {
-  role: 'bench' | 'peer' | 'coturn';
+  role: 'bench' | 'peer' | 'coturn' | 'sfu';
   pid?: number;
   peers: number;
   cpuMs: number;
@@ -101,6 +117,8 @@ export interface PeerUpload {
   bytesReceived: number;
   /** Upload, bytes per second of the window. */
   sendBps: number;
+  /** Download, bytes per second of the window. */
+  receiveBps?: number;
 }
 
 export interface UploadReport {
@@ -114,6 +132,8 @@ export interface UploadReport {
   expectedRatio: number;
   /** Payload bytes/s one connection side is configured to send (probes, echoes, audio, video), without headers. */
   nominalPerConnectionBps: number;
+  /** Mean download of a peer, bytes/s. */
+  downloadPerPeerBps?: number;
 }
 
 export interface BenchAggregate {
@@ -224,6 +244,7 @@ export function uploadReport(sides: readonly ConnSide[], nPeers: number, traffic
     p.bytesSent += s.bytes.sent;
     p.bytesReceived += s.bytes.received;
     p.sendBps += (s.bytes.sent * 1000) / s.windowMs;
+    p.receiveBps = (p.receiveBps ?? 0) + (s.bytes.received * 1000) / s.windowMs;
     byPeer.set(s.peerId, p);
   }
   const peers = [...byPeer.values()].sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
@@ -236,6 +257,7 @@ export function uploadReport(sides: readonly ConnSide[], nPeers: number, traffic
     ratio: perConnectionBps ? perPeerBps / perConnectionBps : 0,
     expectedRatio: nPeers - 1,
     nominalPerConnectionBps: nominalBps(traffic),
+    downloadPerPeerBps: peers.length ? sum(peers.map((p) => p.receiveBps ?? 0)) / peers.length : 0,
   };
 }
 

@@ -16,11 +16,12 @@ import { findOnPath, startLocalCoturn, coturnUsage, type LocalCoturn } from './c
 import type { IceServer } from '../ice/servers.js';
 import {
   aggregate, checkSlos, uploadReport, verdictLine,
-  type BenchAggregate, type ProcessUsage, type RawSamples, type SloResult, type SloRule, type UploadReport,
+  type BenchAggregate, type ProcessUsage, type RawSamples, type RoomServerReport, type SloResult, type SloRule, type UploadReport,
 } from '../bench/report.js';
+import { startRoomServer, type RoomServerChild } from './bench-server.js';
 
-export const TOPOLOGIES = ['mesh', 'turn'] as const;
-export const LATER_TOPOLOGIES = ['sfu', 'mcu', 'all'] as const;
+export const TOPOLOGIES = ['mesh', 'turn', 'sfu'] as const;
+export const LATER_TOPOLOGIES = ['mcu', 'all'] as const;
 export type Topology = (typeof TOPOLOGIES)[number];
 
 export interface TurnConfig {
@@ -81,6 +82,8 @@ export interface BenchResult {
     sidesThroughIt?: number;
   };
   processes: ProcessUsage[];
+  /** sfu: the server started for the run (its own process), from its summary. */
+  server?: RoomServerReport;
   slo?: { ok: boolean; rules: SloResult[] };
   /** Both sides of every connection. */
   perConnection: ConnectionReport[];
@@ -162,6 +165,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       turnInfo = { server: t.url, startedHere: !o.turn, ...(coturn?.pid ? { pid: coturn.pid } : {}) };
     }
     const room = `bench-${Math.random().toString(36).slice(2, 10)}`;
+    let roomServer: RoomServerChild | undefined;
+    if (o.topology === 'sfu') {
+      progress({ phase: 'starting', fraction: 0, text: 'starting the SFU' });
+      const self = o.selfCommand?.length ? o.selfCommand : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
+      roomServer = await startRoomServer({ self, role: 'sfu', url: addr.ws, room, timeoutMs: 15_000, signal: o.signal });
+      const rs = roomServer;
+      cleanups.push(async () => {
+        await rs.stop();
+      });
+    }
     const startedAtMs = performance.now();
     const relayOnly = o.topology === 'turn';
     const inProc = o.peers - procs;
@@ -223,7 +236,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       }
     }
     // Every peer connected to every other (or a failure, or the limit).
-    const need = o.peers - 1;
+    // Through a room server every peer has one connection, to it.
+    const need = roomServer ? 1 : o.peers - 1;
     const deadline = performance.now() + (o.connectTimeoutMs ?? 20_000) + 5000;
     while (!o.signal.aborted && performance.now() < deadline) {
       const upIn = peers.reduce((a, p) => a + p.states().up, 0);
@@ -284,11 +298,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     sides = sides.map(({ raw: _r, ...rest }) => rest).sort((a, b) => (a.peerId + a.remote < b.peerId + b.remote ? -1 : 1));
     const agg = aggregate(sides, raw);
-    const expected = (o.peers * (o.peers - 1)) / 2;
+    const expected = roomServer ? o.peers : (o.peers * (o.peers - 1)) / 2;
     // A connection is up when both of its sides are.
     const upSides = new Set(sides.filter((s) => s.state === 'up').map((s) => `${s.peerId}|${s.remote}`));
     let up = 0;
     for (const s of sides) if (s.peerId < s.remote && upSides.has(`${s.peerId}|${s.remote}`) && upSides.has(`${s.remote}|${s.peerId}`)) up++;
+    // The server's side is not in `sides`: a client's connection to it counts when the client's side is up.
+    if (roomServer) up = sides.filter((s) => s.state === 'up' && s.remote === roomServer!.peerId).length;
     const failedPairs = new Set(failures.map((f) => [f.peerId, f.remote].sort().join('|')));
     const cpu = cpuUsage(cpu0);
     processes.unshift({ role: 'bench', peers: inProc, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 });
@@ -302,6 +318,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
     const upload = uploadReport(sides, o.peers, traffic);
+    if (roomServer) upload.expectedRatio = 1;
+    let server: RoomServerReport | undefined;
+    if (roomServer) {
+      server = await roomServer.stop();
+      if (server) processes.push({ role: 'sfu', ...(server.pid ? { pid: server.pid } : {}), peers: 0, cpuMs: server.cpuMs, maxRssBytes: server.maxRssBytes });
+    }
     const ok = up === expected && !partial && (slos ? slos.every((s) => s.ok) : true);
     const clockNote =
       procs === 0
@@ -324,6 +346,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       clock: { note: clockNote, ...(agg.clock ? { maxUncertaintyMs: agg.clock.maxUncertaintyMs } : {}) },
       ...(turnInfo ? { turn: turnInfo } : {}),
       processes,
+      ...(server ? { server } : {}),
       ...(slos ? { slo: { ok: slos.every((s) => s.ok), rules: slos } } : {}),
       perConnection: sides,
       samples: { rttReliable: raw.rtt.reliable, rttUnreliable: raw.rtt.unreliable, audioOwd: raw.audioOwd, videoOwd: raw.videoOwd },

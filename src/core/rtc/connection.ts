@@ -1,6 +1,6 @@
 // connection.ts owns one RTCPeerConnection to one remote: signalling, probes, RTP stats and its report.
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
-import { ReceiveTracker } from '../bench/tracker.js';
+import { SourceTrackers } from '../bench/sources.js';
 import { estimateOffset, type OffsetEstimate, type TimeExchange } from '../bench/clock.js';
 import { decodeProbe, encodeProbe } from '../bench/probe.js';
 import { summarizeExact } from '../bench/summary.js';
@@ -15,10 +15,10 @@ interface ProbeSide {
   rtt: number[];
   exchanges: TimeExchange[];
   echoed: Set<number>;
-  rx: ReceiveTracker;
+  rx: SourceTrackers;
 }
 
-const newSide = (): ProbeSide => ({ sent: 0, rtt: [], exchanges: [], echoed: new Set(), rx: new ReceiveTracker({ seqModulo: 2 ** 32 }) });
+const newSide = (): ProbeSide => ({ sent: 0, rtt: [], exchanges: [], echoed: new Set(), rx: new SourceTrackers({ seqModulo: 2 ** 32 }) });
 
 /** SDP exchanged through the relay between two mesh peers. */
 export interface SdpSignal {
@@ -45,8 +45,8 @@ export class Connection {
   private phase = 'ICE gathering';
   private reliable = newSide();
   private unreliable = newSide();
-  private audio = new ReceiveTracker({ clockRate: 8000 });
-  private video = new ReceiveTracker({ clockRate: 90000 });
+  private audio = new SourceTrackers({ clockRate: 8000 });
+  private video = new SourceTrackers({ clockRate: 90000 });
   private audioTransit: number[] = [];
   private videoTransit: number[] = [];
   private allExchanges: TimeExchange[] = [];
@@ -122,6 +122,8 @@ export class Connection {
   private async establish(): Promise<void> {
     this.phase = 'ICE connectivity checks';
     await this.rtc.connected(this.w);
+    // A room server forwards every other participant's streams on their own SSRCs.
+    if (this.mesh.roomServers.has(this.remote)) this.rtc.receiveAllSsrcs();
     const sel: SelectedPair | undefined = await this.rtc.selectedPair();
     if (sel) {
       this.pair = {
@@ -178,7 +180,8 @@ export class Connection {
           if (!h) return;
           const s = side === 'reliable' ? this.reliable : this.unreliable;
           if (!h.echo) {
-            s.rx.add({ seq: h.seq, arrivalMs: t4 / 1000 });
+            // Through a room server the stream id names the source (see sfu/datachannel.ts); else it is constant.
+            s.rx.add(h.streamId, { seq: h.seq, arrivalMs: t4 / 1000 });
             return;
           }
           if (s.echoed.has(h.seq) || h.seq >= s.sent + this.seqBase(side)) return;
@@ -218,7 +221,7 @@ export class Connection {
       this.rtc.onRtp((a: RtpArrival) => {
         const arrivalMs = a.arrivalUs / 1000;
         const tr = a.kind === 'audio' ? this.audio : this.video;
-        tr.add({ seq: a.seq, arrivalMs, rtpTimestamp: a.timestamp });
+        tr.add(a.ssrc, { seq: a.seq, arrivalMs, rtpTimestamp: a.timestamp });
         this.rtpCount[a.kind]++;
         if (a.probe) (a.kind === 'audio' ? this.audioTransit : this.videoTransit).push(arrivalMs - a.probe.sentUs / 1000);
       }),
@@ -269,8 +272,8 @@ export class Connection {
     this.seqBases = { reliable: this.seqCounters.reliable(), unreliable: this.seqCounters.unreliable() };
     this.reliable = newSide();
     this.unreliable = newSide();
-    this.audio = new ReceiveTracker({ clockRate: 8000 });
-    this.video = new ReceiveTracker({ clockRate: 90000 });
+    this.audio = new SourceTrackers({ clockRate: 8000 });
+    this.video = new SourceTrackers({ clockRate: 90000 });
     this.audioTransit = [];
     this.videoTransit = [];
     this.rtpCount = { audio: 0, video: 0 };
@@ -317,8 +320,8 @@ export class Connection {
         ...(off ? { clock: { offsetMs: off.offset / 1000, uncertaintyMs: off.uncertainty / 1000, exchanges: off.total } } : {}),
       };
     }
-    const rtp = (tr: ReceiveTracker, transit: number[], n: number): RtpStats => {
-      const out: RtpStats = { stream: tr.report(), packetsReceived: n };
+    const rtp = (tr: SourceTrackers, transit: number[], n: number): RtpStats => {
+      const out: RtpStats = { stream: tr.report(), packetsReceived: n, ...(tr.size > 1 ? { sources: tr.size } : {}) };
       if (offMs !== undefined) {
         const s = summarizeExact(transit.map((x) => x + offMs));
         if (s) out.oneWayMs = s;

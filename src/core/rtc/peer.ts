@@ -16,7 +16,7 @@ import { connectBreakdown, mark, type ConnectBreakdown, type ConnectMark, type C
 import { decodeProbe } from '../bench/probe.js';
 import { relayOnlySdp, sdpCandidateTypes } from './ice.js';
 import { Pacer, systemClock, withDeadline, type Clock, type DataPipe, type PacerOptions } from './channel.js';
-import { RELIABLE_LABEL, UNRELIABLE_LABEL, weriftConfig, type PeerOptions } from './config.js';
+import { OPUS_PT, PCMU_PT, RELIABLE_LABEL, UNRELIABLE_LABEL, VIDEO_PT, weriftConfig, type PeerOptions } from './config.js';
 import { wrapChannel } from './datachannel.js';
 import { socketClosed, udpSockets } from './sockets.js';
 import { sendAudioRtp, sendVideoRtp, type RtpCounters, type RtpSendContext } from './rtp-send.js';
@@ -73,6 +73,7 @@ export class RtcPeer {
     pc.onDataChannel.subscribe((dc) => this.adoptChannel(dc));
     pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
+        if (this.allSsrcs) return; // delivered from the transport instead
         const arrivalUs = this.clock.nowUs();
         this.mark('firstRtp', arrivalUs / 1000);
         if (this.rtpListeners.size === 0) return;
@@ -92,6 +93,36 @@ export class RtcPeer {
         for (const l of this.rtpListeners) l(a);
       });
     });
+  }
+
+  private allSsrcs = false;
+
+  /**
+   * Deliver every RTP packet of the session to the onRtp listeners, also on
+   * SSRCs the remote SDP never announced (a room server forwards the other
+   * participants' streams with their own SSRCs, which werift's receivers do
+   * not route). The kind comes from the payload type. Call once connected.
+   */
+  receiveAllSsrcs(): void {
+    if (this.allSsrcs) return;
+    this.allSsrcs = true;
+    const transports = (this.pc as unknown as { dtlsTransports: { onRtp: { subscribe(cb: (p: { header: { sequenceNumber: number; timestamp: number; marker: boolean; payloadType: number; ssrc: number }; payload: Buffer }) => void): unknown } }[] }).dtlsTransports;
+    for (const t of transports) {
+      t.onRtp.subscribe((rtp) => {
+        const arrivalUs = this.clock.nowUs();
+        this.mark('firstRtp', arrivalUs / 1000);
+        if (this.rtpListeners.size === 0) return;
+        const h = rtp.header;
+        const kind = h.payloadType === VIDEO_PT ? 'video' : h.payloadType === PCMU_PT || h.payloadType === OPUS_PT ? 'audio' : undefined;
+        if (!kind) return;
+        const probe = decodeProbe(rtp.payload);
+        const a: RtpArrival = {
+          kind, seq: h.sequenceNumber, timestamp: h.timestamp, marker: h.marker, payloadType: h.payloadType, ssrc: h.ssrc, payloadBytes: rtp.payload.length, arrivalUs,
+          ...(probe ? { probe } : {}),
+        };
+        for (const l of this.rtpListeners) l(a);
+      });
+    }
   }
 
   /** Record a connect-phase mark (ms on this peer's monotonic clock); the first one wins. */

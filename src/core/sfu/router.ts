@@ -232,6 +232,24 @@ export class SfuRouter {
     return out;
   }
 
+  /** Every subscriber of a publisher's SSRC (slow ones too), with the SSRC it sees: where that source's sender reports go. */
+  subscribersOf(publisher: string, ssrc: number): { subscriber: string; ssrc: number }[] {
+    const src = this.bySource.get(key(publisher, String(ssrc >>> 0)));
+    if (!src) return [];
+    const k = key(src.publisher, src.track.trackId);
+    const out: { subscriber: string; ssrc: number }[] = [];
+    for (const sub of this.people.values()) {
+      const ob = sub.outbound.get(k);
+      if (ob) out.push({ subscriber: sub.id, ssrc: ob.ssrc });
+    }
+    return out;
+  }
+
+  /** The publisher's track with this SSRC, if any (to tell an unknown SSRC from an unknown payload type). */
+  source(publisher: string, ssrc: number): TrackInfo | undefined {
+    return this.bySource.get(key(publisher, String(ssrc >>> 0)))?.track;
+  }
+
   /** Map the media SSRC of a subscriber's RTCP feedback (NACK, PLI, FIR) back to the publisher. */
   feedback(subscriber: string, mediaSsrc: number): { publisher: string; ssrc: number } | undefined {
     const ob = this.people.get(subscriber)?.bySsrc.get(mediaSsrc >>> 0);

@@ -1,0 +1,472 @@
+/**
+ * A selective forwarding unit on werift. It joins rooms of the signaling
+ * relay as a peer whose meta says `role: "sfu"`; every client in such a room
+ * offers to it (see MeshPeer) and it answers. Per participant it keeps one
+ * RTCPeerConnection, forwards every publisher's RTP to every other
+ * participant (SfuRouter decides to whom, with which SSRC and payload type),
+ * fans data-channel messages out to the room, forwards sender reports to the
+ * subscribers and NACK/PLI to the publisher, and counts and drops bad input.
+ *
+ * Sending is done on the subscriber's DTLS transport directly, packet by
+ * packet, never awaited: one subscriber's socket cannot hold up the others.
+ * A subscriber whose data channels stop draining (bufferedAmount over the
+ * limit) gets nothing until they drain, and is removed when that lasts.
+ */
+import {
+  GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpSrPacket, RtcpTransportLayerFeedback,
+  type RtcpPacket, type RtpPacket,
+} from 'werift';
+import { RtcprobeError, toRtcprobeError } from '../errors.js';
+import { SignalClient } from '../signaling/client.js';
+import { MetricsRegistry, type Histogram, type LabelledCounter } from '../signaling/metrics.js';
+import { SfuRouter, mediaSections, routeDataMessage, RateLimit, rtcpProblem, rtpProblem, type TrackKind } from '../sfu/index.js';
+import type { IceServer } from '../ice/servers.js';
+import { RtcPeer } from './peer.js';
+import { isSdpSignal } from './connection.js';
+import type { DataPipe, Pacer } from './channel.js';
+
+export const DROP_REASONS = ['malformed_rtp', 'malformed_rtcp', 'unknown_pt', 'unknown_ssrc', 'over_rate', 'slow_subscriber'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+export type RemovalReason = 'left' | 'failed' | 'slow' | 'stopped';
+
+export interface SfuServerOptions {
+  /** ws:// URL of the signaling relay. */
+  url: string;
+  rooms: string[];
+  token?: string;
+  /** peerId to ask for in every room (default: the relay picks). */
+  peerId?: string;
+  /** ICE servers of the server's peer connections ([] on loopback). */
+  iceServers: IceServer[];
+  loopback?: boolean;
+  /** Limit for joining and for one participant's connection to come up. */
+  timeoutMs?: number;
+  /** Per participant, bytes per second of RTP accepted (token bucket; default 1 MB/s, 8 Mbit/s). */
+  maxBytesPerSecond?: number;
+  /** Data-channel bytes queued towards a subscriber beyond which it is slow (default 1 MiB). */
+  maxQueuedBytes?: number;
+  /** A subscriber slow for this long is removed (default 5000 ms). */
+  slowTimeoutMs?: number;
+  signal: AbortSignal;
+  onEvent?: (e: SfuEvent) => void;
+}
+
+export type SfuEvent =
+  | { event: 'joined'; room: string; peerId: string }
+  | { event: 'participant-joined'; room: string; participant: string }
+  | { event: 'participant-removed'; room: string; participant: string; reason: RemovalReason }
+  | { event: 'participant-failed'; room: string; participant: string; code: string; message: string };
+
+/** Per-participant counters (kept after the participant is removed). */
+export interface ParticipantStats {
+  room: string;
+  participant: string;
+  source: number;
+  state: 'connecting' | 'up' | 'removed';
+  removedReason?: RemovalReason;
+  /** RTP received from it / sent to it. */
+  rtpIn: { packets: number; bytes: number };
+  rtpOut: { packets: number; bytes: number };
+  dcIn: { messages: number; bytes: number };
+  dcOut: { messages: number; bytes: number };
+  drops: Partial<Record<DropReason, number>>;
+}
+
+interface Participant {
+  id: string;
+  room: Room;
+  source: number;
+  rtc: RtcPeer;
+  dtls?: WeriftDtls;
+  pipes?: { reliable: DataPipe; unreliable: DataPipe };
+  /** werift's SCTP slows down with the square of the messages inside it: sends go through a pacer per channel. */
+  pacers?: { reliable: Pacer; unreliable: Pacer };
+  limit: RateLimit;
+  stats: ParticipantStats;
+  slowSince?: number;
+  offs: (() => void)[];
+  kinds: Map<number, TrackKind>;
+}
+
+interface Room {
+  name: string;
+  client: SignalClient;
+  router: SfuRouter;
+  people: Map<string, Participant>;
+  nextSource: number;
+}
+
+/** The parts of werift's RTCDtlsTransport the server uses. */
+interface WeriftDtls {
+  state: string;
+  onRtp: { subscribe(cb: (p: RtpPacket) => void): { unSubscribe(): void } };
+  onRtcp: { subscribe(cb: (p: RtcpPacket) => void): { unSubscribe(): void } };
+  sendRtp(payload: Buffer, header: RtpPacket['header']): Promise<number>;
+  sendRtcp(packets: { serialize(): Buffer }[]): Promise<void>;
+  srtp?: { decrypt(b: Buffer): Buffer };
+  iceTransport?: { connection: { onData: { subscribe(cb: (d: Buffer) => void): { unSubscribe(): void } } } };
+  srtcp?: { decrypt(b: Buffer): Buffer };
+}
+
+/** Histogram bounds of the receive-to-send time, seconds. */
+export const FORWARD_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
+
+export class SfuServer {
+  readonly rooms = new Map<string, Room>();
+  readonly metrics = new MetricsRegistry();
+  private readonly all: ParticipantStats[] = [];
+  private readonly dropped: LabelledCounter;
+  private readonly removedTotal: LabelledCounter;
+  private readonly rtcpForwarded: LabelledCounter;
+  private readonly forwardTime: Histogram;
+  readonly totals = { rtpIn: { packets: 0, bytes: 0 }, rtpOut: { packets: 0, bytes: 0 }, dcIn: { messages: 0, bytes: 0 }, dcOut: { messages: 0, bytes: 0 } };
+  private stopped = false;
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly slowTimer: NodeJS.Timeout;
+  readonly startedAt = Date.now();
+
+  constructor(readonly options: SfuServerOptions) {
+    const m = this.metrics;
+    m.gauge('rtcprobe_sfu_rooms', 'Rooms this server has joined.', () => this.rooms.size);
+    m.gauge('rtcprobe_sfu_participants', 'Participants with a connection (connecting or up).', () => this.participantCount());
+    m.counterOf('rtcprobe_sfu_rtp_received_packets_total', 'RTP packets received from publishers.', () => this.totals.rtpIn.packets);
+    m.counterOf('rtcprobe_sfu_rtp_received_bytes_total', 'RTP payload bytes received from publishers.', () => this.totals.rtpIn.bytes);
+    m.counterOf('rtcprobe_sfu_rtp_forwarded_packets_total', 'RTP packets sent to subscribers (one per subscriber).', () => this.totals.rtpOut.packets);
+    m.counterOf('rtcprobe_sfu_rtp_forwarded_bytes_total', 'RTP payload bytes sent to subscribers.', () => this.totals.rtpOut.bytes);
+    m.counterOf('rtcprobe_sfu_dc_forwarded_messages_total', 'Data-channel messages sent to participants.', () => this.totals.dcOut.messages);
+    m.counterOf('rtcprobe_sfu_dc_forwarded_bytes_total', 'Data-channel bytes sent to participants.', () => this.totals.dcOut.bytes);
+    this.rtcpForwarded = m.labelledCounter('rtcprobe_sfu_rtcp_forwarded_total', 'RTCP packets forwarded, by type (sr to subscribers; nack, pli to the publisher).', 'type');
+    this.dropped = m.labelledCounter('rtcprobe_sfu_dropped_total', 'Packets and messages counted and dropped, by reason.', 'reason');
+    this.removedTotal = m.labelledCounter('rtcprobe_sfu_participants_removed_total', 'Participants removed from forwarding, by reason.', 'reason');
+    this.forwardTime = m.histogram('rtcprobe_sfu_forward_seconds', 'Time from receiving an RTP packet (decrypted) to having sent it to every subscriber (encrypted, handed to the socket).', FORWARD_BUCKETS);
+    this.slowTimer = setInterval(() => this.checkSlow(), 250);
+    this.slowTimer.unref();
+    options.signal.addEventListener('abort', () => void this.stop(), { once: true });
+  }
+
+  private emit(e: SfuEvent): void {
+    try {
+      this.options.onEvent?.(e);
+    } catch {
+      // a listener's failure is not the server's
+    }
+  }
+
+  participantCount(): number {
+    let n = 0;
+    for (const r of this.rooms.values()) n += r.people.size;
+    return n;
+  }
+
+  /** Counters of every participant seen, current and removed. */
+  participants(): ParticipantStats[] {
+    return this.all.map((s) => ({ ...s, rtpIn: { ...s.rtpIn }, rtpOut: { ...s.rtpOut }, dcIn: { ...s.dcIn }, dcOut: { ...s.dcOut }, drops: { ...s.drops } }));
+  }
+
+  drops(): Record<string, number> {
+    return { ...this.dropped.values };
+  }
+
+  removals(): Record<string, number> {
+    return { ...this.removedTotal.values };
+  }
+
+  rtcp(): Record<string, number> {
+    return { ...this.rtcpForwarded.values };
+  }
+
+  forwardHistogram(): { bounds: readonly number[]; counts: number[]; sum: number; count: number } {
+    const h = this.forwardTime;
+    return { bounds: h.bounds, counts: [...h.counts], sum: h.sum, count: h.count };
+  }
+
+  /** Join every room; rejects with the first join error. */
+  async start(): Promise<void> {
+    const o = this.options;
+    for (const name of o.rooms) {
+      const client = new SignalClient({
+        url: o.url,
+        room: name,
+        reconnect: false,
+        timeoutMs: o.timeoutMs ?? 10_000,
+        signal: o.signal,
+        meta: { role: 'sfu' },
+        ...(o.token ? { token: o.token } : {}),
+        ...(o.peerId ? { peerId: o.peerId } : {}),
+      });
+      const room: Room = { name, client, router: new SfuRouter(o.maxQueuedBytes ? { maxQueuedBytes: o.maxQueuedBytes } : {}), people: new Map(), nextSource: 1 };
+      client.on('signal', ({ from, data }) => this.onSignal(room, from, data));
+      client.on('peer-left', (p) => this.remove(room, p.peerId, 'left'));
+      const joined = await client.connect();
+      this.rooms.set(name, room);
+      this.emit({ event: 'joined', room: name, peerId: joined.peerId });
+    }
+  }
+
+  private onSignal(room: Room, from: string, data: unknown): void {
+    if (this.stopped || !isSdpSignal(data) || data.type !== 'offer') return;
+    // A new offer from a participant we have: it restarted; start over.
+    if (room.people.has(from)) this.remove(room, from, 'left');
+    const p = this.track(this.admit(room, from, data.sdp));
+    void p;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p)).catch(() => {});
+    return p;
+  }
+
+  private async admit(room: Room, id: string, offer: string): Promise<void> {
+    const o = this.options;
+    const stats: ParticipantStats = {
+      room: room.name, participant: id, source: room.nextSource++, state: 'connecting',
+      rtpIn: { packets: 0, bytes: 0 }, rtpOut: { packets: 0, bytes: 0 }, dcIn: { messages: 0, bytes: 0 }, dcOut: { messages: 0, bytes: 0 }, drops: {},
+    };
+    this.all.push(stats);
+    const rate = o.maxBytesPerSecond ?? 1_000_000;
+    const rtc = new RtcPeer({ iceServers: o.iceServers, ...(o.loopback ? { loopback: true } : {}), audio: 'pcmu', video: true });
+    const p: Participant = { id, room, source: stats.source, rtc, limit: new RateLimit(rate, Math.max(rate / 2, 64_000)), stats, offs: [], kinds: new Map() };
+    room.people.set(id, p);
+    const w = { timeoutMs: o.timeoutMs ?? 20_000, signal: o.signal };
+    try {
+      const answer = await rtc.answer({ type: 'offer', sdp: offer }, w);
+      if (room.people.get(id) !== p) return;
+      this.register(p, offer, answer.sdp);
+      room.client.signal(id, { rtcprobe: 'sdp', type: 'answer', sdp: answer.sdp });
+      await rtc.connected(w);
+      if (room.people.get(id) !== p) return;
+      const dtls = (rtc.pc as unknown as { dtlsTransports: WeriftDtls[] }).dtlsTransports[0];
+      if (!dtls) throw new RtcprobeError('INTERNAL', 'no DTLS transport after connecting');
+      p.dtls = dtls;
+      this.guardDecrypt(p, dtls);
+      const rtpSub = dtls.onRtp.subscribe((pkt) => this.onRtp(p, pkt));
+      const rtcpSub = dtls.onRtcp.subscribe((pkt) => this.onRtcp(p, pkt));
+      p.offs.push(() => rtpSub.unSubscribe(), () => rtcpSub.unSubscribe());
+      const stateSub = rtc.pc.connectionStateChange.subscribe((s) => {
+        if (s === 'failed' || s === 'closed' || s === 'disconnected') this.remove(room, id, 'failed');
+      });
+      p.offs.push(() => stateSub.unSubscribe());
+      p.pipes = await rtc.dataChannels(w);
+      if (room.people.get(id) !== p) return;
+      p.pacers = { reliable: rtc.pacer(p.pipes.reliable), unreliable: rtc.pacer(p.pipes.unreliable) };
+      for (const label of ['reliable', 'unreliable'] as const) p.offs.push(p.pipes[label].onMessage((data) => this.onData(p, label, data)));
+      stats.state = 'up';
+      this.emit({ event: 'participant-joined', room: room.name, participant: id });
+    } catch (err) {
+      if (room.people.get(id) !== p) return;
+      const e = toRtcprobeError(err);
+      if (!(e.code === 'ABORTED' && o.signal.aborted)) this.emit({ event: 'participant-failed', room: room.name, participant: id, code: e.code, message: e.message });
+      this.remove(room, id, 'failed');
+    }
+  }
+
+  /** The participant's tracks and payload types, from its offer (SSRCs) and our answer (what was negotiated). */
+  private register(p: Participant, offer: string, answer: string): void {
+    const offered = mediaSections(offer);
+    const answered = mediaSections(answer);
+    const payloadTypes: Record<string, number> = {};
+    const local: number[] = [];
+    answered.forEach((a, i) => {
+      for (const pt of a.payloadTypes) {
+        const c = a.codecs.get(pt);
+        if (c && payloadTypes[c] === undefined) payloadTypes[c] = pt;
+        p.kinds.set(pt, a.kind);
+      }
+      if (a.ssrc !== undefined) local.push(a.ssrc);
+      const off = offered[i];
+      if (off?.ssrc !== undefined) local.push(off.ssrc);
+    });
+    p.room.router.join(p.id, { payloadTypes, localSsrcs: local });
+    answered.forEach((a, i) => {
+      const off = offered[i];
+      const pt = a.payloadTypes[0];
+      if (!off || off.ssrc === undefined || pt === undefined || a.direction === 'inactive' || a.direction === 'sendonly') return;
+      const codec = a.codecs.get(pt);
+      if (!codec) return;
+      try {
+        p.room.router.publish(p.id, { trackId: off.mid ?? `${a.kind}${i}`, kind: a.kind, ssrc: off.ssrc, codec, payloadType: pt });
+      } catch {
+        // the same SSRC twice in one offer: the second m-line is not routed
+      }
+    });
+  }
+
+  /**
+   * Check every decrypted RTP and RTCP packet before werift parses it: wrap
+   * the session's SRTP/SRTCP decrypt. A malformed packet is counted and
+   * replaced by an empty buffer, which werift drops (it would otherwise drop
+   * some silently and pass others on half-parsed).
+   */
+  private guardDecrypt(p: Participant, dtls: WeriftDtls): void {
+    const wrap = (s: { decrypt(b: Buffer): Buffer } | undefined, check: (b: Buffer) => string | undefined, reason: DropReason) => {
+      if (!s) return;
+      const decrypt = s.decrypt.bind(s);
+      s.decrypt = (b: Buffer) => {
+        const out = decrypt(b);
+        if (check(out) === undefined) return out;
+        this.drop(p, reason);
+        return Buffer.alloc(0);
+      };
+    };
+    wrap(dtls.srtp, rtpProblem, 'malformed_rtp');
+    // Datagrams that are neither DTLS (first byte 20..63) nor RTP/RTCP version 2 (128..191): werift drops them unseen.
+    const sub = dtls.iceTransport?.connection.onData.subscribe((d: Buffer) => {
+      const b = d[0] ?? 0;
+      if (!((b >= 20 && b <= 63) || (b >= 128 && b <= 191))) this.drop(p, 'malformed_rtp');
+    });
+    if (sub) p.offs.push(() => sub.unSubscribe());
+    wrap(dtls.srtcp, rtcpProblem, 'malformed_rtcp');
+  }
+
+  private drop(p: Participant, reason: DropReason, n = 1): void {
+    this.dropped.inc(reason, n);
+    p.stats.drops[reason] = (p.stats.drops[reason] ?? 0) + n;
+  }
+
+  private onRtp(p: Participant, pkt: RtpPacket): void {
+    const t0 = performance.now();
+    const h = pkt.header;
+    const bytes = pkt.payload.length;
+    p.stats.rtpIn.packets++;
+    p.stats.rtpIn.bytes += bytes;
+    this.totals.rtpIn.packets++;
+    this.totals.rtpIn.bytes += bytes;
+    if (!p.limit.take(bytes + 12, performance.now())) {
+      this.drop(p, 'over_rate');
+      return;
+    }
+    const router = p.room.router;
+    const targets = router.route({ from: p.id, ssrc: h.ssrc, payloadType: h.payloadType });
+    if (targets.length === 0) {
+      // No target: an SSRC the participant did not announce, a payload type other than its track's, or nobody else in the room.
+      const track = router.source(p.id, h.ssrc);
+      if (!track) this.drop(p, 'unknown_ssrc');
+      else if (track.payloadType !== h.payloadType) this.drop(p, 'unknown_pt');
+      return;
+    }
+    const ssrc = h.ssrc;
+    const pt = h.payloadType;
+    for (const t of targets) {
+      const sub = p.room.people.get(t.subscriber);
+      if (!sub?.dtls || sub.dtls.state !== 'connected') continue;
+      h.ssrc = t.ssrc;
+      h.payloadType = t.payloadType;
+      // werift encrypts (and serializes the header) synchronously; the socket send is not awaited.
+      void sub.dtls.sendRtp(pkt.payload, h).catch(() => {});
+      sub.stats.rtpOut.packets++;
+      sub.stats.rtpOut.bytes += bytes;
+      this.totals.rtpOut.packets++;
+      this.totals.rtpOut.bytes += bytes;
+    }
+    h.ssrc = ssrc;
+    h.payloadType = pt;
+    this.forwardTime.observe((performance.now() - t0) / 1000);
+  }
+
+  private onRtcp(p: Participant, pkt: RtcpPacket): void {
+    const router = p.room.router;
+    if (pkt instanceof RtcpSrPacket) {
+      for (const t of router.subscribersOf(p.id, pkt.ssrc)) {
+        const sub = p.room.people.get(t.subscriber);
+        if (!sub?.dtls || sub.dtls.state !== 'connected') continue;
+        void sub.dtls.sendRtcp([new RtcpSrPacket({ ssrc: t.ssrc, senderInfo: pkt.senderInfo, reports: [] })]).catch(() => {});
+        this.rtcpForwarded.inc('sr');
+      }
+      return;
+    }
+    if (pkt instanceof RtcpTransportLayerFeedback && pkt.feedback instanceof GenericNack) {
+      const f = pkt.feedback;
+      const src = router.feedback(p.id, f.mediaSourceSsrc);
+      const pub = src && p.room.people.get(src.publisher);
+      if (!src || !pub?.dtls) return;
+      void pub.dtls.sendRtcp([new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: f.senderSsrc, mediaSourceSsrc: src.ssrc, lost: f.lost }) })]).catch(() => {});
+      this.rtcpForwarded.inc('nack');
+      return;
+    }
+    if (pkt instanceof RtcpPayloadSpecificFeedback && pkt.feedback instanceof PictureLossIndication) {
+      const f = pkt.feedback;
+      const src = router.feedback(p.id, f.mediaSsrc);
+      const pub = src && p.room.people.get(src.publisher);
+      if (!src || !pub?.dtls) return;
+      void pub.dtls.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: f.senderSsrc, mediaSsrc: src.ssrc }) })]).catch(() => {});
+      this.rtcpForwarded.inc('pli');
+    }
+  }
+
+  private onData(p: Participant, label: 'reliable' | 'unreliable', data: Buffer): void {
+    p.stats.dcIn.messages++;
+    p.stats.dcIn.bytes += data.length;
+    this.totals.dcIn.messages++;
+    this.totals.dcIn.bytes += data.length;
+    const msg = Buffer.from(data); // werift may reuse the buffer; the stream id is rewritten in place
+    const route = routeDataMessage(msg, p.source);
+    for (const sub of p.room.people.values()) {
+      if (sub === p || !sub.pipes || !sub.pacers) continue;
+      if (route.to === 'one' && sub.source !== route.source) continue;
+      const pipe = sub.pipes[label];
+      if (!pipe.isOpen) continue;
+      const change = p.room.router.setQueuedBytes(sub.id, queuedBytes(sub, msg.length));
+      if (change?.change === 'slow') sub.slowSince = performance.now();
+      else if (change?.change === 'resumed') sub.slowSince = undefined;
+      if (p.room.router.isSlow(sub.id)) {
+        this.drop(sub, 'slow_subscriber');
+        continue;
+      }
+      try {
+        sub.pacers[label].send(msg);
+      } catch {
+        continue;
+      }
+      sub.stats.dcOut.messages++;
+      sub.stats.dcOut.bytes += msg.length;
+      this.totals.dcOut.messages++;
+      this.totals.dcOut.bytes += msg.length;
+    }
+  }
+
+  /** Remove subscribers that have been slow for too long; re-check the queues of slow ones. */
+  private checkSlow(): void {
+    const limit = this.options.slowTimeoutMs ?? 5000;
+    const now = performance.now();
+    for (const room of this.rooms.values()) {
+      for (const p of [...room.people.values()]) {
+        if (!p.pipes || p.slowSince === undefined) continue;
+        const change = room.router.setQueuedBytes(p.id, queuedBytes(p, 200));
+        if (change?.change === 'resumed') p.slowSince = undefined;
+        else if (now - p.slowSince > limit) this.remove(room, p.id, 'slow');
+      }
+    }
+  }
+
+  /** Take a participant out of every route and close its connection. */
+  remove(room: Room, id: string, reason: RemovalReason): void {
+    const p = room.people.get(id);
+    if (!p) return;
+    room.people.delete(id);
+    if (room.router.has(id)) room.router.leave(id);
+    for (const off of p.offs) off();
+    p.offs = [];
+    p.stats.state = 'removed';
+    p.stats.removedReason = reason;
+    this.removedTotal.inc(reason);
+    this.emit({ event: 'participant-removed', room: room.name, participant: id, reason });
+    this.track(p.rtc.close());
+  }
+
+  /** Leave every room and close every connection. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.slowTimer);
+    for (const room of this.rooms.values()) for (const id of [...room.people.keys()]) this.remove(room, id, 'stopped');
+    await Promise.allSettled([...this.pending]);
+    await Promise.allSettled([...this.rooms.values()].map((r) => r.client.close()));
+  }
+}
+
+/** Bytes waiting for a subscriber: inside werift, plus its pacers' queues (counted at `size` bytes a message). */
+function queuedBytes(p: Participant, size: number): number {
+  if (!p.pipes || !p.pacers) return 0;
+  return p.pipes.reliable.bufferedAmount + p.pipes.unreliable.bufferedAmount + (p.pacers.reliable.queued + p.pacers.unreliable.queued) * size;
+}

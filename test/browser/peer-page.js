@@ -58,7 +58,8 @@
 
   /**
    * Join `room` on the relay at `url` as `peerId` and connect to the first
-   * other peer. o: { url, room, peerId, rate (probes/s per channel), size, remoteRole? }
+   * other peer, or to the room server with `viaServer`. o: { url, room, peerId, rate (probes/s per
+   * channel), size, audioTrack? (send a PCMU tone), viaServer?, pcmuFirst? }
    */
   async function start(o) {
     const state = {
@@ -107,7 +108,8 @@
           }
           return;
         }
-        if (h.streamId !== streamId || h.seq >= p.sent) return;
+        // Through a room server the stream id names the echoer (the server rewrites it): match on the sequence alone.
+        if ((!state.server && h.streamId !== streamId) || h.seq >= p.sent) return;
         p.echoed++;
         p.rtt.push((recv - h.sentUs) / 1000);
       });
@@ -180,12 +182,15 @@
       note({ event: 'answer-sent' });
     }
 
-    function consider(remote) {
+    // rtcprobe's rule: the peerId that sorts first offers. A room server (join meta role "sfu" or "mcu")
+    // is always offered to, and while one is in the room the page connects to it only.
+    const isServer = (meta) => !!meta && (meta.role === 'sfu' || meta.role === 'mcu');
+    function consider(remote, meta) {
       if (state.remote || remote === state.peerId) return;
-      if (o.remote && remote !== o.remote) return;
+      if (o.viaServer && !isServer(meta)) return;
       state.remote = remote;
-      // rtcprobe's rule: the peerId that sorts first offers; a room server is always offered to.
-      if (o.offerTo === remote || state.peerId < remote) offer(remote).catch((e) => state.errors.push(String(e)));
+      state.server = isServer(meta);
+      if (state.server || state.peerId < remote) offer(remote).catch((e) => state.errors.push(String(e)));
     }
 
     ws.addEventListener('message', (ev) => {
@@ -198,10 +203,11 @@
       if (m.type === 'joined') {
         note({ event: 'joined', peers: m.peers.map((p) => p.peerId) });
         state.joinedAs = m.peerId;
-        for (const p of m.peers) consider(p.peerId);
-      } else if (m.type === 'peer-joined') consider(m.peerId);
+        for (const p of m.peers) consider(p.peerId, p.meta);
+      } else if (m.type === 'peer-joined') consider(m.peerId, m.meta);
       else if (m.type === 'signal' && m.data && m.data.rtcprobe === 'sdp') {
         if (m.data.type === 'offer') {
+          if (o.viaServer) return;
           state.remote = state.remote || m.from;
           if (m.from === state.remote) answer(m.from, m.data.sdp).catch((e) => state.errors.push(String(e)));
         } else if (m.data.type === 'answer' && pc && m.from === state.remote) {
@@ -220,7 +226,7 @@
   /** What the page measured, plus getStats figures. */
   async function report() {
     const s = window.rtcprobeState;
-    const out = { role: s.role, remote: s.remote, connected: s.connected, errors: s.errors, events: s.events, probes: s.probes, stats: {} };
+    const out = { role: s.role, remote: s.remote, server: !!s.server, connected: s.connected, errors: s.errors, events: s.events, probes: s.probes, stats: {} };
     if (!s.pc) return out;
     const stats = await s.pc.getStats();
     const byId = new Map();

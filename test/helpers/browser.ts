@@ -174,6 +174,8 @@ export interface Side { sent: number; echoed: number; rtt: number[]; echoedBack:
 export interface BrowserReport {
   role?: string;
   remote?: string;
+  /** The remote is a room server (SFU or MCU). */
+  server: boolean;
   connected: boolean;
   errors: string[];
   probes: { reliable: Side; unreliable: Side };

@@ -97,6 +97,8 @@
         if (!h.echo) {
           // rtcprobe's probe: echo it with our receive and send times.
           p.receivedFromRemote++;
+          if (p.firstSeq === undefined) p.firstSeq = h.seq;
+          p.lastSeq = h.seq;
           const out = ev.data.slice(0);
           const v = new DataView(out);
           v.setUint8(6, v.getUint8(6) | 1);

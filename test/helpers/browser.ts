@@ -170,7 +170,16 @@ export async function launchChromium(o: { timeoutMs?: number } = {}): Promise<Te
 const PAGE_JS = readFileSync(new URL('../browser/peer-page.js', import.meta.url), 'utf8');
 
 export interface Summary { count: number; min: number; p50: number; p99: number; max: number }
-export interface Side { sent: number; echoed: number; rtt: number[]; echoedBack: number; receivedFromRemote: number }
+export interface Side {
+  sent: number;
+  echoed: number;
+  rtt: number[];
+  echoedBack: number;
+  receivedFromRemote: number;
+  /** Sequence numbers of the first and last probe received from the remote. */
+  firstSeq?: number;
+  lastSeq?: number;
+}
 export interface BrowserReport {
   role?: string;
   remote?: string;

@@ -7,7 +7,7 @@ import { defineCommand, defineOptions, intOption, numberOption, type OptionValue
 import { TRAFFIC_OPTIONS, trafficFrom } from './rtc-shared.js';
 
 const benchOptions = defineOptions([
-  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server; sfu: every peer connects only to an SFU started for the run (mcu, all: not yet)', default: 'mesh' },
+  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server; sfu: every peer connects only to an SFU started for the run; mcu: every peer sends PCMU to an audio MCU started for the run and hears the mix (all: not yet)', default: 'mesh' },
   { flags: '--peers <n>', description: 'number of peers', default: 2, parse: intOption(2, 64) },
   { flags: '--sweep <spec>', description: 'run once per size and compare, e.g. peers=2,4,8' },
   { flags: '--duration <s>', description: 'measurement window, seconds', default: 5, parse: numberOption(0.2, 86_400) },
@@ -21,6 +21,8 @@ const benchOptions = defineOptions([
   { flags: '--slo <rules>', description: 'service-level objectives, e.g. "dc.rtt.p99<50ms,rtp.loss<1%": exit 1 when one is breached' },
   { flags: '--csv <file>', description: 'write one CSV row per connection side to this file' },
   { flags: '--html <file>', description: 'write a self-contained HTML report (charts, no network requests) to this file' },
+  { flags: '--server <url#room>', description: 'mcu: use the MCU that has already joined this room of this relay (ws://host:port/#room) instead of starting one (join token: env RTCPROBE_SIGNAL_TOKEN)' },
+  { flags: '--jitter-ms <ms>', description: 'mcu: jitter buffer depth of the MCU, ms (whole 20 ms frames)', default: 40, parse: intOption(20, 1000) },
   { flags: '-t, --timeout <ms>', description: 'limit for every connection to come up', default: 20_000, parse: intOption(1000, 300_000) },
 ]);
 
@@ -38,8 +40,8 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
   const { parseSlo, SloParseError } = await import('../core/bench/report.js');
   const { renderBenchText, renderBenchCsv, renderBenchHtml } = await import('../core/bench/render.js');
   const topology = opts.topology;
-  if ((LATER_TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology ${topology} is not yet implemented (mcu and all are not yet; use mesh, turn or sfu)`);
-  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh, turn or sfu (mcu, all: not yet), not "${topology}"`);
+  if ((LATER_TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology ${topology} is not yet implemented (all is not yet; use mesh, turn, sfu or mcu)`);
+  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh, turn, sfu or mcu (all: not yet), not "${topology}"`);
   const traffic = trafficFrom(opts);
   let slo;
   try {
@@ -55,6 +57,8 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     sizes = m[1]!.split(',').map(Number);
     if (sizes.some((n) => n < 2 || n > 64)) throw new RtcprobeError('USAGE', '--sweep: every size must be between 2 and 64');
   }
+  if (topology === 'mcu') return runMcuTopology(sizes, opts, ctx);
+  if (opts.server !== undefined || ctx.source('jitterMs') === 'cli') throw new RtcprobeError('USAGE', '--server and --jitter-ms go with --topology mcu');
   let turn;
   if (opts.turn !== undefined) {
     if (topology !== 'turn') throw new RtcprobeError('USAGE', '--turn needs --topology turn');
@@ -135,4 +139,54 @@ function writeOut(path: string, flag: string, text: string): void {
   } catch (err) {
     throw new RtcprobeError('USAGE', `cannot write ${flag} ${path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** `--topology mcu`: PCMU participants through an audio MCU, mouth-to-ear from tone bursts. */
+async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
+  const { runMcuBench } = await import('../core/rtc/mcu-bench.js');
+  let external: { url: string; room: string; token?: string } | undefined;
+  if (opts.server !== undefined) {
+    const m = /^(wss?:\/\/[^#]+)#(.+)$/.exec(opts.server.trim());
+    if (!m) throw new RtcprobeError('USAGE', '--server must look like ws://host:port/#room');
+    const token = ctx.env.RTCPROBE_SIGNAL_TOKEN;
+    external = { url: m[1]!, room: decodeURIComponent(m[2]!), ...(token ? { token } : {}) };
+  }
+  if (opts.procs > 0) throw new RtcprobeError('USAGE', '--procs is not supported with --topology mcu (the participants run in this process)');
+  if (opts.turn !== undefined || opts.slo !== undefined || opts.csv !== undefined || opts.html !== undefined) throw new RtcprobeError('USAGE', '--turn, --slo, --csv and --html are not supported with --topology mcu');
+  const progress = await ctx.progress('bench: starting');
+  const results: Awaited<ReturnType<typeof runMcuBench>>[] = [];
+  try {
+    for (const n of sizes) {
+      if (ctx.signal.aborted) break;
+      results.push(await runMcuBench({
+        peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, jitterMs: opts.jitterMs, ...(external ? { external } : {}), connectTimeoutMs: opts.timeout, signal: ctx.signal,
+        onProgress: (p) => progress.update(`bench mcu, ${n} peers: ${p.text} ${'█'.repeat(Math.round(p.fraction * 20)).padEnd(20, '░')}`),
+      }));
+    }
+  } finally {
+    progress.stop();
+  }
+  const last = results[results.length - 1];
+  if (!last) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
+  const failed = results.some((r) => !r.ok && !r.partial);
+  const exitCode = failed ? 1 : results.some((r) => r.partial) ? 2 : 0;
+  const json = results.length > 1 ? { command: 'bench', ok: !failed, sweep: results.map((r) => ({ peers: r.peers, verdict: r.verdict, mouthToEarP50Ms: r.mouthToEarMs?.p50, uploadPerPeerBps: r.upload.perPeerBps, downloadPerPeerBps: r.download.perPeerBps, mixCpuPerParticipantPct: r.server.mixCpuPerParticipantPct })), runs: results } : last;
+  const f = (v: number | undefined, d = 1) => (v === undefined ? '-' : v.toFixed(d));
+  return {
+    exitCode,
+    json,
+    human: (st) => {
+      const lines: string[] = [];
+      for (const r of results) {
+        const m = r.mouthToEarMs;
+        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`);
+        lines.push(`    mouth-to-ear  ${m ? `p50 ${f(m.p50)} / p95 ${f(m.p95)} / max ${f(m.max)} ms over ${m.count} bursts (20 ms packetization, jitter buffer ${r.server.jitterMs ?? '?'} ms, mixing clock, path)` : 'not measured: no burst heard'}`);
+        lines.push(`    impulses      ${r.impulses.heard}/${r.impulses.expected} heard with the right source; own burst heard ${r.impulses.selfHeard} time(s); unmatched ${r.impulses.unmatched}`);
+        lines.push(`    bytes/client  up ${f((r.upload.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.upload.ratio, 2)}x one PCMU stream), down ${f((r.download.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.download.ratio, 2)}x the upload)`);
+        if (r.server.embedded) lines.push(`    MCU           mixing p50 ${f(r.server.mixMs?.p50, 3)} ms per 20 ms frame period, ${f(r.server.mixCpuPerParticipantPct, 3)} % of a core per participant; drops ${Object.entries(r.server.dropped ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+        lines.push('');
+      }
+      return lines.join('\n');
+    },
+  };
 }

@@ -126,7 +126,7 @@ describe('rtcprobe bench (mesh on loopback)', () => {
 
   it('usage errors: a later topology, a bad SLO, bad channels', async () => {
     for (const [args, re] of [
-      [['--topology', 'sfu'], /sfu is not yet implemented \(sfu, mcu and all are not yet/],
+      [['--topology', 'all'], /all is not yet implemented \(all is not yet; use mesh, turn, sfu or mcu\)/],
       [['--slo', 'dc.rtt<5'], /--slo: unknown metric/],
       [['--channels', 'data,smell'], /"smell" is not one of/],
     ] as const) {

@@ -20,8 +20,8 @@ import {
 } from '../bench/report.js';
 import { startRoomServer, type RoomServerChild } from './bench-server.js';
 
-export const TOPOLOGIES = ['mesh', 'turn', 'sfu'] as const;
-export const LATER_TOPOLOGIES = ['mcu', 'all'] as const;
+export const TOPOLOGIES = ['mesh', 'turn', 'sfu', 'mcu'] as const;
+export const LATER_TOPOLOGIES = ['all'] as const;
 export type Topology = (typeof TOPOLOGIES)[number];
 
 export interface TurnConfig {

@@ -5,7 +5,7 @@
 // complete, no trickle), opens or accepts the two data channels with
 // rtcprobe's labels, echoes rtcprobe's probes (docs/rtc.md, 48-byte header)
 // and sends its own probes, which rtcprobe echoes.
-/* global window, performance, WebSocket, RTCPeerConnection, RTCRtpReceiver, AudioContext */
+/* global window, performance, WebSocket, RTCPeerConnection, RTCRtpReceiver, AudioContext, Audio, MediaStream */
 (function () {
   'use strict';
   const MAGIC = 0x52505242;
@@ -45,6 +45,36 @@
     osc.start();
     await ctx.resume();
     return dst.stream.getAudioTracks()[0];
+  }
+
+  /**
+   * Measure what the browser decodes from a received audio track: the RMS level of 20 ms blocks
+   * (Web Audio analyser), highest and count of blocks above silence, in state.audioIn. A remote track
+   * only flows into Web Audio while a media element plays it (muted here).
+   */
+  function listen(track) {
+    const stream = new MediaStream([track]);
+    const el = new Audio();
+    el.muted = true;
+    el.srcObject = stream;
+    el.play().catch(() => {});
+    const ctx = new AudioContext();
+    const an = ctx.createAnalyser();
+    an.fftSize = 1024;
+    ctx.createMediaStreamSource(stream).connect(an);
+    const buf = new Float32Array(an.fftSize);
+    const level = { blocks: 0, loud: 0, maxRms: 0 };
+    window.rtcprobeState.audioIn = level;
+    ctx.resume().catch(() => {});
+    setInterval(() => {
+      an.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const x of buf) sum += x * x;
+      const rms = Math.sqrt(sum / buf.length);
+      level.blocks++;
+      if (rms > 0.01) level.loud++;
+      if (rms > level.maxRms) level.maxRms = rms;
+    }, 20);
   }
 
   function waitGathered(pc) {
@@ -124,7 +154,7 @@
         const period = 1000 / o.rate;
         const t0 = performance.now();
         const tick = () => {
-          if (dc.readyState !== 'open' || !state.sendProbes) return;
+          if (dc.readyState !== 'open' || !state.sendProbes || !(o.rate > 0)) return;
           dc.send(encodeProbe(streamId, seq++, o.size));
           p.sent++;
           setTimeout(tick, Math.max(0, t0 + seq * period - performance.now()));
@@ -143,7 +173,10 @@
         if (pc.connectionState === 'connected') state.connected = true;
       });
       pc.addEventListener('datachannel', (ev) => setupChannel(ev.channel));
-      pc.addEventListener('track', (ev) => note({ event: 'track', kind: ev.track.kind }));
+      pc.addEventListener('track', (ev) => {
+        note({ event: 'track', kind: ev.track.kind });
+        if (ev.track.kind === 'audio') listen(ev.track);
+      });
       return pc;
     }
 
@@ -228,7 +261,7 @@
   /** What the page measured, plus getStats figures. */
   async function report() {
     const s = window.rtcprobeState;
-    const out = { role: s.role, remote: s.remote, server: !!s.server, connected: s.connected, errors: s.errors, events: s.events, probes: s.probes, stats: {} };
+    const out = { role: s.role, remote: s.remote, server: !!s.server, audioIn: s.audioIn, connected: s.connected, errors: s.errors, events: s.events, probes: s.probes, stats: {} };
     if (!s.pc) return out;
     const stats = await s.pc.getStats();
     const byId = new Map();

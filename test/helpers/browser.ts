@@ -185,6 +185,8 @@ export interface BrowserReport {
   remote?: string;
   /** The remote is a room server (SFU or MCU). */
   server: boolean;
+  /** What the page decoded from the received audio: 20 ms blocks measured, blocks above silence, highest RMS (full scale 1). */
+  audioIn?: { blocks: number; loud: number; maxRms: number };
   connected: boolean;
   errors: string[];
   probes: { reliable: Side; unreliable: Side };

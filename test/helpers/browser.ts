@@ -51,9 +51,10 @@ export function describeWithChromium(name: string, fn: () => void): void {
  *
  * WebRTC: Chromium replaces host candidates with mDNS names (`<uuid>.local`)
  * unless the page has media permission; the feature switch turns that off so
- * the SDP carries the real address. It also leaves loopback out of ICE
- * gathering unless `--allow-loopback-in-peer-connection` is given, which the
- * loopback-only rtcprobe peer needs.
+ * the SDP carries the real address. (It leaves loopback out of ICE gathering,
+ * and `--allow-loopback-in-peer-connection` does not change that: see
+ * docs/testing.md for how the tests live with it.) A page asking for a
+ * microphone gets a fake one, never a real device.
  */
 export const CHROMIUM_FLAGS = [
   '--headless=new',
@@ -80,7 +81,6 @@ export const CHROMIUM_FLAGS = [
   '--autoplay-policy=no-user-gesture-required',
   '--use-fake-ui-for-media-stream',
   '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection',
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
 ];
 

@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { track } from '../helpers/signal.js';
-import { browserPeerPage, browserReport, describeWithChromium, jsonLines, launchChromium, startRelay, stopChild, type PeerConn, type TestBrowser } from '../helpers/browser.js';
+import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, jsonLines, launchChromium, startRelay, stopChild, type PeerConn, type TestBrowser } from '../helpers/browser.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
@@ -135,4 +135,9 @@ describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () =
       }
     });
   }
+
+  it('Chromium itself reached nothing but this machine (its NetLog)', async () => {
+    const net = await browser.close();
+    expectLoopbackOnly(net);
+  });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { runJson } from '../helpers/cli.js';
-import { describeWithChromium, launchChromium, type TestBrowser } from '../helpers/browser.js';
+import { describeWithChromium, expectLoopbackOnly, launchChromium, type TestBrowser } from '../helpers/browser.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
@@ -160,5 +160,10 @@ describeWithChromium('the bench --html report in Chromium', () => {
     } finally {
       await page.close().catch(() => {});
     }
+  });
+
+  it('Chromium itself reached nothing but this machine (its NetLog)', async () => {
+    const net = await browser.close();
+    expectLoopbackOnly(net);
   });
 });

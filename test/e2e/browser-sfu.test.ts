@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { track } from '../helpers/signal.js';
-import { browserPeerPage, browserReport, describeWithChromium, jsonLines, launchChromium, startRelay, stopChild, type PeerConn, type TestBrowser } from '../helpers/browser.js';
+import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, jsonLines, launchChromium, startRelay, stopChild, type PeerConn, type TestBrowser } from '../helpers/browser.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
@@ -112,5 +112,10 @@ describeWithChromium('Chromium and rtcprobe peer through rtcprobe sfu serve', ()
       if (sfu) await stopChild(sfu);
       await page.close().catch(() => {});
     }
+  });
+
+  it('Chromium itself reached nothing but this machine (its NetLog)', async () => {
+    const net = await browser.close();
+    expectLoopbackOnly(net);
   });
 });

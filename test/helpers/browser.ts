@@ -9,11 +9,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { launch, type Browser, type ConsoleMessage, type Page } from 'puppeteer-core';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
 import { BIN, ROOT } from './cli.js';
 import { track } from './signal.js';
 import { IN_CI } from './system.js';
@@ -69,7 +69,7 @@ export const CHROMIUM_FLAGS = [
   '--disable-breakpad',
   '--disable-domain-reliability',
   '--disable-client-side-phishing-detection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater',
+  '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater,NetworkTimeServiceQuerying',
   '--metrics-recording-only',
   '--no-first-run',
   '--no-default-browser-check',
@@ -82,6 +82,7 @@ export const CHROMIUM_FLAGS = [
   '--use-fake-ui-for-media-stream',
   '--use-fake-device-for-media-stream',
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+  '--disable-component-extensions-with-background-pages',
 ];
 
 export interface PageLog {
@@ -94,11 +95,90 @@ export interface PageLog {
   refused: string[];
 }
 
+/**
+ * What Chromium's network stack did, from its NetLog (`--log-net-log`, written when the browser
+ * exits). WebRTC's peer-to-peer sockets are not in it; pages' fetches, WebSockets and the
+ * browser's own background requests are.
+ */
+export interface NetActivity {
+  /** URLs the browser started a request for (its own background requests included). */
+  urls: string[];
+  /** Host resolutions that succeeded (the resolver rules let only 127.0.0.1 through). */
+  resolved: string[];
+  /** TCP connection attempts, "address:port". */
+  tcp: string[];
+  /** UDP sockets that sent a datagram, by connected address ("address:port", or "unconnected"). */
+  udpSent: string[];
+}
+
 export interface TestBrowser {
   browser: Browser;
   /** A new page whose console, errors and requests are recorded. */
   newPage(o?: { allow?: (url: string) => boolean }): Promise<{ page: Page; log: PageLog }>;
-  close(): Promise<void>;
+  /** Close the browser, remove its profile, and read what its network stack did. */
+  close(): Promise<NetActivity | undefined>;
+}
+
+/** Parse a NetLog file (JSON; a browser that was killed leaves the event list unterminated). */
+export function readNetLog(file: string): NetActivity | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  let log: { constants: { logEventTypes: Record<string, number> }; events: { type: number; phase?: number; source: { id: number }; params?: Record<string, unknown> }[] };
+  try {
+    log = JSON.parse(text) as typeof log;
+  } catch {
+    log = JSON.parse(`${text.replace(/,\s*$/, '')}]}`) as typeof log;
+  }
+  const name = new Map(Object.entries(log.constants.logEventTypes).map(([k, v]) => [v, k]));
+  const out: NetActivity = { urls: [], resolved: [], tcp: [], udpSent: [] };
+  const udpPeer = new Map<number, string>();
+  const resolving = new Map<number, string>();
+  const sentFrom = new Set<number>();
+  for (const e of log.events) {
+    const t = name.get(e.type);
+    const p = e.params ?? {};
+    if (t === 'URL_REQUEST_START_JOB' && typeof p.url === 'string') out.urls.push(p.url);
+    else if (t === 'TCP_CONNECT_ATTEMPT' && typeof p.address === 'string') out.tcp.push(p.address);
+    else if (t === 'UDP_CONNECT' && typeof p.address === 'string') udpPeer.set(e.source.id, p.address);
+    else if (t === 'UDP_BYTES_SENT' && !sentFrom.has(e.source.id)) {
+      sentFrom.add(e.source.id);
+      out.udpSent.push(udpPeer.get(e.source.id) ?? (typeof p.address === 'string' ? p.address : 'unconnected'));
+    } else if (t === 'HOST_RESOLVER_MANAGER_REQUEST' && e.phase === 1 && typeof p.host === 'string') resolving.set(e.source.id, p.host);
+    else if (t === 'HOST_RESOLVER_MANAGER_REQUEST' && e.phase === 2 && p.net_error === undefined && resolving.has(e.source.id)) out.resolved.push(resolving.get(e.source.id)!);
+  }
+  return out;
+}
+
+/**
+ * Assert that Chromium's network stack reached nothing but this machine: every TCP connection
+ * attempt went to loopback, every UDP datagram to loopback or one of the machine's own addresses
+ * (see isThisMachine), and no host name resolved except 127.0.0.1
+ * (background requests the browser still starts fail at name resolution; they are in `urls`).
+ */
+export function expectLoopbackOnly(net: NetActivity | undefined): void {
+  expect(net, 'the NetLog was written').toBeDefined();
+  expect(net!.tcp.filter((a) => !isLoopback(a))).toEqual([]);
+  expect(net!.udpSent.filter((a) => !isThisMachine(a))).toEqual([]);
+  expect(net!.resolved.filter((h) => !/^(\w+:\/\/)?(127\.0\.0\.1|\[::1\])(:\d+)?$/.test(h))).toEqual([]);
+}
+
+/** Whether an "address:port" (or "[v6]:port") is on loopback. */
+export const isLoopback = (addr: string) => /^(127\.|\[::1\]|::1)/.test(addr);
+
+/**
+ * Whether an "address:port" is on this machine: loopback, or one of its own interface addresses
+ * (the kernel delivers those through its local table; nothing reaches a wire). Chromium gathers
+ * ICE candidates on the interfaces, so its peer-to-peer datagrams can go to such an address when
+ * the other side's checks came from it.
+ */
+export function isThisMachine(addr: string): boolean {
+  if (isLoopback(addr)) return true;
+  const host = addr.replace(/^\[([^\]]+)\]:\d+$/, '$1').replace(/^([\d.]+):\d+$/, '$1');
+  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((i) => i.address === host));
 }
 
 /**
@@ -116,7 +196,8 @@ export async function launchChromium(o: { timeoutMs?: number } = {}): Promise<Te
       executablePath,
       headless: true,
       userDataDir: profile,
-      args: CHROMIUM_FLAGS,
+      // The start page is about:blank (Chromium's own default would be a search engine's page).
+      args: [...CHROMIUM_FLAGS, `--log-net-log=${join(profile, 'netlog.json')}`, '--net-log-capture-mode=Default', 'about:blank'],
       // puppeteer adds its own defaults (some enable features we turn off); ours replace them.
       ignoreDefaultArgs: true,
       pipe: true,
@@ -151,7 +232,7 @@ export async function launchChromium(o: { timeoutMs?: number } = {}): Promise<Te
       return { page, log };
     },
     async close() {
-      if (closed) return;
+      if (closed) return undefined;
       closed = true;
       try {
         await browser.close();
@@ -160,7 +241,11 @@ export async function launchChromium(o: { timeoutMs?: number } = {}): Promise<Te
       }
       const proc = browser.process();
       if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      rmSync(profile, { recursive: true, force: true });
+      try {
+        return readNetLog(join(profile, 'netlog.json'));
+      } finally {
+        rmSync(profile, { recursive: true, force: true });
+      }
     },
   };
 }

@@ -26,6 +26,8 @@ const SIZES = (process.env.SIZES ?? '2,4,6,8').split(',').map(Number);
 const DURATION_MS = Number(process.env.DURATION_MS ?? 8000);
 const WARMUP_MS = Number(process.env.WARMUP_MS ?? 1500);
 const JITTER_MS = Number(process.env.JITTER_MS ?? 40);
+// What the MCU's dry jitter buffers do (mcu serve --late): each round runs every mode at every N.
+const MODES = (process.env.MODES ?? 'hold,drop').split(',');
 const PERIOD = 50;
 const BIN = fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url));
 const CLK_TCK = 100;
@@ -49,8 +51,8 @@ async function metric(http, name) {
 }
 
 /** Start `rtcprobe mcu serve` and wait for its "listening" line. */
-async function startMcu(url, room) {
-  const child = spawnTracked(process.execPath, [BIN, 'mcu', 'serve', '--signal', url, '--room', room, '--listen', '127.0.0.1:0', '--loopback', '--jitter-ms', String(JITTER_MS), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startMcu(url, room, mode) {
+  const child = spawnTracked(process.execPath, [BIN, 'mcu', 'serve', '--signal', url, '--room', room, '--listen', '127.0.0.1:0', '--loopback', '--jitter-ms', String(JITTER_MS), '--late', mode, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.resume();
   const lines = createInterface({ input: child.stdout });
   const ready = await new Promise((resolve, reject) => {
@@ -67,9 +69,9 @@ async function startMcu(url, room) {
   return { pid: child.pid, http: ready.http, stop: async () => { child.kill('SIGTERM'); await exited; } };
 }
 
-async function oneRun(relayUrl, n, round) {
-  const room = `bench-mcu-${process.pid}-${round}-${n}`;
-  const mcu = await startMcu(relayUrl, room);
+async function oneRun(relayUrl, n, round, mode) {
+  const room = `bench-mcu-${process.pid}-${round}-${n}-${mode}`;
+  const mcu = await startMcu(relayUrl, room, mode);
   const ac = new AbortController();
   const clients = [];
   try {
@@ -88,6 +90,8 @@ async function oneRun(relayUrl, n, round) {
     const cpu1 = procCpuMs(mcu.pid);
     const mix1 = await metric(mcu.http, 'rtcprobe_mcu_mix_seconds_sum');
     const rss1 = procRssBytes(mcu.pid);
+    const trimmed = await metric(mcu.http, 'rtcprobe_mcu_frames_trimmed_total');
+    const late = await metric(mcu.http, 'rtcprobe_mcu_late_total');
     for (const c of clients) c.stopSending();
     await sleep(400);
     const sent = clients.flatMap((c) => c.sent);
@@ -96,11 +100,16 @@ async function oneRun(relayUrl, n, round) {
     let heard = 0;
     let self = 0;
     let unmatched = 0;
+    let partial = 0;
     for (const c of clients) {
       const a = analyseListener(c.options.peerId, c.frames, sent, { ownId: c.options.burstId, ids: clients.map((x) => x.options.burstId), expectFrom: w0, expectTo: w1 - 300 });
       self += a.self;
       unmatched += a.unmatched;
-      for (const h of a.heard) if (h.mouthMs >= w0 && h.mouthMs <= w1 - 300) delays.push(h.delayMs);
+      for (const h of a.heard) {
+        if (h.mouthMs < w0 || h.mouthMs > w1 - 300) continue;
+        if (h.intact) delays.push(h.delayMs);
+        else partial++;
+      }
       for (const s of Object.values(a.perSource)) { expected += s.expected; heard += s.heard; }
     }
     const s = summarizeExact(delays);
@@ -108,7 +117,7 @@ async function oneRun(relayUrl, n, round) {
     return {
       m2eP50: s?.p50 ?? NaN,
       m2eP95: s?.p95 ?? NaN,
-      heard, expected, self, unmatched,
+      heard, expected, self, unmatched, partial, trimmed, late,
       mixPctPerPart: (((mix1 - mix0) * 1000) / win / n) * 100,
       cpuPctPerPart: ((cpu1 - cpu0) / win / n) * 100,
       rssPerPartKiB: (rss1 - rss0) / n / 1024,
@@ -121,29 +130,44 @@ async function oneRun(relayUrl, n, round) {
 }
 
 main(async () => {
-  const start = header('bench:sfu-mcu (MCU)', `ROUNDS=${ROUNDS} SIZES=${SIZES.join(',')} DURATION_MS=${DURATION_MS} JITTER_MS=${JITTER_MS}`);
+  const start = header('bench:sfu-mcu (MCU)', `ROUNDS=${ROUNDS} SIZES=${SIZES.join(',')} DURATION_MS=${DURATION_MS} JITTER_MS=${JITTER_MS} MODES=${MODES.join(',')}`);
   const relay = new SignalRelay({ host: '127.0.0.1', port: 0, limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
   const addr = await relay.listen();
   onCleanup(() => { void relay.close('bench over'); });
   const res = {};
   for (let r = 0; r < ROUNDS; r++) {
     for (const n of SIZES) {
-      const x = await oneRun(addr.ws, n, r);
-      (res[n] ??= []).push(x);
-      console.log(`  round ${r + 1}, N=${n}: mouth-to-ear p50 ${fmt(x.m2eP50, 1)} ms, ${x.heard}/${x.expected} bursts heard, own heard ${x.self}, unmatched ${x.unmatched}; mixing ${fmt(x.mixPctPerPart, 3)} % core/participant; MCU CPU ${fmt(x.cpuPctPerPart, 2)} %/participant; RSS +${fmt(x.rssPerPartKiB, 0)} KiB/participant`);
+      // Alternate the order of the modes from round to round, so that a load trend favours neither.
+      for (const mode of r % 2 ? [...MODES].reverse() : MODES) {
+        const x = await oneRun(addr.ws, n, r, mode);
+        ((res[mode] ??= {})[n] ??= []).push(x);
+        console.log(`  round ${r + 1}, N=${n}, --late ${mode}: mouth-to-ear p50 ${fmt(x.m2eP50, 1)} ms, ${x.heard}/${x.expected} bursts heard (${x.partial} without their first frame, not timed), own heard ${x.self}, unmatched ${x.unmatched}; MCU late ${x.late}, trimmed ${x.trimmed}; mixing ${fmt(x.mixPctPerPart, 3)} % core/participant; MCU CPU ${fmt(x.cpuPctPerPart, 2)} %/participant; RSS +${fmt(x.rssPerPartKiB, 0)} KiB/participant`);
+      }
     }
   }
-  const rows = (key, label) => SIZES.map((n, i) => ({ key: `${key}${n}`, label: `${label}, N=${n}`, values: res[n].map((x) => x[key]), ...(i > 0 ? { baseline: `${key}${SIZES[0]}` } : {}) }));
+  const base = MODES[0];
+  // Per mode: each N against N = SIZES[0] of the same mode and round.
+  const rows = (mode, key, label) => SIZES.map((n, i) => ({ key: `${mode}${key}${n}`, label: `${label}, --late ${mode}, N=${n}`, values: res[mode][n].map((x) => x[key]), ...(i > 0 ? { baseline: `${mode}${key}${SIZES[0]}` } : {}) }));
   console.log('');
-  printTable({ title: `mouth-to-ear p50 through the MCU (goal <= 60 ms; jitter buffer ${JITTER_MS} ms)`, unit: 'ms', rows: rows('m2eP50', 'mouth-to-ear p50') });
-  printTable({ title: 'mixing time (decode + mix + encode) per participant, % of one core', unit: '%', digits: 4, rows: rows('mixPctPerPart', 'mixing/participant') });
-  printTable({ title: 'MCU process CPU per participant (mixing, SRTP, ICE, event loop), % of one core', unit: '%', digits: 2, rows: rows('cpuPctPerPart', 'CPU/participant') });
-  printTable({ title: 'MCU RSS per participant (RSS with N minus RSS with none, same round), KiB', unit: 'KiB', digits: 0, rows: rows('rssPerPartKiB', 'RSS/participant') });
-  const short = SIZES.flatMap((n) => res[n].map((x, r) => ({ n, r, ...x })).filter((x) => !(x.expected > 0 && x.heard >= x.expected - x.n * (x.n - 1) && x.self === 0)));
+  for (const mode of MODES) printTable({ title: `mouth-to-ear p50 through the MCU, --late ${mode} (goal <= 60 ms; jitter buffer ${JITTER_MS} ms)`, unit: 'ms', rows: rows(mode, 'm2eP50', 'mouth-to-ear p50') });
+  if (MODES.length > 1) {
+    // The modes against each other, same round and N.
+    for (const [key, label, unit, digits] of [['m2eP50', 'mouth-to-ear p50', 'ms', 1], ['late', 'frames dropped as late', 'frames', 0]]) {
+      const rs = [];
+      for (const n of SIZES) for (const mode of MODES) rs.push({ key: `${mode}${n}`, label: `${label}, N=${n}, --late ${mode}`, values: res[mode][n].map((x) => x[key]), ...(mode !== base ? { baseline: `${base}${n}` } : {}) });
+      printTable({ title: `${label}: --late ${MODES.slice(1).join(', ')} against --late ${base}, same round and N`, unit, digits, rows: rs });
+    }
+  }
+  printTable({ title: 'mixing time (decode + mix + encode) per participant, % of one core', unit: '%', digits: 4, rows: rows(base, 'mixPctPerPart', 'mixing/participant') });
+  printTable({ title: 'MCU process CPU per participant (mixing, SRTP, ICE, event loop), % of one core', unit: '%', digits: 2, rows: rows(base, 'cpuPctPerPart', 'CPU/participant') });
+  printTable({ title: 'MCU RSS per participant (RSS with N minus RSS with none, same round), KiB', unit: 'KiB', digits: 0, rows: rows(base, 'rssPerPartKiB', 'RSS/participant') });
+  const short = MODES.flatMap((mode) => SIZES.flatMap((n) => res[mode][n].map((x, r) => ({ mode, n, r, ...x })).filter((x) => !(x.expected > 0 && x.heard >= x.expected - x.n * (x.n - 1) && x.self === 0))));
   const allHeard = short.length === 0;
-  const p50s = SIZES.map((n) => summarizeExact(res[n].map((x) => x.m2eP50).filter(Number.isFinite))?.p50);
-  console.log(`\n  goal mouth-to-ear p50 <= 60 ms: ${SIZES.map((n, i) => `N=${n} ${fmt(p50s[i], 1)} ms ${p50s[i] !== undefined && p50s[i] <= 60 ? 'met' : 'NOT met'}`).join('; ')}`);
-  console.log(`  every burst heard by every other participant (one per pair may fall on the window edge), none by its sender: ${allHeard ? 'yes' : `NO (${short.map((x) => `N=${x.n} round ${x.r + 1}: ${x.heard}/${x.expected}, own ${x.self}`).join('; ')})`}`);
+  for (const mode of MODES) {
+    const p50s = SIZES.map((n) => summarizeExact(res[mode][n].map((x) => x.m2eP50).filter(Number.isFinite))?.p50);
+    console.log(`\n  --late ${mode}: goal mouth-to-ear p50 <= 60 ms: ${SIZES.map((n, i) => `N=${n} ${fmt(p50s[i], 1)} ms ${p50s[i] !== undefined && p50s[i] <= 60 ? 'met' : 'NOT met'}`).join('; ')}`);
+  }
+  console.log(`  every burst heard by every other participant (one per pair may fall on the window edge), none by its sender: ${allHeard ? 'yes' : `NO (${short.map((x) => `--late ${x.mode} N=${x.n} round ${x.r + 1}: ${x.heard}/${x.expected}, own ${x.self}`).join('; ')})`}`);
   footer(start);
   return allHeard ? 0 : 1;
 });

@@ -181,7 +181,7 @@ async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext)
         const m = r.mouthToEarMs;
         lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`);
         lines.push(`    mouth-to-ear  ${m ? `p50 ${f(m.p50)} / p95 ${f(m.p95)} / max ${f(m.max)} ms over ${m.count} bursts (20 ms packetization, jitter buffer ${r.server.jitterMs ?? '?'} ms, mixing clock, path)` : 'not measured: no burst heard'}`);
-        lines.push(`    impulses      ${r.impulses.heard}/${r.impulses.expected} heard with the right source; own burst heard ${r.impulses.selfHeard} time(s); unmatched ${r.impulses.unmatched}`);
+        lines.push(`    impulses      ${r.impulses.heard}/${r.impulses.expected} heard with the right source${r.impulses.partial ? ` (${r.impulses.partial} without their first frame: not timed)` : ''}; own burst heard ${r.impulses.selfHeard} time(s); unmatched ${r.impulses.unmatched}`);
         lines.push(`    bytes/client  up ${f((r.upload.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.upload.ratio, 2)}x one PCMU stream), down ${f((r.download.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.download.ratio, 2)}x the upload)`);
         if (r.server.embedded) lines.push(`    MCU           mixing p50 ${f(r.server.mixMs?.p50, 3)} ms per 20 ms frame period, ${f(r.server.mixCpuPerParticipantPct, 3)} % of a core per participant; drops ${Object.entries(r.server.dropped ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
         lines.push('');

@@ -32,6 +32,7 @@ const serveOptions = defineOptions([
   { flags: '--token <token>', description: 'join token for a relay started with --secret (or env RTCPROBE_SIGNAL_TOKEN)', env: 'RTCPROBE_SIGNAL_TOKEN' },
   { flags: '--peer-id <id>', description: 'the peerId to ask for (default: the relay picks one)' },
   { flags: '--jitter-ms <ms>', description: 'jitter buffer depth per participant, ms (whole 20 ms frames)', default: 40, parse: intOption(20, 1000) },
+  { flags: '--late <mode>', description: 'a participant\'s jitter buffer ran dry: hold (the frame due is played when it comes, the added delay trimmed after 200 ms) or drop (move on; the frame is dropped as late when it comes)', default: 'hold' },
   { flags: '--max-rate <pps>', description: 'RTP packets per second accepted from one participant (more are dropped as "rate")', default: 100, parse: intOption(50, 100_000) },
   { flags: '--max-burst <n>', description: 'packets in a burst above --max-rate', default: 25, parse: intOption(1, 100_000) },
   { flags: '--listen <host:port>', description: 'serve /metrics (Prometheus) and /healthz on this address (port 0: any free port, printed when ready)' },
@@ -76,6 +77,7 @@ async function runServe(opts: ServeOptions, ctx: RunContext): Promise<CommandOut
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new RtcprobeError('USAGE', `--signal "${opts.signal}" is not a ws:// or wss:// URL`);
   const listen = opts.listen !== undefined ? parseListen(opts.listen) : undefined;
+  if (opts.late !== 'hold' && opts.late !== 'drop') throw new RtcprobeError('USAGE', `--late must be hold or drop, not "${opts.late}"`);
   if (opts.adminToken === '') throw new RtcprobeError('USAGE', '--admin-token must not be empty');
   const { McuServer } = await import('../core/rtc/mcu-server.js');
   const { HttpRouter } = await import('../core/signaling/http.js');
@@ -91,6 +93,7 @@ async function runServe(opts: ServeOptions, ctx: RunContext): Promise<CommandOut
     iceServers: [],
     ...(opts.loopback ? { loopback: true } : {}),
     jitterMs: opts.jitterMs,
+    late: opts.late,
     maxPacketsPerSecond: opts.maxRate,
     maxBurst: opts.maxBurst,
     timeoutMs: opts.timeout,

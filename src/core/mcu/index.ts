@@ -4,3 +4,4 @@ export * from './mixer.js';
 export * from './jitter.js';
 export * from './rtp.js';
 export * from './impulse.js';
+export * from './drain.js';

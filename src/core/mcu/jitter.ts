@@ -33,6 +33,13 @@ export interface JitterOptions {
   samplesPerFrame?: number;
   /** Consecutive concealed ticks after which the buffer refills (default 50: 1 s at 20 ms). */
   resetAfter?: number;
+  /**
+   * On a tick with nothing buffered at all, conceal without moving on: the
+   * frame due is probably late rather than lost (its sender stalled), and is
+   * played when it comes instead of being dropped as late. The delay this
+   * adds stays until something trims it (see LatencyTrim). Default false.
+   */
+  holdOnUnderrun?: boolean;
 }
 
 export type PushResult = 'queued' | 'duplicate' | 'late' | 'overrun';
@@ -72,6 +79,7 @@ export class JitterBuffer<T> {
   readonly capacity: number;
   private readonly samplesPerFrame: number;
   private readonly resetAfter: number;
+  private readonly holdOnUnderrun: boolean;
   private readonly slots = new Map<number, Slot<T>>();
   /** Extended sequence numbers received recently (for duplicates of played frames). */
   private readonly recent = new Set<number>();
@@ -89,6 +97,7 @@ export class JitterBuffer<T> {
     this.capacity = Math.max(this.depth + 1, Math.floor(o.capacity ?? this.depth * 4));
     this.samplesPerFrame = o.samplesPerFrame ?? 160;
     this.resetAfter = Math.max(1, o.resetAfter ?? 50);
+    this.holdOnUnderrun = o.holdOnUnderrun ?? false;
   }
 
   /** Frames waiting. */
@@ -155,6 +164,7 @@ export class JitterBuffer<T> {
   /** Play one frame period: undefined while filling, otherwise the next frame (maybe concealed). */
   tick(): PlayedFrame<T> | undefined {
     if (this.next === undefined) return undefined;
+    if (this.holdOnUnderrun && this.slots.size === 0) return this.conceal(this.next);
     const ext = this.next++;
     const seq = ext % SEQ;
     const slot = this.slots.get(ext);
@@ -165,6 +175,12 @@ export class JitterBuffer<T> {
       this.lastTs = { ext, ts: slot.timestamp };
       return { seq, timestamp: slot.timestamp, payload: slot.payload, concealed: false };
     }
+    return this.conceal(ext);
+  }
+
+  /** A concealed frame for `ext` (already moved past, or held when nothing is buffered). */
+  private conceal(ext: number): PlayedFrame<T> {
+    const seq = ext % SEQ;
     this.stats.concealed++;
     if (this.slots.size === 0) this.stats.underruns++;
     const frame: PlayedFrame<T> = { seq, concealed: true };

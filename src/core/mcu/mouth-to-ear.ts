@@ -47,6 +47,14 @@ export interface Heard {
   earMs: number;
   delayMs: number;
   score: number;
+  /**
+   * Whether the frame holding the burst's first samples carried them. When the
+   * mixer played that frame before it arrived (concealed as silence), the rest
+   * of the burst is still found at the right place, but the ear time is the
+   * concealed frame's: too early. Such bursts count as heard; their delay
+   * must not go into the figures.
+   */
+  intact: boolean;
 }
 
 export interface ListenerAnalysis {
@@ -110,6 +118,19 @@ function activeRuns(pcm: Int16Array, pad: number): [number, number][] {
   return runs;
 }
 
+const energy = (pcm: Int16Array, from: number, to: number): number => {
+  let e = 0;
+  for (let i = Math.max(0, from); i < Math.min(pcm.length, to); i++) e += pcm[i]! * pcm[i]!;
+  return e;
+};
+
+/** The burst's first frame holds at least a tenth of the energy of its second (the first has the fade-in). */
+function firstFrameIntact(pcm: Int16Array, off: number): boolean {
+  const first = energy(pcm, off, off + FRAME_SAMPLES);
+  const second = energy(pcm, off + FRAME_SAMPLES, off + 2 * FRAME_SAMPLES);
+  return second > 0 && first >= 0.1 * second;
+}
+
 export interface AnalyseOptions {
   /** The listener's own burst id. */
   ownId: number;
@@ -164,7 +185,7 @@ export function analyseListener(listener: string, frames: readonly ReceivedFrame
         continue;
       }
       used.add(match);
-      heard.push({ source: match.source, listener, id: d.id, mouthMs: match.mouthMs, earMs, delayMs: earMs - match.mouthMs, score: d.score });
+      heard.push({ source: match.source, listener, id: d.id, mouthMs: match.mouthMs, earMs, delayMs: earMs - match.mouthMs, score: d.score, intact: firstFrameIntact(pcm, off) });
     }
   }
   const perSource: ListenerAnalysis['perSource'] = {};

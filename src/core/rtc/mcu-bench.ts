@@ -56,7 +56,8 @@ export interface McuBenchResult {
   connections: { expected: number; up: number; failed: number; failures: { peerId: string; remote: string; code: string; message: string }[] };
   /** Mouth-to-ear delay of every burst heard, ms: packetization (20 ms) + path + jitter buffer + mixing clock + path back. */
   mouthToEarMs?: Summary;
-  impulses: { sent: number; expected: number; heard: number; selfHeard: number; unmatched: number; pairs: McuPair[] };
+  /** `partial`: heard, but the frame with their first samples was played as silence (not in the delay figures). */
+  impulses: { sent: number; expected: number; heard: number; partial: number; selfHeard: number; unmatched: number; pairs: McuPair[] };
   /** Client wire bytes/s (SRTP, RTCP, DTLS), mean over the participants; ratio: to one nominal PCMU stream. */
   upload: { perPeerBps: number; ratio: number; nominalStreamBps: number };
   /** ratio: download / upload of the same participants (1 for an MCU: one mixed stream back). */
@@ -180,7 +181,7 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
       const mine = a.heard.filter((h) => inWindow(h.mouthMs));
       heard.push(...mine);
       for (const [source, s] of Object.entries(a.perSource)) {
-        const d = summarizeExact(mine.filter((h) => h.source === source).map((h) => h.delayMs));
+        const d = summarizeExact(mine.filter((h) => h.source === source && h.intact).map((h) => h.delayMs));
         pairs.push({ source, listener: c.options.peerId, expected: s.expected, heard: s.heard, ...(d ? { mouthToEarMs: d } : {}) });
       }
     }
@@ -189,7 +190,7 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
     const up = live.length;
     const upBps = live.length ? live.reduce((x, _c, i) => x + ((wire1[i]!.sent - wire0[i]!.sent) * 1000) / windowMs, 0) / live.length : 0;
     const downBps = live.length ? live.reduce((x, _c, i) => x + ((wire1[i]!.received - wire0[i]!.received) * 1000) / windowMs, 0) / live.length : 0;
-    const m2e = summarizeExact(heard.map((h) => h.delayMs));
+    const m2e = summarizeExact(heard.filter((h) => h.intact).map((h) => h.delayMs));
     const mixT = server?.mixTiming();
     const cpu = cpuUsage(cpu0);
     const processes: ProcessUsage[] = [{ role: 'bench', peers: live.length, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 }];
@@ -213,7 +214,7 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
       windowMs,
       connections: { expected: o.peers, up, failed: o.peers - up, failures },
       ...(m2e ? { mouthToEarMs: m2e } : {}),
-      impulses: { sent: sent.filter((s) => inWindow(s.mouthMs)).length, expected, heard: heardN, selfHeard, unmatched, pairs },
+      impulses: { sent: sent.filter((s) => inWindow(s.mouthMs)).length, expected, heard: heardN, partial: heard.filter((h) => !h.intact).length, selfHeard, unmatched, pairs },
       upload: { perPeerBps: upBps, ratio: upBps / PCMU_STREAM_BPS, nominalStreamBps: PCMU_STREAM_BPS },
       download: { perPeerBps: downBps, ratio: upBps > 0 ? downBps / upBps : 0 },
       server: server

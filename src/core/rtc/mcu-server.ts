@@ -18,6 +18,12 @@
  * - `ssrc`: a second SSRC from a participant that already has a stream;
  * - `late`, `duplicate` (and `overrun`, frames skipped): the jitter buffer's.
  *
+ * When a participant's buffer runs dry, the frame due is concealed (silence)
+ * but not skipped: it is most likely late, not lost (its sender stalled), and
+ * is played when it comes. A buffer that then keeps more than its depth
+ * waiting for 200 ms loses one frame per 200 ms until it is back
+ * at its depth (LatencyTrim), so a stall does not add latency for good.
+ *
  * RTCP: werift sends a sender report for each outgoing stream and receiver
  * reports for each incoming one on its own timers; the MCU counts the RTCP
  * packets it receives by type and does not act on them.
@@ -33,6 +39,7 @@ import type { JoinedMessage } from '../signaling/protocol.js';
 import type { IceServer } from '../ice/servers.js';
 import { MetricsRegistry, type Histogram, type LabelledCounter } from '../signaling/metrics.js';
 import { JitterBuffer, FrameClock, type JitterStats } from '../mcu/jitter.js';
+import { LatencyTrim } from '../mcu/drain.js';
 import { FRAME_SAMPLES, mixFrame } from '../mcu/mixer.js';
 import { ulawDecodeFrame, ulawEncodeFrame } from '../mcu/g711.js';
 import { RtcPeer, PCMU_PT } from './peer.js';
@@ -40,6 +47,8 @@ import { isSdpSignal, type SdpSignal } from './connection.js';
 
 export const FRAME_MS = 20;
 export const DEFAULT_JITTER_MS = 40;
+/** Ticks a jitter buffer must stay above its depth before one frame is trimmed (0.2 s). */
+export const TRIM_AFTER_TICKS = 10;
 
 export type DropReason = 'malformed' | 'payload-type' | 'size' | 'rate' | 'ssrc' | 'late' | 'duplicate' | 'overrun';
 export const DROP_REASONS: readonly DropReason[] = ['malformed', 'payload-type', 'size', 'rate', 'ssrc', 'late', 'duplicate', 'overrun'];
@@ -54,6 +63,8 @@ export interface McuServerOptions {
   loopback?: boolean;
   /** Jitter buffer depth, ms (rounded to whole 20 ms frames, at least one). */
   jitterMs?: number;
+  /** What a dry jitter buffer does: hold the frame due (default: played when it comes late) or drop it and move on. */
+  late?: 'hold' | 'drop';
   /** Token bucket per participant: packets per second and burst. */
   maxPacketsPerSecond?: number;
   maxBurst?: number;
@@ -79,6 +90,8 @@ export interface ParticipantStats {
   payloadBytesIn: number;
   packetsSent: number;
   payloadBytesSent: number;
+  /** Frames dropped from its jitter buffer to trim a lasting excess (see LatencyTrim). */
+  trimmed: number;
   /** Packets handed to werift for this participant after it was removed (must stay 0). */
   sentAfterRemoval: number;
   /** Wire bytes (SRTP, RTCP, DTLS, SCTP) of its transport, at the last look. */
@@ -96,6 +109,7 @@ interface Participant {
   state: 'connecting' | 'up' | 'gone';
   tx?: RTCRtpTransceiver;
   jitter: JitterBuffer<Uint8Array>;
+  trim: LatencyTrim;
   ssrc?: number;
   seq: number;
   ts: number;
@@ -161,6 +175,7 @@ export class McuServer {
     reg.counterOf('rtcprobe_mcu_frames_concealed_total', 'Frames played as silence because the packet was missing.', jsum('concealed'));
     reg.counterOf('rtcprobe_mcu_underruns_total', 'Frame periods a playing jitter buffer had nothing for.', jsum('underruns'));
     reg.counterOf('rtcprobe_mcu_late_total', 'Packets that came after their frame was played.', jsum('late'));
+    reg.counterOf('rtcprobe_mcu_frames_trimmed_total', 'Frames dropped from a jitter buffer that stayed above its depth for a second (standing latency trimmed).', () => this.allStats().reduce((a, p) => a + p.trimmed, 0));
     reg.gauge('rtcprobe_mcu_jitter_depth_frames', 'Jitter buffer depth, frames of 20 ms.', () => this.depth);
   }
 
@@ -254,11 +269,11 @@ export class McuServer {
     }
     const t = now();
     const p: Participant = {
-      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth }),
+      id, rtc, state: 'connecting', jitter: new JitterBuffer<Uint8Array>({ depth: this.depth, holdOnUnderrun: (o.late ?? 'hold') === 'hold' }), trim: new LatencyTrim(this.depth, TRIM_AFTER_TICKS),
       seq: Math.floor(Math.random() * 65536), ts: Math.floor(Math.random() * 2 ** 31), first: true,
       tokens: this.maxBurst, tokensAt: t, parsedPending: 0, offs: [], decoded: new Int16Array(FRAME_SAMPLES),
       stats: {
-        peerId: id, state: 'connecting', rtpIn: 0, rtcpIn: 0, payloadBytesIn: 0, packetsSent: 0, payloadBytesSent: 0, sentAfterRemoval: 0,
+        peerId: id, state: 'connecting', rtpIn: 0, rtcpIn: 0, payloadBytesIn: 0, packetsSent: 0, payloadBytesSent: 0, trimmed: 0, sentAfterRemoval: 0,
         wire: { sent: 0, received: 0 }, drops: {}, jitter: { received: 0, played: 0, concealed: 0, underruns: 0, late: 0, duplicates: 0, overruns: 0, overrunSkipped: 0, resets: 0 }, joinedAtMs: t,
       },
     };
@@ -380,6 +395,11 @@ export class McuServer {
     for (const p of up) {
       const f = p.jitter.tick();
       inputs.set(p, f?.payload ? ulawDecodeFrame(f.payload, p.decoded) : undefined);
+      if (p.trim.afterTick(p.jitter.size)) {
+        // Frames have been waiting beyond the depth for 200 ms: drop one to get the latency back.
+        p.jitter.tick();
+        p.stats.trimmed++;
+      }
     }
     const { mixes, clipped } = mixFrame(inputs);
     const out = new Map<Participant, Uint8Array>();

@@ -53,4 +53,12 @@ describe('mouth-to-ear from bursts', () => {
     expect(r.heard).toEqual([]);
     expect(r.unmatched).toBe(1);
   });
+
+  it('marks a burst whose first frame was played as silence: heard, but not timed', () => {
+    const frames = stream(40, 0, 1000, [{ id: 1, frame: 10 }, { id: 1, frame: 25 }]);
+    frames[25]!.payload.fill(0xff); // the mixer concealed that frame: silence
+    const sent: BurstSent[] = [{ source: 'A', id: 1, mouthMs: 1150 }, { source: 'A', id: 1, mouthMs: 1450 }];
+    const r = analyseListener('me', frames, sent, { ownId: 0, ids: [0, 1] });
+    expect(r.heard.map((h) => h.intact)).toEqual([true, false]);
+  });
 });

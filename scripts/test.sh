@@ -15,6 +15,7 @@ command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v sysctl >/dev/null 2>&1 || need_pkgs+=(procps)
 command -v miniupnpd >/dev/null 2>&1 || need_pkgs+=(miniupnpd)
 command -v janus >/dev/null 2>&1 || need_pkgs+=(janus)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need_pkgs[*]}" >&2

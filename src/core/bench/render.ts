@@ -153,9 +153,9 @@ const COLORS=['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b'];
 (function(){const W=900,H=320,L=50,B=30;const s=el('svg',{width:W,height:H},document.getElementById('cdf'));
 const keys=Object.keys(D.cdf);let max=0;for(const k of keys)for(const p of D.cdf[k])max=Math.max(max,p[0]);max=max||1;
 el('line',{x1:L,y1:H-B,x2:W-10,y2:H-B,stroke:'#000'},s);el('line',{x1:L,y1:10,x2:L,y2:H-B,stroke:'#000'},s);
-for(let i=0;i<=4;i++){const v=max*i/4;txt(s,L+(W-L-10)*i/4,H-B+14,v.toFixed(2)+' ms','middle');txt(s,L-4,H-B-(H-B-10)*i/4+4,(i*25)+'%','end');}
+for(let i=0;i<=4;i++){const v=max*i/4;txt(s,L+(W-L-10)*i/4,H-B+14,v.toFixed(2)+' ms',i===4?'end':'middle');txt(s,L-4,H-B-(H-B-10)*i/4+4,(i*25)+'%','end');}
 keys.forEach((k,i)=>{const pts=D.cdf[k].map(p=>(L+(W-L-10)*p[0]/max).toFixed(1)+','+(H-B-(H-B-10)*p[1]).toFixed(1)).join(' ');
-el('polyline',{points:pts,fill:'none',stroke:COLORS[i%COLORS.length],'stroke-width':1.5},s);txt(s,W-200,20+i*14,k).setAttribute('fill',COLORS[i%COLORS.length]);});})();
+el('polyline',{points:pts,fill:'none',stroke:COLORS[i%COLORS.length],'stroke-width':1.5},s);txt(s,W-200,H-B-10-(keys.length-1-i)*14,k).setAttribute('fill',COLORS[i%COLORS.length]);});})();
 function bars(id,items,unit){const W=900,row=22,L=170;const H=items.length*row+10;const s=el('svg',{width:W,height:H},document.getElementById(id));
 let max=0;for(const it of items)for(const v of it.v)max=Math.max(max,v);max=max||1;
 items.forEach((it,i)=>{txt(s,L-6,i*row+16,it.k,'end');it.v.forEach((v,j)=>{const w=(W-L-120)*v/max;el('rect',{x:L,y:i*row+4+j*(row-6)/it.v.length,width:Math.max(1,w),height:(row-6)/it.v.length,fill:COLORS[j]},s);});

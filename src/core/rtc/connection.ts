@@ -243,8 +243,10 @@ export class Connection {
       }),
     );
     const long = { timeoutMs: 2_000_000_000, signal: this.abort.signal };
-    if (t.channels.includes('audio')) this.rtc.sendAudio({ packets: Number.MAX_SAFE_INTEGER, ...long }).catch((e: unknown) => this.mediaStopped(e));
-    if (t.channels.includes('video')) this.rtc.sendVideo({ frames: Number.MAX_SAFE_INTEGER, profile: { fps: t.videoFps, kbps: t.videoKbps }, ...long }).catch((e: unknown) => this.mediaStopped(e));
+    // A remote that is not rtcprobe (a browser) may offer no video, or receive-only audio: send what was negotiated.
+    const sends = (k: 'audio' | 'video') => t.channels.includes(k) && /^send/.test(this.rtc.mediaDirection(k) ?? '');
+    if (sends('audio')) this.rtc.sendAudio({ packets: Number.MAX_SAFE_INTEGER, ...long }).catch((e: unknown) => this.mediaStopped(e));
+    if (sends('video')) this.rtc.sendVideo({ frames: Number.MAX_SAFE_INTEGER, profile: { fps: t.videoFps, kbps: t.videoKbps }, ...long }).catch((e: unknown) => this.mediaStopped(e));
   }
 
   /** No new probes (the end of a window: outstanding echoes can still come back). */
@@ -350,8 +352,10 @@ export class Connection {
       audioOwd: sh(this.audioTransit),
       videoOwd: sh(this.videoTransit),
     };
-    if (ch.includes('audio')) base.audio = rtp(this.audio, this.audioTransit, this.rtpCount.audio);
-    if (ch.includes('video')) base.video = rtp(this.video, this.videoTransit, this.rtpCount.video);
+    // RTP figures only for a stream the remote agreed to send: silence from a receive-only remote is no loss figure.
+    const receives = (k: 'audio' | 'video') => ch.includes(k) && /recv/.test(this.rtc.mediaDirection(k) ?? '');
+    if (receives('audio')) base.audio = rtp(this.audio, this.audioTransit, this.rtpCount.audio);
+    if (receives('video')) base.video = rtp(this.video, this.videoTransit, this.rtpCount.video);
     return base;
   }
 

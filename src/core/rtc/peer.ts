@@ -303,6 +303,15 @@ export class RtcPeer {
     return { clock: this.clock, sleepUntil: (at, w, dl) => this.sleepUntil(at, w, dl), checkSending: (w, dl, kind) => this.checkSending(w, dl, kind) };
   }
 
+  /**
+   * The negotiated direction of the audio or video transceiver, from this side ("sendonly": we send,
+   * the remote does not); undefined when the offer/answer has no such m-line.
+   */
+  mediaDirection(kind: 'audio' | 'video'): string | undefined {
+    const tx = kind === 'audio' ? this.audioTx : this.videoTx;
+    return tx?.currentDirection ?? undefined;
+  }
+
   /** Audio-like RTP: `packets` packets every ptime, each carrying a probe header. */
   async sendAudio(o: AudioSendOptions): Promise<SendReport> {
     return sendAudioRtp(this.sendable(this.audioTx, 'audio'), this.audioRtp, this.rtpContext(), o);

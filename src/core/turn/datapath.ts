@@ -200,8 +200,10 @@ export interface DirectResult {
 export interface RemotePeerResult {
   /** Our own socket, as a peer outside the server, sends to our relayed address; the server hands it to us in Data indications. */
   peerToRelay: DirectResult;
-  /** We ask the relay (Send indications) to send to our server-reflexive address; it arrives on our socket from the relayed address. */
+  /** Then we ask the relay (Send indications) to send to our server-reflexive address; it arrives on our socket from the relayed address. */
   relayToPeer: DirectResult;
+  /** The outside address the server saw our peer-to-relay datagrams come from (XOR-PEER-ADDRESS of the Data indications); absent when none came back. */
+  seenFrom?: TransportAddress;
 }
 
 const DIRECT_MAGIC = 0x52504450; // "RPDP"
@@ -210,7 +212,8 @@ const DIRECT_MAGIC = 0x52504450; // "RPDP"
  * The path between a relay and a peer outside the server, with the client's
  * own socket as that peer: its server-reflexive address (XOR-MAPPED-ADDRESS)
  * is where the Internet sees it. Needs a UDP transport and a permission
- * toward `peer`'s IP on `a`. Each direction is measured on its own.
+ * toward `peer`'s IP on `a`. Each direction is measured on its own, peer to
+ * relay first.
  */
 export async function measureRemotePeer(
   a: TurnClient,
@@ -230,6 +233,7 @@ export async function measureRemotePeer(
   const ours = (d: Buffer, dir: number) => d.length >= HEADER && d.readUInt32BE(0) === DIRECT_MAGIC && d.readUInt32BE(4) === runId && d.readUInt32BE(8) >>> 24 === dir;
   const seenIn = new Set<number>();
   const seenOut = new Set<number>();
+  let seenFrom: TransportAddress | undefined;
   let allIn: (() => void) | undefined;
   let waiting: Set<number> | undefined;
   const note = (seen: Set<number>, seq: number) => {
@@ -237,12 +241,15 @@ export async function measureRemotePeer(
     seen.add(seq);
     if (seen.size === o.count && seen === waiting) allIn?.();
   };
-  a.onRelayedData((d) => {
-    if (ours(d, 1)) note(seenIn, d.readUInt32BE(8) & 0xffffff);
+  a.onRelayedData((d, via) => {
+    if (!ours(d, 1)) return;
+    if ('peer' in via && !seenFrom) seenFrom = via.peer;
+    note(seenIn, d.readUInt32BE(8) & 0xffffff);
   });
   a.onDirectData((d, from) => {
-    if (!ours(d, 2)) return false;
-    if (from.address === relay.address && from.port === relay.port) note(seenOut, d.readUInt32BE(8) & 0xffffff);
+    if (d.length < HEADER || d.readUInt32BE(0) !== DIRECT_MAGIC || d.readUInt32BE(4) !== runId) return false;
+    // Late datagrams of an earlier attempt are ours but not counted for this one.
+    if (ours(d, 2) && from.address === relay.address && from.port === relay.port) note(seenOut, d.readUInt32BE(8) & 0xffffff);
     return true;
   });
   const run = async (send: (seq: number) => void, seen: Set<number>): Promise<DirectResult> => {
@@ -266,9 +273,14 @@ export async function measureRemotePeer(
     return { sent: o.count, received: seen.size };
   };
   try {
+    // Peer to relay first: our datagrams to the relayed address also open this
+    // host's NAT for datagrams from it (a hole-punch, as ICE's checks do). The
+    // other order would spoil it: a Linux NAT records the relay's unsolicited
+    // datagram as a connection of its own, and then gives the hole-punch
+    // another outside port.
     const peerToRelay = await run((i) => a.sendDirect(relay, frame(1, i)), seenIn);
     const relayToPeer = await run((i) => a.sendIndication(peer, frame(2, i)), seenOut);
-    return { peerToRelay, relayToPeer };
+    return { peerToRelay, relayToPeer, ...(seenFrom ? { seenFrom } : {}) };
   } finally {
     a.onRelayedData(() => {});
     a.onDirectData(undefined);

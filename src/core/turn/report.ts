@@ -36,6 +36,7 @@ const WARNING_LABELS: Record<string, string> = {
   'stale-allocation': 'stale allocation (437)',
   'relay-indication': 'loss on the relayed path',
   'relay-channel': 'loss on the relayed path',
+  'relay-to-peer': "relay to peer not verified (this host's NAT)",
   'channel-rebind': 'channel rebind not refused with 400',
   quota: 'no allocation quota',
   'tcp-allocate': 'no RFC 6062 TCP relay',
@@ -62,6 +63,24 @@ export interface RelaySummary {
   jitter?: number;
   throughput: PathResult['throughput'];
   mode: PathMode;
+}
+
+/**
+ * The outside-peer measurement of one server (UDP; our own socket is the peer,
+ * at `mapped`). `relayToPeer`: `arrived`, `not-verified-nat` (this host's NAT
+ * maps each destination to its own port and filters the relay's datagrams to
+ * the mapping the server knows: not the server's fault; `reason` says so) or
+ * `failed`.
+ */
+export interface OutsidePeer {
+  relayToPeer: 'arrived' | 'not-verified-nat' | 'failed';
+  /** Our outside address (XOR-MAPPED-ADDRESS) differs from our socket's local address. */
+  behindNat: boolean;
+  /** The outside address the server saw our datagrams to the relayed address come from (XOR-PEER-ADDRESS of the Data indications). */
+  seenFrom?: string;
+  /** With seenFrom: true when it differs from `mapped` (the NAT maps each destination apart). */
+  mappingPerDestination?: boolean;
+  reason?: string;
 }
 
 export type TurnVerdict = 'works' | 'not-verified' | 'failed';
@@ -106,6 +125,8 @@ export interface TurnReport {
     realm?: string;
     software?: string;
     tls?: TlsInfo;
+    /** UDP: how the relay-to-peer row was decided (the outside peer is our own socket at `mapped`). */
+    outsidePeer?: OutsidePeer;
   }[];
 }
 

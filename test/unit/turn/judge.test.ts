@@ -31,6 +31,7 @@ describe('judgeRun: the verdict of a run (pure)', () => {
     { name: 'a failure outranks a server not verified', rows: rows(['udp.auth-challenge', 'fail']), unverified: NOT_VERIFIED, verdict: 'failed', ok: false, exit: 1 },
     { name: 'reached but not verified, nothing failed', rows: rows(['udp.reach', 'pass'], ['udp.auth', 'skip']), unverified: NOT_VERIFIED, verdict: 'not-verified', ok: false, exit: 1 },
     { name: 'no rows and no server left unverified', rows: [], unverified: [], verdict: 'works', ok: true, exit: 0 },
+    { name: 'relay to peer not verified because of this host\'s NAT is a warning, not a failure', rows: rows(['udp.relay-channel', 'pass'], ['udp.peer-to-relay', 'pass'], ['udp.relay-to-peer', 'warn']), unverified: [], verdict: 'works', ok: true, exit: 0 },
     { name: 'an aborted run', rows: rows(['udp.dns', 'pass'], ['udp.aborted', 'fail']), unverified: [], verdict: 'failed', ok: false, exit: 1 },
   ];
   it.each(cases)('$name: $verdict', (c) => {
@@ -95,6 +96,11 @@ describe('report rows', () => {
     expect(r.rows[0]).toEqual({ id: 'udp.auth', status: 'pass', detail: expect.not.stringContaining('s3cret-pw'), hint: expect.not.stringContaining('s3cret-pw') });
     expect(r.rows[1]!.label).toBe(warningLabel('udp.allocate'));
     expect(r.rows[1]!.label).toBe('relayed address unusable by remote peers');
+  });
+
+  it('a relay-to-peer warning (this host\'s NAT) has its own label, numbered rows too', () => {
+    expect(warningLabel('udp.relay-to-peer')).toBe("relay to peer not verified (this host's NAT)");
+    expect(warningLabel('udp2.relay-to-peer')).toBe("relay to peer not verified (this host's NAT)");
   });
 });
 

@@ -19,6 +19,7 @@ import {
   HEAVY_LOSS, LOOPBACK_PEERS_REFUSED, OPEN_RELAY_PORTS_TO_ALL, ownRelayRefused, RELAY_PATH_BLOCKED, RELAY_PORTS_BLOCKED, SOME_LOSS,
 } from '../hints.js';
 import { MIN_CHANNEL } from '../protocol.js';
+import type { OutsidePeer } from '../report.js';
 import { bandwidthCheck } from './bandwidth.js';
 import { allocateFresh } from './allocate.js';
 
@@ -212,12 +213,41 @@ async function outsidePeer(x: ServerCheck, a: TurnClient, relay: TransportAddres
         ? `relaying between two allocations of this server works, but datagrams from outside to the relayed address do not arrive: a firewall in front of the relay ports admits the server's own traffic and drops inbound UDP from elsewhere, so peers that are not clients of this server cannot reach relayed clients: ${firewall}`
         : `datagrams to the relayed address do not arrive: a firewall most likely drops inbound UDP to the relay ports: ${firewall}`);
   }
+  // The peer-to-relay datagrams went first: they opened this host's NAT (if
+  // any) for datagrams from the relayed address, as ICE's checks would.
+  const local = a.local;
+  const behindNat = !(local.address === mapped.address && local.port === mapped.port) && local.address !== '0.0.0.0' && local.address !== '::';
+  const seenFrom = r.seenFrom;
+  const perDestination = !!seenFrom && !(seenFrom.address === mapped.address && seenFrom.port === mapped.port);
+  const outside = (relayToPeer: OutsidePeer['relayToPeer'], reason?: string): void => {
+    x.info.outsidePeer = {
+      relayToPeer,
+      behindNat,
+      ...(seenFrom ? { seenFrom: addr(seenFrom), mappingPerDestination: perDestination } : {}),
+      ...(reason ? { reason } : {}),
+    };
+  };
+  const toMapped = `${r2p.received}/${r2p.sent} Send indications toward our outside address ${addr(mapped)} arrived on our socket from the relayed address ${addr(relay)}`;
   if (ok(r2p)) {
-    x.add('relay-to-peer', 'pass', `${r2p.received}/${r2p.sent} Send indications toward our outside address ${addr(mapped)} arrived on our socket from the relayed address ${addr(relay)}`);
+    x.add('relay-to-peer', 'pass', behindNat
+      ? `${toMapped}, through this host's NAT (local address ${addr(local)}), opened by the peer-to-relay datagrams our socket had sent to ${addr(relay)} first (the hole-punch a NAT that filters by address needs)`
+      : toMapped);
+    outside('arrived');
+  } else if (ok(p2r) && perDestination) {
+    // Our datagrams to the relay left this host's NAT from another outside
+    // address than those to the server: the NAT maps each destination apart
+    // (symmetric), and its mapping toward the server admits only the server.
+    const reason = `this host's NAT maps each destination to its own outside port (toward the server ${addr(mapped)}, toward the relayed address ${addr(seenFrom!)}) and drops datagrams from the relayed address to the mapping the server knows`;
+    x.add('relay-to-peer', 'warn',
+      `not verified: this host's NAT filters datagrams from the relayed address ${addr(relay)} toward our outside address ${addr(mapped)} (${r2p.received}/${r2p.sent} arrived, after a hole-punch): ${reason}. Peer to relay works, so the relay ports are reachable; the relay's sending to outside peers cannot be shown from behind this NAT`,
+      'not a fault of the server: to verify that the relay reaches outside peers, run this check from a host without NAT or behind a NAT with endpoint-independent mapping; for calls, a NAT like this one makes direct paths unlikely and this relay needed',
+      "relay to peer not verified (this host's NAT)");
+    outside('not-verified-nat', reason);
   } else {
-    x.add('relay-to-peer', 'fail', `${r2p.received}/${r2p.sent} Send indications toward our outside address ${addr(mapped)} arrived on our socket from the relayed address ${addr(relay)}`,
+    x.add('relay-to-peer', 'fail', ok(p2r) ? `${toMapped}, though our socket had sent to it first from that same outside address (a hole-punch)` : toMapped,
       between
-        ? 'relaying between two allocations works, but the relay cannot send to an outside address: an outbound firewall on the TURN host drops UDP from the relay ports toward the Internet, or a firewall in front of this machine drops datagrams from the relayed address'
+        ? `relaying between two allocations works, but the relay cannot send to an outside address: an outbound firewall on the TURN host drops UDP from the relay ports toward the Internet, or a firewall in front of this machine drops datagrams from the relayed address${ok(p2r) && behindNat ? ' (the ordinary filtering of a NAT here does not explain it: our datagrams to the relayed address left from the same outside address and opened it)' : ''}`
         : 'the relay could not send to an outside address: check outbound UDP from the relay ports on the TURN host, and the firewall in front of this machine');
+    outside('failed');
   }
 }

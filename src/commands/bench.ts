@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { pickCredentials } from './shared-options.js';
 import { RtcprobeError } from '../core/errors.js';
@@ -7,7 +8,7 @@ import { defineCommand, defineOptions, intOption, numberOption, type OptionValue
 import { TRAFFIC_OPTIONS, trafficFrom } from './rtc-shared.js';
 
 const benchOptions = defineOptions([
-  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server; sfu: every peer connects only to an SFU started for the run; mcu: every peer sends PCMU to an audio MCU started for the run and hears the mix (all: not yet)', default: 'mesh' },
+  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server; sfu: every peer connects only to an SFU started for the run; mcu: every peer sends PCMU to an audio MCU started for the run and hears the mix; all: mesh, sfu, mcu and turn one after another on one audio workload, compared', default: 'mesh' },
   { flags: '--peers <n>', description: 'number of peers', default: 2, parse: intOption(2, 64) },
   { flags: '--sweep <spec>', description: 'run once per size and compare, e.g. peers=2,4,8' },
   { flags: '--duration <s>', description: 'measurement window, seconds', default: 5, parse: numberOption(0.2, 86_400) },
@@ -40,12 +41,11 @@ export const benchCommand = defineCommand({
 });
 
 async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
-  const { TOPOLOGIES, LATER_TOPOLOGIES, runBench } = await import('../core/rtc/bench-run.js');
+  const { TOPOLOGIES, runBench } = await import('../core/rtc/bench-run.js');
   const { parseSlo, SloParseError } = await import('../core/bench/report.js');
   const { renderBenchText, renderBenchCsv, renderBenchHtml } = await import('../core/bench/render.js');
   const topology = opts.topology;
-  if ((LATER_TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology ${topology} is not yet implemented (use mesh, turn, sfu or mcu)`);
-  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh, turn, sfu or mcu (all: not yet), not "${topology}"`);
+  if (topology !== 'all' && !(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh, turn, sfu, mcu or all, not "${topology}"`);
   const traffic = trafficFrom(opts);
   let slo;
   try {
@@ -62,6 +62,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     if (sizes.some((n) => n < 2 || n > 64)) throw new RtcprobeError('USAGE', '--sweep: every size must be between 2 and 64');
   }
   if (topology === 'mcu') return runMcuTopology(sizes, opts, ctx);
+  if (topology === 'all') return runAllTopologies(sizes, opts, ctx);
   if (opts.server !== undefined || ctx.source('jitterMs') === 'cli') throw new RtcprobeError('USAGE', '--server and --jitter-ms go with --topology mcu');
   let turn;
   if (opts.turn !== undefined) {
@@ -217,6 +218,126 @@ async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext)
         if (r.server.embedded) lines.push(`    MCU           mixing p50 ${f(r.server.mixMs?.p50, 3)} ms per 20 ms frame period, ${f(r.server.mixCpuPerParticipantPct, 3)} % of a core per participant; drops ${Object.entries(r.server.dropped ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
         lines.push('');
       }
+      return lines.join('\n');
+    },
+  };
+}
+
+/** The workload of `--topology all`: one audio stream per peer (PCMU-sized: 160 bytes every 20 ms) and light clock probes. */
+const ALL_TRAFFIC = { channels: ['data', 'audio'], dataRate: 5, dataSize: 48 } as const;
+
+/** `--topology all`: mesh, sfu, mcu and turn one after another on one workload, and their comparison. */
+async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
+  const { runBench } = await import('../core/rtc/bench-run.js');
+  const { runMcuBench } = await import('../core/rtc/mcu-bench.js');
+  const { findOnPath } = await import('../core/rtc/coturn.js');
+  const { buildComparison, comparisonVerdict, renderComparisonText, renderComparisonCsv, renderComparisonHtml } = await import('../core/bench/compare.js');
+  const { renderBenchText } = await import('../core/bench/render.js');
+  type Figures = import('../core/bench/compare.js').TopologyFigures;
+  for (const k of ['channels', 'rate', 'size', 'videoFps', 'videoKbps'] as const) {
+    if (ctx.source(k) === 'cli') throw new RtcprobeError('USAGE', '--topology all runs one fixed audio workload (the MCU carries audio only): --channels, --rate, --size, --video-fps and --video-kbps do not apply');
+  }
+  if (opts.procs > 0 || opts.signal !== undefined || opts.room !== undefined || opts.expect !== undefined || opts.token !== undefined) throw new RtcprobeError('USAGE', '--topology all runs every peer in this process: --procs, --signal, --room, --expect and --token do not apply');
+  if (opts.slo !== undefined || opts.server !== undefined) throw new RtcprobeError('USAGE', '--slo and --server do not apply to --topology all');
+  let turn: { url: string; username: string; credential: string } | undefined;
+  let turnMissing: string | undefined;
+  if (opts.turn !== undefined) {
+    const { password, secret } = pickCredentials(opts, ctx.env, false);
+    if (secret !== undefined) {
+      const { restCredentials } = await import('../core/ice/rest.js');
+      const c = restCredentials(secret, { ...(opts.user ? { user: opts.user } : {}), ttl: 3600, now: Date.now() });
+      turn = { url: opts.turn, username: c.username, credential: c.password };
+    } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };
+    else throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
+  } else if (!findOnPath('turnserver', ctx.env.PATH)) turnMissing = 'no TURN server: coturn (turnserver) is not installed here and no --turn was given';
+  // Four runs (per size) one after another share the interrupt signal: each adds its listeners.
+  setMaxListeners(100, ctx.signal);
+  const progress = await ctx.progress('bench: starting');
+  const figures: Figures[] = [];
+  const runs: Record<string, unknown[]> = { mesh: [], sfu: [], mcu: [], turn: [] };
+  const details: { title: string; text: string[] }[] = [];
+  const bar = (f: number) => '█'.repeat(Math.round(f * 20)).padEnd(20, '░');
+  const strip = <T extends { samples?: unknown }>(r: T) => {
+    const { samples: _s, ...rest } = r;
+    return rest;
+  };
+  try {
+    for (const n of sizes) {
+      let meshStream: number | undefined;
+      for (const t of ['mesh', 'sfu', 'mcu', 'turn'] as const) {
+        if (ctx.signal.aborted) break;
+        if (t === 'turn' && turnMissing) {
+          figures.push({ topology: t, peers: n, notRun: turnMissing });
+          continue;
+        }
+        if (t === 'mcu') {
+          if (n > 8) {
+            figures.push({ topology: t, peers: n, notRun: 'the MCU run takes 2 to 8 peers (one tone burst each)' });
+            continue;
+          }
+          const r = await runMcuBench({
+            peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, jitterMs: opts.jitterMs, serverProcess: { self: [] }, connectTimeoutMs: opts.timeout, signal: ctx.signal,
+            onProgress: (p) => progress.update(`bench all (${n} peers): mcu: ${p.text} ${bar(p.fraction)}`),
+          });
+          runs.mcu!.push(r);
+          details.push({ title: `mcu, ${n} peers`, text: [r.verdict, `    upload ${r.upload.perPeerBps.toFixed(0)} B/s, download ${r.download.perPeerBps.toFixed(0)} B/s per participant; impulses ${r.impulses.heard}/${r.impulses.expected} heard, self-heard ${r.impulses.selfHeard}`] });
+          figures.push({
+            topology: 'mcu', peers: n, ok: r.ok, verdict: r.verdict, connections: { expected: r.connections.expected, up: r.connections.up },
+            uploadPerPeerBps: r.upload.perPeerBps, downloadPerPeerBps: r.download.perPeerBps, streamBps: r.upload.nominalStreamBps,
+            ...(r.serverCpu ? { serverCpuPct: r.serverCpu.pctOfCore } : { serverCpuNote: 'the MCU process could not be read in /proc' }),
+            ...(r.mouthToEarMs ? { delayMs: r.mouthToEarMs } : {}),
+          });
+          continue;
+        }
+        const r = await runBench({
+          topology: t, peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, traffic: { ...ALL_TRAFFIC, channels: [...ALL_TRAFFIC.channels] },
+          ...(t === 'turn' && turn ? { turn } : {}), path: ctx.env.PATH, procs: 0, connectTimeoutMs: opts.timeout, signal: ctx.signal,
+          onProgress: (p) => progress.update(`bench all (${n} peers): ${t}: ${p.text} ${bar(p.fraction)}`),
+        });
+        runs[t]!.push(strip(r));
+        details.push({ title: `${t}, ${n} peers`, text: [r.verdict, ...renderBenchText(r)] });
+        if (t === 'mesh' && r.upload.perConnectionBps > 0) meshStream = r.upload.perConnectionBps;
+        const stream = meshStream ?? (t !== 'sfu' && r.upload.perConnectionBps > 0 ? r.upload.perConnectionBps : undefined);
+        figures.push({
+          topology: t, peers: n, ok: r.ok, verdict: r.verdict, connections: { expected: r.connections.expected, up: r.connections.up },
+          uploadPerPeerBps: r.upload.perPeerBps, ...(r.upload.downloadPerPeerBps !== undefined ? { downloadPerPeerBps: r.upload.downloadPerPeerBps } : {}),
+          ...(stream !== undefined ? { streamBps: stream } : {}),
+          ...(r.serverCpu ? { serverCpuPct: r.serverCpu.pctOfCore } : { serverCpuNote: t === 'turn' ? 'an external TURN server: its CPU is not visible from here' : 'the server process could not be read in /proc' }),
+          ...(r.aggregate.audio?.oneWayMs ? { delayMs: r.aggregate.audio.oneWayMs } : {}),
+        });
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+  if (!figures.some((f) => f.notRun === undefined)) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
+  const rows = buildComparison(figures);
+  const v = comparisonVerdict(rows);
+  const partial = ctx.signal.aborted;
+  if (opts.csv !== undefined) writeOut(opts.csv, '--csv', renderComparisonCsv(rows));
+  if (opts.html !== undefined) writeOut(opts.html, '--html', renderComparisonHtml({ ok: v.ok, verdict: v.verdict, rows, details }));
+  const exitCode = !v.ok ? 1 : partial ? 2 : 0;
+  const single = sizes.length === 1 && opts.sweep === undefined;
+  const json = {
+    command: 'bench',
+    topology: 'all',
+    ok: v.ok,
+    complete: v.complete,
+    verdict: v.verdict,
+    partial,
+    workload: { channels: ['data', 'audio'], audio: '50 packets/s of 160 bytes (PCMU-sized) per peer', clockProbes: `${ALL_TRAFFIC.dataRate}/s of ${ALL_TRAFFIC.dataSize} bytes per data channel (mesh, sfu, turn)`, mcu: 'PCMU 20 ms frames with one tone burst per second' },
+    comparison: rows,
+    ...(single ? {} : { sweep: sizes }),
+    runs: single ? Object.fromEntries(Object.entries(runs).filter(([, xs]) => xs.length).map(([k, xs]) => [k, xs[0]])) : runs,
+  };
+  return {
+    exitCode,
+    json,
+    human: (st) => {
+      const lines = [`${v.ok && v.complete ? st.ok : v.ok ? st.warn : st.fail} ${st.c.bold(v.verdict)}`, ''];
+      lines.push(st.c.bold('comparison') + ' (bytes per peer on the wire; ×stream: in streams of the workload; delay: audio one-way, for the MCU mouth-to-ear)');
+      lines.push(...renderComparisonText(rows), '');
+      for (const d of details) lines.push(st.c.bold(d.title), ...d.text, '');
       return lines.join('\n');
     },
   };

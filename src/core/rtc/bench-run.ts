@@ -18,6 +18,7 @@ import {
 } from '../bench/report.js';
 import { startRoomServer, type RoomServerChild } from './bench-server.js';
 import { dcThroughput, weriftLimit, type DcThroughput, type LimitVerdict } from '../bench/throughput.js';
+import { procCpuMs, windowCpu, type WindowCpu } from '../bench/proc-cpu.js';
 
 export const TOPOLOGIES = ['mesh', 'turn', 'sfu', 'mcu'] as const;
 export const LATER_TOPOLOGIES = ['all'] as const;
@@ -104,6 +105,8 @@ export interface BenchResult {
   processes: ProcessUsage[];
   /** sfu: the server started for the run (its own process), from its summary. */
   server?: RoomServerReport;
+  /** The SFU or coturn process started for the run: its CPU over the window (from /proc). */
+  serverCpu?: WindowCpu;
   slo?: { ok: boolean; rules: SloResult[] };
   /** Both sides of every connection. */
   perConnection: ConnectionReport[];
@@ -265,6 +268,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     for (const p of peers) p.startWindow();
     const w0 = performance.now();
     const cpuW0 = cpuUsage();
+    const serverPid = roomServer?.pid ?? coturn?.pid;
+    const serverCpu0 = await procCpuMs(serverPid);
     while (anyUp && !o.signal.aborted && performance.now() - w0 < o.durationMs) {
       const el = performance.now() - w0;
       progress({ phase: 'measuring', fraction: el / o.durationMs, text: `measuring ${(el / 1000).toFixed(1)} / ${(o.durationMs / 1000).toFixed(1)} s` });
@@ -277,6 +282,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     if (!partial) await new Promise((res) => setTimeout(res, 300));
     const windowMs = performance.now() - w0;
     const cpuW = cpuUsage(cpuW0);
+    const serverCpu = serverPid !== undefined ? windowCpu(roomServer ? 'sfu' : 'coturn', serverPid, serverCpu0, await procCpuMs(serverPid), windowMs) : undefined;
     let sides: ConnectionReport[] = [];
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
     const processes: ProcessUsage[] = [];
@@ -346,6 +352,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       ...(turnInfo ? { turn: turnInfo } : {}),
       processes,
       ...(server ? { server } : {}),
+      ...(serverCpu ? { serverCpu } : {}),
       ...(slos ? { slo: { ok: slos.every((s) => s.ok), rules: slos } } : {}),
       perConnection: sides,
       samples: { rttReliable: raw.rtt.reliable, rttUnreliable: raw.rtt.unreliable, audioOwd: raw.audioOwd, videoOwd: raw.videoOwd },

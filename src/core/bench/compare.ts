@@ -164,6 +164,29 @@ export function renderComparisonCsv(rows: readonly ComparisonRow[]): string {
   return [head, ...lines].map((l) => l.map(csvCell).join(',')).join('\n') + '\n';
 }
 
+/** Per metric, per topology, [N, value] points: only with more than one size (a sweep). */
+export function sweepSeries(rows: readonly ComparisonRow[]): Record<string, Record<string, [number, number][]>> {
+  if (new Set(rows.map((r) => r.peers)).size < 2) return {};
+  const metrics: [string, (r: ComparisonRow) => number | undefined][] = [
+    ['upload per peer (streams)', (r) => r.upload?.ratio],
+    ['download per peer (streams)', (r) => r.download?.ratio],
+    ['server CPU (% of a core)', (r) => (r.serverCpu.status === 'measured' ? r.serverCpu.pctOfCore : undefined)],
+    ['delay p50 (ms)', (r) => r.delay?.p50Ms],
+    ['delay p99 (ms)', (r) => r.delay?.p99Ms],
+  ];
+  const out: Record<string, Record<string, [number, number][]>> = {};
+  for (const [name, pick] of metrics) {
+    const m: Record<string, [number, number][]> = {};
+    for (const r of rows) {
+      const v = r.run ? pick(r) : undefined;
+      if (v === undefined) continue;
+      (m[r.topology] ??= []).push([r.peers, +v.toFixed(4)]);
+    }
+    if (Object.keys(m).length) out[name] = m;
+  }
+  return out;
+}
+
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /**
@@ -179,6 +202,7 @@ export function renderComparisonHtml(o: { ok: boolean; verdict: string; rows: re
     traffic: ran.map((r) => ({ k: label(r), v: [r.upload?.ratio ?? 0, r.download?.ratio ?? 0] })),
     cpu: ran.filter((r) => r.serverCpu.status === 'measured').map((r) => ({ k: label(r), v: [r.serverCpu.status === 'measured' ? r.serverCpu.pctOfCore : 0] })),
     delay: ran.filter((r) => r.delay).map((r) => ({ k: `${label(r)} (${r.delay!.kind})`, v: [r.delay!.p50Ms, r.delay!.p99Ms] })),
+    vsN: sweepSeries(o.rows),
   };
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   const notRun = o.rows.filter((r) => !r.run).map((r) => `<li>${esc(label(r))}: not run: ${esc(r.notRun ?? '')}</li>`).join('');
@@ -191,7 +215,8 @@ export function renderComparisonHtml(o: { ok: boolean; verdict: string; rows: re
 ${notRun ? `<ul>${notRun}</ul>` : ''}
 <h3>Client upload / download per peer, in streams of the workload (blue: upload, red: download)</h3><div id="traffic"></div>
 <h3>Server CPU over the window (% of one core)</h3><div id="cpu"></div>
-<h3>Delay p50 / p99 (ms): audio one-way for mesh, SFU and TURN; mouth-to-ear for the MCU</h3><div id="delay"></div>
+<h3>Delay p50 / p99 (ms; blue: p50, red: p99): audio one-way for mesh, SFU and TURN; mouth-to-ear for the MCU</h3><div id="delay"></div>
+${Object.keys(data.vsN).length ? '<h3>As functions of N (peers)</h3><div id="vsn"></div>' : ''}
 <pre>${esc(renderComparisonText(o.rows).join('\n'))}</pre></section>
 ${o.details.map((d) => `<h2>${esc(d.title)}</h2><pre>${esc(d.text.join('\n'))}</pre>`).join('\n')}
 <script>
@@ -207,6 +232,14 @@ txt(s,L+(W-L-140)*Math.max(...it.v)/max+6,i*row+18,it.v.map(v=>unit(v)).join(' /
 bars('traffic',D.traffic,v=>v.toFixed(2)+'×');
 bars('cpu',D.cpu,v=>v.toFixed(1)+' %');
 bars('delay',D.delay,v=>v.toFixed(1)+' ms');
+const TC={mesh:'#1f77b4',sfu:'#d62728',mcu:'#2ca02c',turn:'#ff7f0e'};
+for(const m of Object.keys(D.vsN)){const W=440,H=220,L=50,B=30,R=90;const box=document.getElementById('vsn');const s=el('svg',{width:W,height:H},box);
+txt(s,L,14,m);const ser=D.vsN[m];let xs=[],ys=[0];for(const t in ser)for(const p of ser[t]){xs.push(p[0]);ys.push(p[1]);}
+const x0=Math.min(...xs),x1=Math.max(...xs),y1=Math.max(...ys)||1;const X=v=>L+(W-L-R)*(x1>x0?(v-x0)/(x1-x0):0.5),Y=v=>H-B-(H-B-24)*v/y1;
+el('line',{x1:L,y1:H-B,x2:W-R,y2:H-B,stroke:'#000'},s);el('line',{x1:L,y1:24,x2:L,y2:H-B,stroke:'#000'},s);
+for(const x of [...new Set(xs)])txt(s,X(x),H-B+14,'N='+x,'middle');txt(s,L-4,Y(y1)+4,(+y1.toFixed(2))+'','end');txt(s,L-4,H-B,'0','end');
+Object.keys(ser).forEach((t,i)=>{el('polyline',{points:ser[t].map(p=>X(p[0]).toFixed(1)+','+Y(p[1]).toFixed(1)).join(' '),fill:'none',stroke:TC[t],'stroke-width':1.5},s);
+for(const p of ser[t])el('circle',{cx:X(p[0]),cy:Y(p[1]),r:2.5,fill:TC[t]},s);txt(s,W-R+8,30+i*14,t).setAttribute('fill',TC[t]);});}
 </script>
 </body></html>
 `;

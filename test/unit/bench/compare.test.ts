@@ -80,3 +80,17 @@ describe('process CPU from /proc/<pid>/stat', () => {
     expect(windowCpu('sfu', 1, undefined, 1200, 2000)).toBeUndefined();
   });
 });
+
+describe('comparison over a sweep', () => {
+  it('gives every metric as a function of N, per topology, and draws them', async () => {
+    const { sweepSeries } = await import('../../../src/core/bench/compare.js');
+    const rows = buildComparison([...figures, ...figures.map((f) => ({ ...f, peers: 2, ...(f.uploadPerPeerBps ? { uploadPerPeerBps: f.uploadPerPeerBps / 3 } : {}) }))]);
+    const s = sweepSeries(rows);
+    expect(s['upload per peer (streams)']!.mesh).toEqual([[4, 3], [2, 1]]);
+    expect(s['server CPU (% of a core)']!.mesh).toBeUndefined();
+    expect(s['delay p50 (ms)']!.mcu).toEqual([[4, 50], [2, 50]]);
+    expect(Object.keys(s['upload per peer (streams)']!)).not.toContain('turn');
+    expect(sweepSeries(buildComparison(figures))).toEqual({});
+    expect(renderComparisonHtml({ ok: true, verdict: 'v', rows, details: [] })).toContain('<div id="vsn">');
+  });
+});

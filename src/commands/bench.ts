@@ -26,7 +26,7 @@ const benchOptions = defineOptions([
   { flags: '--slo <rules>', description: 'service-level objectives, e.g. "dc.rtt.p99<50ms,rtp.loss<1%": exit 1 when one is breached' },
   { flags: '--csv <file>', description: 'write one CSV row per connection side to this file' },
   { flags: '--html <file>', description: 'write a self-contained HTML report (charts, no network requests) to this file' },
-  { flags: '--server <url#room>', description: 'mcu: use the MCU that has already joined this room of this relay (ws://host:port/#room) instead of starting one (join token: env RTCPROBE_SIGNAL_TOKEN)' },
+  { flags: '--server <url#room>', description: 'sfu, mcu: use the SFU or MCU that has already joined this room of this relay (ws://host:port/#room) instead of starting one (join token: env RTCPROBE_SIGNAL_TOKEN)' },
   { flags: '--jitter-ms <ms>', description: 'mcu: jitter buffer depth of the MCU, ms (whole 20 ms frames)', default: 40, parse: intOption(20, 1000) },
   { flags: '-t, --timeout <ms>', description: 'limit for every connection to come up', default: 20_000, parse: intOption(1000, 300_000) },
 ]);
@@ -63,7 +63,10 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
   }
   if (topology === 'mcu') return runMcuTopology(sizes, opts, ctx);
   if (topology === 'all') return runAllTopologies(sizes, opts, ctx);
-  if (opts.server !== undefined || ctx.source('jitterMs') === 'cli') throw new RtcprobeError('USAGE', '--server and --jitter-ms go with --topology mcu');
+  if (ctx.source('jitterMs') === 'cli') throw new RtcprobeError('USAGE', '--jitter-ms goes with --topology mcu');
+  if (opts.server !== undefined && topology !== 'sfu') throw new RtcprobeError('USAGE', '--server goes with --topology sfu or mcu');
+  const external = parseServer(opts, ctx);
+  if (external && (opts.procs > 0 || opts.signal !== undefined)) throw new RtcprobeError('USAGE', '--server excludes --procs and --signal (the peers run here and join that room)');
   let turn;
   if (opts.turn !== undefined) {
     if (topology !== 'turn') throw new RtcprobeError('USAGE', '--turn needs --topology turn');
@@ -100,6 +103,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
           path: ctx.env.PATH,
           procs: opts.procs,
           ...(remote ? { remote } : {}),
+          ...(external ? { server: external } : {}),
           ...(slo ? { slo } : {}),
           connectTimeoutMs: opts.timeout,
           signal: ctx.signal,
@@ -165,6 +169,15 @@ function coordinationLines(r: { coordination?: { mode: string; relay: string; ro
   return out;
 }
 
+/** `--server ws://host:port/#room`: a room server that has already joined that room (join token: env RTCPROBE_SIGNAL_TOKEN). */
+function parseServer(opts: BenchOpts, ctx: RunContext): { url: string; room: string; token?: string } | undefined {
+  if (opts.server === undefined) return undefined;
+  const m = /^(wss?:\/\/[^#]+)#(.+)$/.exec(opts.server.trim());
+  if (!m) throw new RtcprobeError('USAGE', '--server must look like ws://host:port/#room');
+  const token = ctx.env.RTCPROBE_SIGNAL_TOKEN;
+  return { url: m[1]!, room: decodeURIComponent(m[2]!), ...(token ? { token } : {}) };
+}
+
 function writeOut(path: string, flag: string, text: string): void {
   try {
     writeFileSync(path, text);
@@ -176,13 +189,7 @@ function writeOut(path: string, flag: string, text: string): void {
 /** `--topology mcu`: PCMU participants through an audio MCU, mouth-to-ear from tone bursts. */
 async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
   const { runMcuBench } = await import('../core/rtc/mcu-bench.js');
-  let external: { url: string; room: string; token?: string } | undefined;
-  if (opts.server !== undefined) {
-    const m = /^(wss?:\/\/[^#]+)#(.+)$/.exec(opts.server.trim());
-    if (!m) throw new RtcprobeError('USAGE', '--server must look like ws://host:port/#room');
-    const token = ctx.env.RTCPROBE_SIGNAL_TOKEN;
-    external = { url: m[1]!, room: decodeURIComponent(m[2]!), ...(token ? { token } : {}) };
-  }
+  const external = parseServer(opts, ctx);
   if (opts.procs > 0) throw new RtcprobeError('USAGE', '--procs is not supported with --topology mcu (the participants run in this process)');
   if (opts.turn !== undefined || opts.slo !== undefined || opts.csv !== undefined || opts.html !== undefined) throw new RtcprobeError('USAGE', '--turn, --slo, --csv and --html are not supported with --topology mcu');
   const progress = await ctx.progress('bench: starting');

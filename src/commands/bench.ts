@@ -169,6 +169,35 @@ function coordinationLines(r: { coordination?: { mode: string; relay: string; ro
   return out;
 }
 
+type McuResult = import('../core/rtc/mcu-bench.js').McuBenchResult;
+
+/** The figures of one MCU run under its verdict line. */
+function mcuDetailLines(r: McuResult): string[] {
+  const f = (v: number | undefined, d = 1) => (v === undefined ? '-' : v.toFixed(d));
+  const m = r.mouthToEarMs;
+  const lines = [
+    `    mouth-to-ear  ${m ? `p50 ${f(m.p50)} / p95 ${f(m.p95)} / p99 ${f(m.p99)} / max ${f(m.max)} ms over ${m.count} bursts (20 ms packetization, jitter buffer ${r.server.jitterMs ?? '?'} ms, mixing clock, path)` : 'not measured: no burst heard'}`,
+    `    impulses      ${r.impulses.heard}/${r.impulses.expected} heard with the right source${r.impulses.partial ? ` (${r.impulses.partial} without their first frame: not timed)` : ''}; own burst heard ${r.impulses.selfHeard} time(s); unmatched ${r.impulses.unmatched}`,
+    `    bytes/client  up ${f((r.upload.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.upload.ratio, 2)}x one PCMU stream), down ${f((r.download.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.download.ratio, 2)}x the upload)`,
+  ];
+  if (r.server.embedded) lines.push(`    MCU           mixing p50 ${f(r.server.mixMs?.p50, 3)} ms per 20 ms frame period, ${f(r.server.mixCpuPerParticipantPct, 3)} % of a core per participant; drops ${Object.entries(r.server.dropped ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  if (r.serverCpu) lines.push(`    MCU process   ${r.serverCpu.pid}: ${f(r.serverCpu.pctOfCore)} % of a core over the window (${f(r.serverCpu.cpuMs, 0)} ms of CPU)`);
+  return lines;
+}
+
+/** One MCU run as a row of the topology comparison. */
+function mcuFigures(r: McuResult): import('../core/bench/compare.js').TopologyFigures {
+  const mixPct = r.server.mixCpuPerParticipantPct !== undefined ? r.server.mixCpuPerParticipantPct * r.connections.up : undefined;
+  return {
+    topology: 'mcu', peers: r.peers, ok: r.ok, verdict: r.verdict, connections: { expected: r.connections.expected, up: r.connections.up },
+    uploadPerPeerBps: r.upload.perPeerBps, downloadPerPeerBps: r.download.perPeerBps, streamBps: r.upload.nominalStreamBps,
+    ...(r.serverCpu
+      ? { serverCpuPct: r.serverCpu.pctOfCore }
+      : { serverCpuNote: r.server.embedded ? `the MCU runs in this process with the participants${mixPct !== undefined ? ` (its mixing alone: ${mixPct.toFixed(2)} % of a core)` : ''}` : 'an MCU elsewhere: its CPU is not visible from here (read its /metrics)' }),
+    ...(r.mouthToEarMs ? { delayMs: r.mouthToEarMs } : {}),
+  };
+}
+
 /** `--server ws://host:port/#room`: a room server that has already joined that room (join token: env RTCPROBE_SIGNAL_TOKEN). */
 function parseServer(opts: BenchOpts, ctx: RunContext): { url: string; room: string; token?: string } | undefined {
   if (opts.server === undefined) return undefined;
@@ -191,7 +220,7 @@ async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext)
   const { runMcuBench } = await import('../core/rtc/mcu-bench.js');
   const external = parseServer(opts, ctx);
   if (opts.procs > 0) throw new RtcprobeError('USAGE', '--procs is not supported with --topology mcu (the participants run in this process)');
-  if (opts.turn !== undefined || opts.slo !== undefined || opts.csv !== undefined || opts.html !== undefined) throw new RtcprobeError('USAGE', '--turn, --slo, --csv and --html are not supported with --topology mcu');
+  if (opts.turn !== undefined || opts.slo !== undefined) throw new RtcprobeError('USAGE', '--turn and --slo are not supported with --topology mcu');
   const progress = await ctx.progress('bench: starting');
   const results: Awaited<ReturnType<typeof runMcuBench>>[] = [];
   try {
@@ -209,20 +238,23 @@ async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext)
   if (!last) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
   const failed = results.some((r) => !r.ok && !r.partial);
   const exitCode = failed ? 1 : results.some((r) => r.partial) ? 2 : 0;
+  if (opts.csv !== undefined || opts.html !== undefined) {
+    const { buildComparison, renderComparisonHtml } = await import('../core/bench/compare.js');
+    const { renderMcuCsv } = await import('../core/bench/render.js');
+    if (opts.csv !== undefined) writeOut(opts.csv, '--csv', renderMcuCsv(results));
+    if (opts.html !== undefined) {
+      const rows = buildComparison(results.map(mcuFigures));
+      writeOut(opts.html, '--html', renderComparisonHtml({ ok: !failed, verdict: results.map((r) => r.verdict).join('; '), rows, details: results.map((r) => ({ title: `mcu, ${r.peers} peers`, text: [r.verdict, ...mcuDetailLines(r)] })) }));
+    }
+  }
   const json = results.length > 1 ? { command: 'bench', ok: !failed, sweep: results.map((r) => ({ peers: r.peers, verdict: r.verdict, mouthToEarP50Ms: r.mouthToEarMs?.p50, uploadPerPeerBps: r.upload.perPeerBps, downloadPerPeerBps: r.download.perPeerBps, mixCpuPerParticipantPct: r.server.mixCpuPerParticipantPct })), runs: results } : last;
-  const f = (v: number | undefined, d = 1) => (v === undefined ? '-' : v.toFixed(d));
   return {
     exitCode,
     json,
     human: (st) => {
       const lines: string[] = [];
       for (const r of results) {
-        const m = r.mouthToEarMs;
-        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`);
-        lines.push(`    mouth-to-ear  ${m ? `p50 ${f(m.p50)} / p95 ${f(m.p95)} / max ${f(m.max)} ms over ${m.count} bursts (20 ms packetization, jitter buffer ${r.server.jitterMs ?? '?'} ms, mixing clock, path)` : 'not measured: no burst heard'}`);
-        lines.push(`    impulses      ${r.impulses.heard}/${r.impulses.expected} heard with the right source${r.impulses.partial ? ` (${r.impulses.partial} without their first frame: not timed)` : ''}; own burst heard ${r.impulses.selfHeard} time(s); unmatched ${r.impulses.unmatched}`);
-        lines.push(`    bytes/client  up ${f((r.upload.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.upload.ratio, 2)}x one PCMU stream), down ${f((r.download.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.download.ratio, 2)}x the upload)`);
-        if (r.server.embedded) lines.push(`    MCU           mixing p50 ${f(r.server.mixMs?.p50, 3)} ms per 20 ms frame period, ${f(r.server.mixCpuPerParticipantPct, 3)} % of a core per participant; drops ${Object.entries(r.server.dropped ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`, ...mcuDetailLines(r));
         lines.push('');
       }
       return lines.join('\n');
@@ -287,13 +319,8 @@ async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContex
             onProgress: (p) => progress.update(`bench all (${n} peers): mcu: ${p.text} ${bar(p.fraction)}`),
           });
           runs.mcu!.push(r);
-          details.push({ title: `mcu, ${n} peers`, text: [r.verdict, `    upload ${r.upload.perPeerBps.toFixed(0)} B/s, download ${r.download.perPeerBps.toFixed(0)} B/s per participant; impulses ${r.impulses.heard}/${r.impulses.expected} heard, self-heard ${r.impulses.selfHeard}`] });
-          figures.push({
-            topology: 'mcu', peers: n, ok: r.ok, verdict: r.verdict, connections: { expected: r.connections.expected, up: r.connections.up },
-            uploadPerPeerBps: r.upload.perPeerBps, downloadPerPeerBps: r.download.perPeerBps, streamBps: r.upload.nominalStreamBps,
-            ...(r.serverCpu ? { serverCpuPct: r.serverCpu.pctOfCore } : { serverCpuNote: 'the MCU process could not be read in /proc' }),
-            ...(r.mouthToEarMs ? { delayMs: r.mouthToEarMs } : {}),
-          });
+          details.push({ title: `mcu, ${n} peers`, text: [r.verdict, ...mcuDetailLines(r)] });
+          figures.push(mcuFigures(r));
           continue;
         }
         const r = await runBench({

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { pickCredentials } from './shared-options.js';
-import { RtcprobeError } from '../core/errors.js';
+import { RtcprobeError, toRtcprobeError } from '../core/errors.js';
 import type { CommandOutcome } from '../output.js';
 import type { RunContext } from './context.js';
 import { defineCommand, defineOptions, intOption, numberOption, type OptionValues } from './options.js';
@@ -300,6 +300,17 @@ async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContex
     const { samples: _s, ...rest } = r;
     return rest;
   };
+  // One topology that cannot run (its server does not start, ...) is a failed row, not the end of the comparison.
+  const attempt = async <T>(t: (typeof figures)[number]['topology'], n: number, run: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await run();
+    } catch (err) {
+      const e = toRtcprobeError(err);
+      if (e.code === 'ABORTED' || ctx.signal.aborted) throw e;
+      figures.push({ topology: t, peers: n, error: { code: e.code, message: e.message } });
+      return undefined;
+    }
+  };
   try {
     for (const n of sizes) {
       let meshStream: number | undefined;
@@ -314,20 +325,22 @@ async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContex
             figures.push({ topology: t, peers: n, notRun: 'the MCU run takes 2 to 8 peers (one tone burst each)' });
             continue;
           }
-          const r = await runMcuBench({
+          const r = await attempt(t, n, () => runMcuBench({
             peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, jitterMs: opts.jitterMs, serverProcess: { self: [] }, connectTimeoutMs: opts.timeout, signal: ctx.signal,
             onProgress: (p) => progress.update(`bench all (${n} peers): mcu: ${p.text} ${bar(p.fraction)}`),
-          });
+          }));
+          if (!r) continue;
           runs.mcu!.push(r);
           details.push({ title: `mcu, ${n} peers`, text: [r.verdict, ...mcuDetailLines(r)] });
           figures.push(mcuFigures(r));
           continue;
         }
-        const r = await runBench({
+        const r = await attempt(t, n, () => runBench({
           topology: t, peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, traffic: { ...ALL_TRAFFIC, channels: [...ALL_TRAFFIC.channels] },
           ...(t === 'turn' && turn ? { turn } : {}), path: ctx.env.PATH, procs: 0, connectTimeoutMs: opts.timeout, signal: ctx.signal,
           onProgress: (p) => progress.update(`bench all (${n} peers): ${t}: ${p.text} ${bar(p.fraction)}`),
-        });
+        }));
+        if (!r) continue;
         runs[t]!.push(strip(r));
         details.push({ title: `${t}, ${n} peers`, text: [r.verdict, ...renderBenchText(r)] });
         if (t === 'mesh' && r.upload.perConnectionBps > 0) meshStream = r.upload.perConnectionBps;
@@ -344,7 +357,7 @@ async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContex
   } finally {
     progress.stop();
   }
-  if (!figures.some((f) => f.notRun === undefined)) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
+  if (ctx.signal.aborted && !figures.some((f) => f.notRun === undefined && !f.error)) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
   const rows = buildComparison(figures);
   const v = comparisonVerdict(rows);
   const partial = ctx.signal.aborted;

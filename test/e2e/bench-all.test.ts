@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
+import { findFreePortRange } from '../helpers/ports.js';
 
 interface Row {
   topology: string;
@@ -91,6 +92,22 @@ describe('bench --topology all without a TURN server', () => {
     expect(turn.delay).toBeUndefined();
     expect(r.json.runs.turn).toBeUndefined();
     expect(r.json.comparison.filter((c) => c.run).map((c) => c.topology)).toEqual(['mesh', 'sfu', 'mcu']);
+  }, 150_000);
+});
+
+describe('bench --topology all with a TURN server that does not answer', () => {
+  it('the turn row fails with the reason, the others stand, exit 1', async () => {
+    // A free UDP port: nothing answers there.
+    const port = await findFreePortRange(1);
+    const r = await runJson<AllJson>(['bench', '--topology', 'all', '--peers', '2', '--duration', '3', '--warmup', '1', '--timeout', '3000', '--turn', `turn:127.0.0.1:${port}?transport=udp`, '--user', 'u', '--password', 'p'], { timeout: 150_000 });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.json.ok).toBe(false);
+    expect(r.json.verdict).toMatch(/turn failed: turn, 2 peers: 0 of 1 connections up/);
+    const turn = r.json.comparison.find((c) => c.topology === 'turn')!;
+    expect(turn).toMatchObject({ run: true, ok: false, connections: { expected: 1, up: 0 }, serverCpu: { status: 'not measured' } });
+    expect(turn.upload).toBeUndefined();
+    expect(turn.delay).toBeUndefined();
+    for (const t of ['mesh', 'sfu', 'mcu']) expect(r.json.comparison.find((c) => c.topology === t)!.ok).toBe(true);
   }, 150_000);
 });
 

@@ -17,6 +17,8 @@ export interface TopologyFigures {
   peers: number;
   /** The run did not happen: why (e.g. no TURN server). Every other field is then ignored. */
   notRun?: string;
+  /** The run could not be carried out (its server did not start, ...): a failure, not a figure. */
+  error?: { code: string; message: string };
   ok?: boolean;
   verdict?: string;
   connections?: { expected: number; up: number };
@@ -37,6 +39,7 @@ export interface ComparisonRow {
   peers: number;
   run: boolean;
   notRun?: string;
+  error?: { code: string; message: string };
   ok?: boolean;
   verdict?: string;
   connections?: { expected: number; up: number };
@@ -65,6 +68,7 @@ export function expectedShape(topology: ComparedTopology, peers: number): { uplo
 
 export function compareRow(f: TopologyFigures): ComparisonRow {
   const base = { topology: f.topology, peers: f.peers, expected: expectedShape(f.topology, f.peers) };
+  if (f.error) return { ...base, run: false, ok: false, notRun: `${f.error.code}: ${f.error.message}`, error: f.error, serverCpu: { status: 'not measured', reason: 'not run' } };
   if (f.notRun !== undefined) return { ...base, run: false, notRun: f.notRun, serverCpu: { status: 'not measured', reason: 'not run' } };
   const ratio = (bps: number) => (f.streamBps && f.streamBps > 0 ? bps / f.streamBps : undefined);
   const wrap = (bps: number | undefined) => {
@@ -105,8 +109,9 @@ export function comparisonVerdict(rows: readonly ComparisonRow[]): { ok: boolean
   const sizes = [...new Set(rows.map((r) => r.peers))];
   const ran = rows.filter((r) => r.run);
   const bad = ran.filter((r) => !r.ok);
-  const notRun = rows.filter((r) => !r.run);
-  const ok = ran.length > 0 && bad.length === 0;
+  const broken = rows.filter((r) => r.error);
+  const notRun = rows.filter((r) => !r.run && !r.error);
+  const ok = ran.length > 0 && bad.length === 0 && broken.length === 0;
   const complete = notRun.length === 0;
   const who = sizes.length > 1 ? `${sizes.join(', ')} peers` : `${sizes[0] ?? 0} peers`;
   const bits = [`all, ${who}: ${[...new Set(ran.map((r) => r.topology))].join(', ') || 'nothing'} measured${ok ? ', every connection up' : ''}`];
@@ -117,6 +122,7 @@ export function comparisonVerdict(rows: readonly ComparisonRow[]): { ok: boolean
     if (down.length) bits.push(`download: ${down.join(', ')}`);
   }
   for (const r of bad) bits.push(`${r.topology}${sizes.length > 1 ? ` (${r.peers} peers)` : ''} failed: ${r.verdict ?? 'not every connection came up'}`);
+  for (const r of broken) bits.push(`${r.topology}${sizes.length > 1 ? ` (${r.peers} peers)` : ''} could not run: ${r.notRun}`);
   const reasons = [...new Set(notRun.map((r) => `${r.topology}${sizes.length > 1 ? ` (${r.peers} peers)` : ''} not run: ${r.notRun}`))];
   bits.push(...reasons);
   return { ok, complete, verdict: bits.join('; ') };
@@ -126,7 +132,7 @@ export function comparisonVerdict(rows: readonly ComparisonRow[]): { ok: boolean
 export function renderComparisonText(rows: readonly ComparisonRow[]): string[] {
   const head = ['peers', 'topology', 'connected', 'up kbit/s', 'up ×stream', 'down kbit/s', 'down ×stream', 'expected up/down', 'server CPU', 'delay p50 ms', 'p99 ms', 'delay measured as'];
   const body = rows.map((r) => {
-    if (!r.run) return [String(r.peers), r.topology, `not run: ${r.notRun}`];
+    if (!r.run) return [String(r.peers), r.topology, `${r.error ? 'could not run' : 'not run'}: ${r.notRun}`];
     return [
       String(r.peers), r.topology,
       r.connections ? `${r.connections.up}/${r.connections.expected}` : '-',
@@ -205,7 +211,7 @@ export function renderComparisonHtml(o: { ok: boolean; verdict: string; rows: re
     vsN: sweepSeries(o.rows),
   };
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
-  const notRun = o.rows.filter((r) => !r.run).map((r) => `<li>${esc(label(r))}: not run: ${esc(r.notRun ?? '')}</li>`).join('');
+  const notRun = o.rows.filter((r) => !r.run).map((r) => `<li>${esc(label(r))}: ${r.error ? 'could not run' : 'not run'}: ${esc(r.notRun ?? '')}</li>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rtcprobe bench: topology comparison</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}h1{font-size:1.2em}.ok{color:#070}.bad{color:#b00}pre{background:#f6f6f6;padding:1em;overflow:auto}svg{border:1px solid #ddd;background:#fff;margin:.5em 0}</style>

@@ -51,6 +51,17 @@ describe('topology comparison', () => {
     expect(bad.verdict).toMatch(/mesh failed: mesh, 4 peers: 5 of 6 connections up/);
   });
 
+  it('a topology that could not run is a failure named in the verdict, with no figure', () => {
+    const rows = buildComparison([figures[0]!, { topology: 'sfu', peers: 4, error: { code: 'CONNECTION', message: 'the sfu server did not start: boom' } }]);
+    expect(rows[1]).toMatchObject({ run: false, ok: false, notRun: 'CONNECTION: the sfu server did not start: boom' });
+    expect(rows[1]!.upload).toBeUndefined();
+    const v = comparisonVerdict(rows);
+    expect(v.ok).toBe(false);
+    expect(v.verdict).toMatch(/sfu could not run: CONNECTION: the sfu server did not start: boom/);
+    expect(v.verdict).not.toMatch(/every connection up/);
+    expect(renderComparisonText(rows).join('\n')).toMatch(/sfu +could not run: CONNECTION/);
+  });
+
   it('renders the table, one CSV row per topology and size, and an HTML comparison section without network requests', () => {
     const rows = buildComparison([...figures, ...figures.map((f) => ({ ...f, peers: 2 }))]);
     const text = renderComparisonText(rows).join('\n');

@@ -35,7 +35,7 @@ type BenchOpts = OptionValues<typeof benchOptions>;
 
 export const benchCommand = defineCommand({
   name: 'bench',
-  summary: 'latency benchmark on this machine: a relay and N headless peers (mesh or through TURN), measured, then torn down',
+  summary: 'latency benchmark on this machine: a relay and N headless peers (mesh, through TURN, an SFU or an MCU, or all four compared), measured, then torn down',
   options: benchOptions,
   run: runBenchCommand,
 });

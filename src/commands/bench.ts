@@ -1,13 +1,14 @@
+import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { pickCredentials } from './shared-options.js';
-import { RtcprobeError } from '../core/errors.js';
+import { RtcprobeError, toRtcprobeError } from '../core/errors.js';
 import type { CommandOutcome } from '../output.js';
 import type { RunContext } from './context.js';
 import { defineCommand, defineOptions, intOption, numberOption, type OptionValues } from './options.js';
 import { TRAFFIC_OPTIONS, trafficFrom } from './rtc-shared.js';
 
 const benchOptions = defineOptions([
-  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server; sfu: every peer connects only to an SFU started for the run; mcu: every peer sends PCMU to an audio MCU started for the run and hears the mix (all: not yet)', default: 'mesh' },
+  { flags: '--topology <name>', description: 'mesh: every peer connects to every other on loopback; turn: the same, every peer relay-only through a TURN server; sfu: every peer connects only to an SFU started for the run; mcu: every peer sends PCMU to an audio MCU started for the run and hears the mix; all: mesh, sfu, mcu and turn one after another on one audio workload, compared', default: 'mesh' },
   { flags: '--peers <n>', description: 'number of peers', default: 2, parse: intOption(2, 64) },
   { flags: '--sweep <spec>', description: 'run once per size and compare, e.g. peers=2,4,8' },
   { flags: '--duration <s>', description: 'measurement window, seconds', default: 5, parse: numberOption(0.2, 86_400) },
@@ -25,7 +26,7 @@ const benchOptions = defineOptions([
   { flags: '--slo <rules>', description: 'service-level objectives, e.g. "dc.rtt.p99<50ms,rtp.loss<1%": exit 1 when one is breached' },
   { flags: '--csv <file>', description: 'write one CSV row per connection side to this file' },
   { flags: '--html <file>', description: 'write a self-contained HTML report (charts, no network requests) to this file' },
-  { flags: '--server <url#room>', description: 'mcu: use the MCU that has already joined this room of this relay (ws://host:port/#room) instead of starting one (join token: env RTCPROBE_SIGNAL_TOKEN)' },
+  { flags: '--server <url#room>', description: 'sfu, mcu: use the SFU or MCU that has already joined this room of this relay (ws://host:port/#room) instead of starting one (join token: env RTCPROBE_SIGNAL_TOKEN)' },
   { flags: '--jitter-ms <ms>', description: 'mcu: jitter buffer depth of the MCU, ms (whole 20 ms frames)', default: 40, parse: intOption(20, 1000) },
   { flags: '-t, --timeout <ms>', description: 'limit for every connection to come up', default: 20_000, parse: intOption(1000, 300_000) },
 ]);
@@ -34,18 +35,17 @@ type BenchOpts = OptionValues<typeof benchOptions>;
 
 export const benchCommand = defineCommand({
   name: 'bench',
-  summary: 'latency benchmark on this machine: a relay and N headless peers (mesh or through TURN), measured, then torn down',
+  summary: 'latency benchmark on this machine: a relay and N headless peers (mesh, through TURN, an SFU or an MCU, or all four compared), measured, then torn down',
   options: benchOptions,
   run: runBenchCommand,
 });
 
 async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
-  const { TOPOLOGIES, LATER_TOPOLOGIES, runBench } = await import('../core/rtc/bench-run.js');
+  const { TOPOLOGIES, runBench } = await import('../core/rtc/bench-run.js');
   const { parseSlo, SloParseError } = await import('../core/bench/report.js');
   const { renderBenchText, renderBenchCsv, renderBenchHtml } = await import('../core/bench/render.js');
   const topology = opts.topology;
-  if ((LATER_TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology ${topology} is not yet implemented (use mesh, turn, sfu or mcu)`);
-  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh, turn, sfu or mcu (all: not yet), not "${topology}"`);
+  if (topology !== 'all' && !(TOPOLOGIES as readonly string[]).includes(topology)) throw new RtcprobeError('USAGE', `--topology must be mesh, turn, sfu, mcu or all, not "${topology}"`);
   const traffic = trafficFrom(opts);
   let slo;
   try {
@@ -62,7 +62,11 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
     if (sizes.some((n) => n < 2 || n > 64)) throw new RtcprobeError('USAGE', '--sweep: every size must be between 2 and 64');
   }
   if (topology === 'mcu') return runMcuTopology(sizes, opts, ctx);
-  if (opts.server !== undefined || ctx.source('jitterMs') === 'cli') throw new RtcprobeError('USAGE', '--server and --jitter-ms go with --topology mcu');
+  if (topology === 'all') return runAllTopologies(sizes, opts, ctx);
+  if (ctx.source('jitterMs') === 'cli') throw new RtcprobeError('USAGE', '--jitter-ms goes with --topology mcu');
+  if (opts.server !== undefined && topology !== 'sfu') throw new RtcprobeError('USAGE', '--server goes with --topology sfu or mcu');
+  const external = parseServer(opts, ctx);
+  if (external && (opts.procs > 0 || opts.signal !== undefined)) throw new RtcprobeError('USAGE', '--server excludes --procs and --signal (the peers run here and join that room)');
   let turn;
   if (opts.turn !== undefined) {
     if (topology !== 'turn') throw new RtcprobeError('USAGE', '--turn needs --topology turn');
@@ -99,6 +103,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
           path: ctx.env.PATH,
           procs: opts.procs,
           ...(remote ? { remote } : {}),
+          ...(external ? { server: external } : {}),
           ...(slo ? { slo } : {}),
           connectTimeoutMs: opts.timeout,
           signal: ctx.signal,
@@ -164,6 +169,44 @@ function coordinationLines(r: { coordination?: { mode: string; relay: string; ro
   return out;
 }
 
+type McuResult = import('../core/rtc/mcu-bench.js').McuBenchResult;
+
+/** The figures of one MCU run under its verdict line. */
+function mcuDetailLines(r: McuResult): string[] {
+  const f = (v: number | undefined, d = 1) => (v === undefined ? '-' : v.toFixed(d));
+  const m = r.mouthToEarMs;
+  const lines = [
+    `    mouth-to-ear  ${m ? `p50 ${f(m.p50)} / p95 ${f(m.p95)} / p99 ${f(m.p99)} / max ${f(m.max)} ms over ${m.count} bursts (20 ms packetization, jitter buffer ${r.server.jitterMs ?? '?'} ms, mixing clock, path)` : 'not measured: no burst heard'}`,
+    `    impulses      ${r.impulses.heard}/${r.impulses.expected} heard with the right source${r.impulses.partial ? ` (${r.impulses.partial} without their first frame: not timed)` : ''}; own burst heard ${r.impulses.selfHeard} time(s); unmatched ${r.impulses.unmatched}`,
+    `    bytes/client  up ${f((r.upload.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.upload.ratio, 2)}x one PCMU stream), down ${f((r.download.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.download.ratio, 2)}x the upload)`,
+  ];
+  if (r.server.embedded) lines.push(`    MCU           mixing p50 ${f(r.server.mixMs?.p50, 3)} ms per 20 ms frame period, ${f(r.server.mixCpuPerParticipantPct, 3)} % of a core per participant; drops ${Object.entries(r.server.dropped ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  if (r.serverCpu) lines.push(`    MCU process   ${r.serverCpu.pid}: ${f(r.serverCpu.pctOfCore)} % of a core over the window (${f(r.serverCpu.cpuMs, 0)} ms of CPU)`);
+  return lines;
+}
+
+/** One MCU run as a row of the topology comparison. */
+function mcuFigures(r: McuResult): import('../core/bench/compare.js').TopologyFigures {
+  const mixPct = r.server.mixCpuPerParticipantPct !== undefined ? r.server.mixCpuPerParticipantPct * r.connections.up : undefined;
+  return {
+    topology: 'mcu', peers: r.peers, ok: r.ok, verdict: r.verdict, connections: { expected: r.connections.expected, up: r.connections.up },
+    uploadPerPeerBps: r.upload.perPeerBps, downloadPerPeerBps: r.download.perPeerBps, streamBps: r.upload.nominalStreamBps,
+    ...(r.serverCpu
+      ? { serverCpuPct: r.serverCpu.pctOfCore }
+      : { serverCpuNote: r.server.embedded ? `the MCU runs in this process with the participants${mixPct !== undefined ? ` (its mixing alone: ${mixPct.toFixed(2)} % of a core)` : ''}` : 'an MCU elsewhere: its CPU is not visible from here (read its /metrics)' }),
+    ...(r.mouthToEarMs ? { delayMs: r.mouthToEarMs } : {}),
+  };
+}
+
+/** `--server ws://host:port/#room`: a room server that has already joined that room (join token: env RTCPROBE_SIGNAL_TOKEN). */
+function parseServer(opts: BenchOpts, ctx: RunContext): { url: string; room: string; token?: string } | undefined {
+  if (opts.server === undefined) return undefined;
+  const m = /^(wss?:\/\/[^#]+)#(.+)$/.exec(opts.server.trim());
+  if (!m) throw new RtcprobeError('USAGE', '--server must look like ws://host:port/#room');
+  const token = ctx.env.RTCPROBE_SIGNAL_TOKEN;
+  return { url: m[1]!, room: decodeURIComponent(m[2]!), ...(token ? { token } : {}) };
+}
+
 function writeOut(path: string, flag: string, text: string): void {
   try {
     writeFileSync(path, text);
@@ -175,15 +218,9 @@ function writeOut(path: string, flag: string, text: string): void {
 /** `--topology mcu`: PCMU participants through an audio MCU, mouth-to-ear from tone bursts. */
 async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
   const { runMcuBench } = await import('../core/rtc/mcu-bench.js');
-  let external: { url: string; room: string; token?: string } | undefined;
-  if (opts.server !== undefined) {
-    const m = /^(wss?:\/\/[^#]+)#(.+)$/.exec(opts.server.trim());
-    if (!m) throw new RtcprobeError('USAGE', '--server must look like ws://host:port/#room');
-    const token = ctx.env.RTCPROBE_SIGNAL_TOKEN;
-    external = { url: m[1]!, room: decodeURIComponent(m[2]!), ...(token ? { token } : {}) };
-  }
+  const external = parseServer(opts, ctx);
   if (opts.procs > 0) throw new RtcprobeError('USAGE', '--procs is not supported with --topology mcu (the participants run in this process)');
-  if (opts.turn !== undefined || opts.slo !== undefined || opts.csv !== undefined || opts.html !== undefined) throw new RtcprobeError('USAGE', '--turn, --slo, --csv and --html are not supported with --topology mcu');
+  if (opts.turn !== undefined || opts.slo !== undefined) throw new RtcprobeError('USAGE', '--turn and --slo are not supported with --topology mcu');
   const progress = await ctx.progress('bench: starting');
   const results: Awaited<ReturnType<typeof runMcuBench>>[] = [];
   try {
@@ -201,22 +238,153 @@ async function runMcuTopology(sizes: number[], opts: BenchOpts, ctx: RunContext)
   if (!last) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
   const failed = results.some((r) => !r.ok && !r.partial);
   const exitCode = failed ? 1 : results.some((r) => r.partial) ? 2 : 0;
+  if (opts.csv !== undefined || opts.html !== undefined) {
+    const { buildComparison, renderComparisonHtml } = await import('../core/bench/compare.js');
+    const { renderMcuCsv } = await import('../core/bench/render.js');
+    if (opts.csv !== undefined) writeOut(opts.csv, '--csv', renderMcuCsv(results));
+    if (opts.html !== undefined) {
+      const rows = buildComparison(results.map(mcuFigures));
+      writeOut(opts.html, '--html', renderComparisonHtml({ ok: !failed, verdict: results.map((r) => r.verdict).join('; '), rows, details: results.map((r) => ({ title: `mcu, ${r.peers} peers`, text: [r.verdict, ...mcuDetailLines(r)] })) }));
+    }
+  }
   const json = results.length > 1 ? { command: 'bench', ok: !failed, sweep: results.map((r) => ({ peers: r.peers, verdict: r.verdict, mouthToEarP50Ms: r.mouthToEarMs?.p50, uploadPerPeerBps: r.upload.perPeerBps, downloadPerPeerBps: r.download.perPeerBps, mixCpuPerParticipantPct: r.server.mixCpuPerParticipantPct })), runs: results } : last;
-  const f = (v: number | undefined, d = 1) => (v === undefined ? '-' : v.toFixed(d));
   return {
     exitCode,
     json,
     human: (st) => {
       const lines: string[] = [];
       for (const r of results) {
-        const m = r.mouthToEarMs;
-        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`);
-        lines.push(`    mouth-to-ear  ${m ? `p50 ${f(m.p50)} / p95 ${f(m.p95)} / max ${f(m.max)} ms over ${m.count} bursts (20 ms packetization, jitter buffer ${r.server.jitterMs ?? '?'} ms, mixing clock, path)` : 'not measured: no burst heard'}`);
-        lines.push(`    impulses      ${r.impulses.heard}/${r.impulses.expected} heard with the right source${r.impulses.partial ? ` (${r.impulses.partial} without their first frame: not timed)` : ''}; own burst heard ${r.impulses.selfHeard} time(s); unmatched ${r.impulses.unmatched}`);
-        lines.push(`    bytes/client  up ${f((r.upload.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.upload.ratio, 2)}x one PCMU stream), down ${f((r.download.perPeerBps * 8) / 1000, 0)} kbit/s (${f(r.download.ratio, 2)}x the upload)`);
-        if (r.server.embedded) lines.push(`    MCU           mixing p50 ${f(r.server.mixMs?.p50, 3)} ms per 20 ms frame period, ${f(r.server.mixCpuPerParticipantPct, 3)} % of a core per participant; drops ${Object.entries(r.server.dropped ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+        lines.push(`${r.ok ? st.ok : r.partial ? st.warn : st.fail} ${st.c.bold(r.verdict)}`, ...mcuDetailLines(r));
         lines.push('');
       }
+      return lines.join('\n');
+    },
+  };
+}
+
+/** The workload of `--topology all`: one audio stream per peer (PCMU-sized: 160 bytes every 20 ms) and light clock probes. */
+const ALL_TRAFFIC = { channels: ['data', 'audio'], dataRate: 5, dataSize: 48 } as const;
+
+/** `--topology all`: mesh, sfu, mcu and turn one after another on one workload, and their comparison. */
+async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContext): Promise<CommandOutcome> {
+  const { runBench } = await import('../core/rtc/bench-run.js');
+  const { runMcuBench } = await import('../core/rtc/mcu-bench.js');
+  const { findOnPath } = await import('../core/rtc/coturn.js');
+  const { buildComparison, comparisonVerdict, renderComparisonText, renderComparisonCsv, renderComparisonHtml } = await import('../core/bench/compare.js');
+  const { renderBenchText } = await import('../core/bench/render.js');
+  type Figures = import('../core/bench/compare.js').TopologyFigures;
+  for (const k of ['channels', 'rate', 'size', 'videoFps', 'videoKbps'] as const) {
+    if (ctx.source(k) === 'cli') throw new RtcprobeError('USAGE', '--topology all runs one fixed audio workload (the MCU carries audio only): --channels, --rate, --size, --video-fps and --video-kbps do not apply');
+  }
+  if (opts.procs > 0 || opts.signal !== undefined || opts.room !== undefined || opts.expect !== undefined || opts.token !== undefined) throw new RtcprobeError('USAGE', '--topology all runs every peer in this process: --procs, --signal, --room, --expect and --token do not apply');
+  if (opts.slo !== undefined || opts.server !== undefined) throw new RtcprobeError('USAGE', '--slo and --server do not apply to --topology all');
+  let turn: { url: string; username: string; credential: string } | undefined;
+  let turnMissing: string | undefined;
+  if (opts.turn !== undefined) {
+    const { password, secret } = pickCredentials(opts, ctx.env, false);
+    if (secret !== undefined) {
+      const { restCredentials } = await import('../core/ice/rest.js');
+      const c = restCredentials(secret, { ...(opts.user ? { user: opts.user } : {}), ttl: 3600, now: Date.now() });
+      turn = { url: opts.turn, username: c.username, credential: c.password };
+    } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };
+    else throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
+  } else if (!findOnPath('turnserver', ctx.env.PATH)) turnMissing = 'no TURN server: coturn (turnserver) is not installed here and no --turn was given';
+  // Four runs (per size) one after another share the interrupt signal: each adds its listeners.
+  setMaxListeners(100, ctx.signal);
+  const progress = await ctx.progress('bench: starting');
+  const figures: Figures[] = [];
+  const runs: Record<string, unknown[]> = { mesh: [], sfu: [], mcu: [], turn: [] };
+  const details: { title: string; text: string[] }[] = [];
+  const bar = (f: number) => '█'.repeat(Math.round(f * 20)).padEnd(20, '░');
+  const strip = <T extends { samples?: unknown }>(r: T) => {
+    const { samples: _s, ...rest } = r;
+    return rest;
+  };
+  // One topology that cannot run (its server does not start, ...) is a failed row, not the end of the comparison.
+  const attempt = async <T>(t: (typeof figures)[number]['topology'], n: number, run: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await run();
+    } catch (err) {
+      const e = toRtcprobeError(err);
+      if (e.code === 'ABORTED' || ctx.signal.aborted) throw e;
+      figures.push({ topology: t, peers: n, error: { code: e.code, message: e.message } });
+      return undefined;
+    }
+  };
+  try {
+    for (const n of sizes) {
+      let meshStream: number | undefined;
+      for (const t of ['mesh', 'sfu', 'mcu', 'turn'] as const) {
+        if (ctx.signal.aborted) break;
+        if (t === 'turn' && turnMissing) {
+          figures.push({ topology: t, peers: n, notRun: turnMissing });
+          continue;
+        }
+        if (t === 'mcu') {
+          if (n > 8) {
+            figures.push({ topology: t, peers: n, notRun: 'the MCU run takes 2 to 8 peers (one tone burst each)' });
+            continue;
+          }
+          const r = await attempt(t, n, () => runMcuBench({
+            peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, jitterMs: opts.jitterMs, serverProcess: { self: [] }, connectTimeoutMs: opts.timeout, signal: ctx.signal,
+            onProgress: (p) => progress.update(`bench all (${n} peers): mcu: ${p.text} ${bar(p.fraction)}`),
+          }));
+          if (!r) continue;
+          runs.mcu!.push(r);
+          details.push({ title: `mcu, ${n} peers`, text: [r.verdict, ...mcuDetailLines(r)] });
+          figures.push(mcuFigures(r));
+          continue;
+        }
+        const r = await attempt(t, n, () => runBench({
+          topology: t, peers: n, durationMs: opts.duration * 1000, warmupMs: opts.warmup * 1000, traffic: { ...ALL_TRAFFIC, channels: [...ALL_TRAFFIC.channels] },
+          ...(t === 'turn' && turn ? { turn } : {}), path: ctx.env.PATH, procs: 0, connectTimeoutMs: opts.timeout, signal: ctx.signal,
+          onProgress: (p) => progress.update(`bench all (${n} peers): ${t}: ${p.text} ${bar(p.fraction)}`),
+        }));
+        if (!r) continue;
+        runs[t]!.push(strip(r));
+        details.push({ title: `${t}, ${n} peers`, text: [r.verdict, ...renderBenchText(r)] });
+        if (t === 'mesh' && r.upload.perConnectionBps > 0) meshStream = r.upload.perConnectionBps;
+        const stream = meshStream ?? (t !== 'sfu' && r.upload.perConnectionBps > 0 ? r.upload.perConnectionBps : undefined);
+        figures.push({
+          topology: t, peers: n, ok: r.ok, verdict: r.verdict, connections: { expected: r.connections.expected, up: r.connections.up },
+          uploadPerPeerBps: r.upload.perPeerBps, ...(r.upload.downloadPerPeerBps !== undefined ? { downloadPerPeerBps: r.upload.downloadPerPeerBps } : {}),
+          ...(stream !== undefined ? { streamBps: stream } : {}),
+          ...(r.serverCpu ? { serverCpuPct: r.serverCpu.pctOfCore } : { serverCpuNote: t === 'turn' ? 'an external TURN server: its CPU is not visible from here' : 'the server process could not be read in /proc' }),
+          ...(r.aggregate.audio?.oneWayMs ? { delayMs: r.aggregate.audio.oneWayMs } : {}),
+        });
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+  if (ctx.signal.aborted && !figures.some((f) => f.notRun === undefined && !f.error)) throw new RtcprobeError('ABORTED', 'interrupted before anything was measured');
+  const rows = buildComparison(figures);
+  const v = comparisonVerdict(rows);
+  const partial = ctx.signal.aborted;
+  if (opts.csv !== undefined) writeOut(opts.csv, '--csv', renderComparisonCsv(rows));
+  if (opts.html !== undefined) writeOut(opts.html, '--html', renderComparisonHtml({ ok: v.ok, verdict: v.verdict, rows, details }));
+  const exitCode = !v.ok ? 1 : partial ? 2 : 0;
+  const single = sizes.length === 1 && opts.sweep === undefined;
+  const json = {
+    command: 'bench',
+    topology: 'all',
+    ok: v.ok,
+    complete: v.complete,
+    verdict: v.verdict,
+    partial,
+    workload: { channels: ['data', 'audio'], audio: '50 packets/s of 160 bytes (PCMU-sized) per peer', clockProbes: `${ALL_TRAFFIC.dataRate}/s of ${ALL_TRAFFIC.dataSize} bytes per data channel (mesh, sfu, turn)`, mcu: 'PCMU 20 ms frames with one tone burst per second' },
+    comparison: rows,
+    ...(single ? {} : { sweep: sizes }),
+    runs: single ? Object.fromEntries(Object.entries(runs).filter(([, xs]) => xs.length).map(([k, xs]) => [k, xs[0]])) : runs,
+  };
+  return {
+    exitCode,
+    json,
+    human: (st) => {
+      const lines = [`${v.ok && v.complete ? st.ok : v.ok ? st.warn : st.fail} ${st.c.bold(v.verdict)}`, ''];
+      lines.push(st.c.bold('comparison') + ' (bytes per peer on the wire; ×stream: in streams of the workload; delay: audio one-way, for the MCU mouth-to-ear)');
+      lines.push(...renderComparisonText(rows), '');
+      for (const d of details) lines.push(st.c.bold(d.title), ...d.text, '');
       return lines.join('\n');
     },
   };

@@ -125,9 +125,9 @@ describe('rtcprobe bench (mesh on loopback)', () => {
     expect(r.json.upload.peers.map((p) => p.connections)).toEqual([2, 2, 2]);
   });
 
-  it('usage errors: a later topology, a bad SLO, bad channels', async () => {
+  it('usage errors: an unknown topology, a bad SLO, bad channels', async () => {
     for (const [args, re] of [
-      [['--topology', 'all'], /all is not yet implemented \(use mesh, turn, sfu or mcu\)/],
+      [['--topology', 'ring'], /--topology must be mesh, turn, sfu, mcu or all, not "ring"/],
       [['--slo', 'dc.rtt<5'], /--slo: unknown metric/],
       [['--channels', 'data,smell'], /"smell" is not one of/],
     ] as const) {

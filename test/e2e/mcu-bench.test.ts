@@ -1,6 +1,9 @@
 // `rtcprobe bench --topology mcu` (the built CLI): an MCU and participants
 // started for the run, every burst heard with the right source by every
 // other participant, nobody hearing itself, one stream up and one down.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
 
@@ -17,8 +20,11 @@ interface McuJson {
 }
 
 describe('bench --topology mcu', () => {
-  it('measures mouth-to-ear through the MCU with 3 participants', async () => {
-    const r = await runJson<McuJson>(['bench', '--topology', 'mcu', '--peers', '3', '--duration', '4', '--warmup', '1']);
+  it('measures mouth-to-ear through the MCU with 3 participants (and writes the CSV and the HTML page)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtcprobe-mcu-bench-'));
+    const csv = join(dir, 'mcu.csv');
+    const html = join(dir, 'mcu.html');
+    const r = await runJson<McuJson>(['bench', '--topology', 'mcu', '--peers', '3', '--duration', '4', '--warmup', '1', '--csv', csv, '--html', html]);
     expect(r.code, r.stderr).toBe(0);
     const j = r.json;
     expect(j.ok).toBe(true);
@@ -42,6 +48,16 @@ describe('bench --topology mcu', () => {
     expect(j.server.embedded).toBe(true);
     expect(j.server.framesMixed).toBeGreaterThan(150);
     expect(j.server.mixMs!.p50).toBeGreaterThan(0);
+    // CSV: one row per source → listener pair; HTML: the comparison section with the MCU row.
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(rows[0]).toMatch(/^peers,source,listener,bursts_expected,bursts_heard,/);
+    expect(rows).toHaveLength(1 + 6);
+    for (const row of rows.slice(1)) expect(row).toMatch(/^3,p00\d,p00\d,\d+,\d+,/);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('<section id="comparison">');
+    expect(page).toContain('mouth-to-ear');
+    expect(page).not.toMatch(/(src|href)=["']?https?:/);
+    rmSync(dir, { recursive: true, force: true });
   }, 90_000);
 
   it('refuses more participants than there are bursts', async () => {

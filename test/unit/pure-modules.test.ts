@@ -22,7 +22,7 @@ const PURE = [
   'core/bench/probe.ts', 'core/bench/tracker.ts', 'core/bench/summary.ts', 'core/bench/clock.ts', 'core/bench/connect.ts',
   'core/mcu/g711.ts', 'core/mcu/mixer.ts', 'core/mcu/jitter.ts', 'core/mcu/rtp.ts', 'core/mcu/impulse.ts',
   'core/mcu/index.ts', 'core/sfu/router.ts', 'core/sfu/index.ts',
-  'core/sfu/sdp.ts', 'core/sfu/datachannel.ts', 'core/sfu/rate.ts', 'core/sfu/packet-check.ts', 'core/bench/sources.ts',
+  'core/sfu/sdp.ts', 'core/sfu/datachannel.ts', 'core/sfu/rate.ts', 'core/sfu/packet-check.ts', 'core/bench/sources.ts', 'core/bench/compare.ts',
 ];
 
 const IO = /^(node:)?(dgram|tls|http|https|http2|fs|fs\/promises|child_process|dns|dns\/promises|worker_threads|cluster)$|^(ws|werift|ioredis)(\/|$)/;

@@ -166,3 +166,18 @@ bars('bytes',D.peers.map(p=>({k:p.id+' sent/received',v:[p.sent,p.received]})),v
 </body></html>
 `;
 }
+
+/** What the MCU CSV needs of an MCU run. */
+export interface McuCsvRun {
+  peers: number;
+  impulses: { pairs: { source: string; listener: string; expected: number; heard: number; mouthToEarMs?: Summary }[] };
+}
+
+/** `bench --topology mcu --csv`: one row per source → listener pair (and size). */
+export function renderMcuCsv(runs: readonly McuCsvRun[]): string {
+  const head = ['peers', 'source', 'listener', 'bursts_expected', 'bursts_heard', 'mouth_to_ear_count', 'mouth_to_ear_p50_ms', 'mouth_to_ear_p95_ms', 'mouth_to_ear_p99_ms', 'mouth_to_ear_max_ms'];
+  const rows = runs.flatMap((r) => r.impulses.pairs.map((p) => [
+    r.peers, p.source, p.listener, p.expected, p.heard, p.mouthToEarMs?.count, p.mouthToEarMs?.p50.toFixed(3), p.mouthToEarMs?.p95.toFixed(3), p.mouthToEarMs?.p99.toFixed(3), p.mouthToEarMs?.max.toFixed(3),
+  ]));
+  return [head, ...rows].map((row) => row.map(csvCell).join(',')).join('\n') + '\n';
+}

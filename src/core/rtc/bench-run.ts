@@ -18,6 +18,7 @@ import {
 } from '../bench/report.js';
 import { startRoomServer, type RoomServerChild } from './bench-server.js';
 import { dcThroughput, weriftLimit, type DcThroughput, type LimitVerdict } from '../bench/throughput.js';
+import { procCpuMs, windowCpu, type WindowCpu } from '../bench/proc-cpu.js';
 
 export const TOPOLOGIES = ['mesh', 'turn', 'sfu', 'mcu'] as const;
 export const LATER_TOPOLOGIES = ['all'] as const;
@@ -41,6 +42,8 @@ export interface BenchOptions {
   path?: string;
   /** Spread the peers over this many child processes (0: all in this process; otherwise none in this process). */
   procs?: number;
+  /** sfu: an SFU that has already joined this room of this relay: no relay nor SFU is started. */
+  server?: { url: string; room: string; token?: string };
   /** Peers started elsewhere (`rtcprobe peer`) in a room of this relay: the bench only coordinates them. */
   remote?: { url: string; room: string; token?: string; expect: number };
   /** argv of `rtcprobe` for the child processes ([node, bin]; default: this Node and this package's bin). */
@@ -104,6 +107,8 @@ export interface BenchResult {
   processes: ProcessUsage[];
   /** sfu: the server started for the run (its own process), from its summary. */
   server?: RoomServerReport;
+  /** The SFU or coturn process started for the run: its CPU over the window (from /proc). */
+  serverCpu?: WindowCpu;
   slo?: { ok: boolean; rules: SloResult[] };
   /** Both sides of every connection. */
   perConnection: ConnectionReport[];
@@ -152,17 +157,21 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
   };
   try {
-    progress({ phase: 'starting', fraction: 0, text: 'starting the relay' });
-    relay = new SignalRelay({
-      host: '127.0.0.1',
-      port: 0,
-      limits: { messagesPerSecond: 100_000, messageBurst: 100_000, maxPeersPerRoom: 10_000, maxStrikes: 1000, drainTimeoutMs: 500 },
-    });
-    const addr = await relay.listen();
-    const r = relay;
-    cleanups.push(async () => {
-      await r.close('benchmark over');
-    });
+    let addr: { ws: string };
+    if (o.server) addr = { ws: o.server.url };
+    else {
+      progress({ phase: 'starting', fraction: 0, text: 'starting the relay' });
+      relay = new SignalRelay({
+        host: '127.0.0.1',
+        port: 0,
+        limits: { messagesPerSecond: 100_000, messageBurst: 100_000, maxPeersPerRoom: 10_000, maxStrikes: 1000, drainTimeoutMs: 500 },
+      });
+      addr = await relay.listen();
+      const r = relay;
+      cleanups.push(async () => {
+        await r.close('benchmark over');
+      });
+    }
     let iceServers: IceServer[] = [];
     let turnInfo: BenchResult['turn'];
     if (o.topology === 'turn') {
@@ -179,9 +188,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       iceServers = [{ urls: [t.url], username: t.username, credential: t.credential }];
       turnInfo = { server: t.url, startedHere: !o.turn, ...(coturn?.pid ? { pid: coturn.pid } : {}) };
     }
-    const room = `bench-${Math.random().toString(36).slice(2, 10)}`;
+    const room = o.server?.room ?? `bench-${Math.random().toString(36).slice(2, 10)}`;
     let roomServer: RoomServerChild | undefined;
-    if (o.topology === 'sfu') {
+    const viaServer = o.topology === 'sfu';
+    // Through an external relay, peers gather on 127.0.0.1 only when that relay is on loopback.
+    const host = new URL(addr.ws).hostname;
+    const loopback = !o.server || host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+    if (o.topology === 'sfu' && !o.server) {
       progress({ phase: 'starting', fraction: 0, text: 'starting the SFU' });
       const self = o.selfCommand?.length ? o.selfCommand : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
       roomServer = await startRoomServer({ self, role: 'sfu', url: addr.ws, room, timeoutMs: 15_000, signal: o.signal });
@@ -202,12 +215,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     });
     for (let i = 0; i < inProc; i++) {
       const p = new MeshPeer({
-        url: addr.ws, room, peerId: ids[i]!, iceServers, loopback: true, relayOnly, traffic, timeoutMs: o.connectTimeoutMs ?? 20_000,
+        url: addr.ws, room, peerId: ids[i]!, ...(o.server?.token ? { token: o.server.token } : {}), iceServers, loopback, relayOnly, traffic, timeoutMs: o.connectTimeoutMs ?? 20_000,
         signal: o.signal, startedAtMs, onEvent,
       });
       peers.push(p);
       await p.start();
+      if (o.server && i === 0 && ![...p.roomServers.values()].includes('sfu')) {
+        throw new RtcprobeError('CONNECTION', `no SFU in room "${room}" of ${addr.ws}: start one there first ("rtcprobe sfu serve --signal ${addr.ws} --room ${room}")`);
+      }
     }
+    const serverPeerId = roomServer?.peerId ?? (o.server ? [...(peers[0]?.roomServers.entries() ?? [])].find(([, r]) => r === 'sfu')?.[0] : undefined);
     if (procs > 0) {
       const self = o.selfCommand?.length ? o.selfCommand : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
       const { coordinate, coordinatedResult, reportFromSummary, spawnPeerProcesses } = await import('./bench-remote.js');
@@ -243,7 +260,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     // Every peer connected to every other (or a failure, or the limit).
     // Through a room server every peer has one connection, to it.
-    const need = roomServer ? 1 : o.peers - 1;
+    const need = viaServer ? 1 : o.peers - 1;
     const deadline = performance.now() + (o.connectTimeoutMs ?? 20_000) + 5000;
     while (!o.signal.aborted && performance.now() < deadline) {
       const total = peers.reduce((a, p) => a + p.states().up, 0);
@@ -265,6 +282,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     for (const p of peers) p.startWindow();
     const w0 = performance.now();
     const cpuW0 = cpuUsage();
+    const serverPid = roomServer?.pid ?? coturn?.pid;
+    const serverCpu0 = await procCpuMs(serverPid);
     while (anyUp && !o.signal.aborted && performance.now() - w0 < o.durationMs) {
       const el = performance.now() - w0;
       progress({ phase: 'measuring', fraction: el / o.durationMs, text: `measuring ${(el / 1000).toFixed(1)} / ${(o.durationMs / 1000).toFixed(1)} s` });
@@ -277,6 +296,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     if (!partial) await new Promise((res) => setTimeout(res, 300));
     const windowMs = performance.now() - w0;
     const cpuW = cpuUsage(cpuW0);
+    const serverCpu = serverPid !== undefined ? windowCpu(roomServer ? 'sfu' : 'coturn', serverPid, serverCpu0, await procCpuMs(serverPid), windowMs) : undefined;
     let sides: ConnectionReport[] = [];
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
     const processes: ProcessUsage[] = [];
@@ -293,13 +313,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     sides = sides.map(({ raw: _r, ...rest }) => rest).sort((a, b) => (a.peerId + a.remote < b.peerId + b.remote ? -1 : 1));
     const agg = aggregate(sides, raw);
-    const expected = roomServer ? o.peers : (o.peers * (o.peers - 1)) / 2;
+    const expected = viaServer ? o.peers : (o.peers * (o.peers - 1)) / 2;
     // A connection is up when both of its sides are.
     const upSides = new Set(sides.filter((s) => s.state === 'up').map((s) => `${s.peerId}|${s.remote}`));
     let up = 0;
     for (const s of sides) if (s.peerId < s.remote && upSides.has(`${s.peerId}|${s.remote}`) && upSides.has(`${s.remote}|${s.peerId}`)) up++;
     // The server's side is not in `sides`: a client's connection to it counts when the client's side is up.
-    if (roomServer) up = sides.filter((s) => s.state === 'up' && s.remote === roomServer!.peerId).length;
+    if (viaServer) up = sides.filter((s) => s.state === 'up' && s.remote === serverPeerId).length;
     const failedPairs = new Set(failures.map((f) => [f.peerId, f.remote].sort().join('|')));
     const cpu = cpuUsage(cpu0);
     processes.unshift({ role: 'bench', peers: inProc, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 });
@@ -313,7 +333,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     }
     const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
     const upload = uploadReport(sides, o.peers, traffic);
-    if (roomServer) upload.expectedRatio = 1;
+    if (viaServer) upload.expectedRatio = 1;
     let server: RoomServerReport | undefined;
     if (roomServer) {
       server = await roomServer.stop();
@@ -346,6 +366,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       ...(turnInfo ? { turn: turnInfo } : {}),
       processes,
       ...(server ? { server } : {}),
+      ...(serverCpu ? { serverCpu } : {}),
       ...(slos ? { slo: { ok: slos.every((s) => s.ok), rules: slos } } : {}),
       perConnection: sides,
       samples: { rttReliable: raw.rtt.reliable, rttUnreliable: raw.rtt.unreliable, audioOwd: raw.audioOwd, videoOwd: raw.videoOwd },

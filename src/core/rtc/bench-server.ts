@@ -16,9 +16,9 @@ export interface RoomServerChild {
   stop(): Promise<RoomServerReport | undefined>;
 }
 
-export async function startRoomServer(o: { self: string[]; role: 'sfu'; url: string; room: string; timeoutMs: number; signal: AbortSignal }): Promise<RoomServerChild> {
+export async function startRoomServer(o: { self: string[]; role: 'sfu' | 'mcu'; url: string; room: string; timeoutMs: number; signal: AbortSignal; args?: string[] }): Promise<RoomServerChild> {
   const peerId = `zz-${o.role}`;
-  const args = [...o.self.slice(1), o.role, 'serve', '--signal', o.url, '--room', o.room, '--peer-id', peerId, '--loopback', '--json', '--listen', '127.0.0.1:0'];
+  const args = [...o.self.slice(1), o.role, 'serve', '--signal', o.url, '--room', o.room, '--peer-id', peerId, '--loopback', '--json', '--listen', '127.0.0.1:0', ...(o.args ?? [])];
   const child = spawn(o.self[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let stderr = '';
@@ -82,7 +82,7 @@ export async function startRoomServer(o: { self: string[]; role: 'sfu'; url: str
   });
   if (!ready) {
     await stop();
-    if (o.signal.aborted) throw new RtcprobeError('ABORTED', 'aborted while the SFU was starting');
+    if (o.signal.aborted) throw new RtcprobeError('ABORTED', `aborted while the ${o.role} server was starting`);
     const err = lines.find((l) => l.error) as { error?: { message?: string } } | undefined;
     throw new RtcprobeError('CONNECTION', `the ${o.role} server did not start: ${err?.error?.message ?? (stderr.trim().split('\n').pop() || `no ready line within ${o.timeoutMs} ms`)}`);
   }

@@ -7,7 +7,8 @@
  * whether anyone heard itself), client upload and download, and the
  * server's mixing time.
  */
-import { cpuUsage, resourceUsage } from 'node:process';
+import { cpuUsage, execPath, resourceUsage } from 'node:process';
+import { fileURLToPath } from 'node:url';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SignalRelay } from '../signaling/server.js';
 import { summarizeExact, type Summary } from '../bench/summary.js';
@@ -17,6 +18,8 @@ import { BURST_IDS } from '../mcu/impulse.js';
 import { FRAME_SAMPLES } from '../mcu/mixer.js';
 import { McuServer, type MixTiming } from './mcu-server.js';
 import { ImpulseClient } from './mcu-client.js';
+import { startRoomServer, type RoomServerChild } from './bench-server.js';
+import { procCpuMs, windowCpu, type WindowCpu } from '../bench/proc-cpu.js';
 
 /** Frames between one participant's bursts (1 s). */
 export const BURST_PERIOD_FRAMES = 50;
@@ -30,6 +33,8 @@ export interface McuBenchOptions {
   jitterMs?: number;
   /** A room server that has joined this room already: use it instead of starting one. */
   external?: { url: string; room: string; token?: string };
+  /** Start the MCU as its own process (`rtcprobe mcu serve`, argv of rtcprobe given) so that its CPU is its own. */
+  serverProcess?: { self: string[] };
   connectTimeoutMs?: number;
   signal: AbortSignal;
   onProgress?: (p: { phase: 'starting' | 'connecting' | 'warmup' | 'measuring' | 'stopping'; fraction: number; text: string }) => void;
@@ -73,6 +78,8 @@ export interface McuBenchResult {
     dropped?: Record<string, number>;
     clockSkipped?: number;
   };
+  /** The MCU process started for the run (serverProcess): its CPU over the window (from /proc). */
+  serverCpu?: WindowCpu;
   processes: ProcessUsage[];
 }
 
@@ -104,6 +111,7 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
     let room: string;
     let token: string | undefined;
     let server: McuServer | undefined;
+    let child: RoomServerChild | undefined;
     if (o.external) {
       ({ url, room } = o.external);
       token = o.external.token;
@@ -115,6 +123,15 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
       });
       url = addr.ws;
       room = `bench-mcu-${Math.random().toString(36).slice(2, 10)}`;
+    }
+    if (!o.external && o.serverProcess) {
+      const self = o.serverProcess.self.length ? o.serverProcess.self : [execPath, fileURLToPath(new URL('../../../bin/rtcprobe.js', import.meta.url))];
+      const c = await startRoomServer({ self, role: 'mcu', url, room, timeoutMs: 15_000, signal: o.signal, args: o.jitterMs !== undefined ? ['--jitter-ms', String(o.jitterMs)] : [] });
+      child = c;
+      cleanups.push(async () => {
+        await c.stop();
+      });
+    } else if (!o.external) {
       const s = new McuServer({ url, room, iceServers: [], loopback: true, signal: o.signal, timeoutMs: o.connectTimeoutMs ?? 20_000, ...(o.jitterMs !== undefined ? { jitterMs: o.jitterMs } : {}), onEvent: (e) => {
         if (e.event === 'participant-failed') failures.push({ peerId: e.remote, remote: 'mcu', code: e.code, message: e.message });
       } });
@@ -150,6 +167,7 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
       }
     }
     const w0 = performance.now();
+    const childCpu0 = await procCpuMs(child?.pid);
     const wire0 = live.map((c) => c.wireBytes());
     const mix0 = server ? server.totals.framesMixed : 0;
     const mixSum0 = server ? mixTotalMs(server) : 0;
@@ -161,6 +179,7 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
     const partial = o.signal.aborted;
     const w1 = performance.now();
     const windowMs = w1 - w0;
+    const serverCpu = child?.pid !== undefined ? windowCpu('mcu', child.pid, childCpu0, await procCpuMs(child.pid), windowMs) : undefined;
     const wire1 = live.map((c) => c.wireBytes());
     const mixMsWindow = server ? mixTotalMs(server) - mixSum0 : 0;
     const framesWindow = server ? server.totals.framesMixed - mix0 : 0;
@@ -228,6 +247,7 @@ export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
             clockSkipped: server.totals.clockSkipped,
           }
         : { embedded: false },
+      ...(serverCpu ? { serverCpu } : {}),
       processes,
     };
     await teardown();

@@ -245,9 +245,10 @@ export function summarize(xs) {
  * payload starts with a probe header carrying its send time on this
  * process's monotonic clock) and `n` werift subscribers receive it through
  * Janus. Returns the one-way delays (ms) of every packet, per subscriber and
- * pooled, the loss, and the connect times.
+ * pooled, the loss, and the connect times. `onConnected()` is called once every
+ * peer is connected, before the video starts.
  */
-export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, kbps = 500, room = 1000 + (process.pid % 1000) } = {}) {
+export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, kbps = 500, room = 1000 + (process.pid % 1000), onConnected } = {}) {
   const s = await session(janus);
   const peers = [];
   try {
@@ -291,6 +292,7 @@ export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, k
     }
     // Janus forwards to a subscriber once its PeerConnection is up; give the last one a moment to be wired.
     await new Promise((r) => setTimeout(r, 500));
+    onConnected?.();
     const sent = await pub.sendVideo({ frames: Math.round(seconds * fps), profile: { fps, kbps }, timeoutMs: seconds * 1000 + 10_000 });
     await new Promise((r) => setTimeout(r, 500));
     const all = subs.flatMap((x) => x.owd);
@@ -316,36 +318,49 @@ export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, k
 async function toneOnsets(a, b, { seconds, bursts }) {
   let seq = 1;
   let ts = 0;
-  const send = async (payload) => {
-    await a.tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload));
+  const send = (payload) => {
+    a.tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload)).catch(() => {});
     seq = (seq + 1) & 0xffff;
     ts += 160;
   };
-  let received = 0;
-  let toneStart;
-  let detected;
-  b.onRtp((rtp) => {
-    received++;
-    if (toneStart !== undefined && detected === undefined && rms(rtp.payload) > 2000) detected = performance.now();
-  });
+  const frames = [];
+  b.onRtp((rtp) => frames.push({ arrivalMs: performance.now(), payload: rtp.payload }));
+  return toneOnsetsOver(send, frames, { seconds, bursts });
+}
+
+/**
+ * The tone-onset measurement on any audio path: `send(payload)` sends one
+ * 20 ms PCMU frame from A, `frames` is the list B's receiver appends
+ * `{ arrivalMs (performance.now()), payload }` to. Per burst: half silence,
+ * half tone; one sample = the arrival of the first frame with energy (RMS >
+ * 2000 after µ-law decoding) at or after the first tone frame was sent,
+ * minus that send time. A burst without such a frame gives no sample.
+ */
+export async function toneOnsetsOver(send, frames, { seconds = 5, bursts = 5 } = {}) {
   const delays = [];
   const framesPer = Math.max(10, Math.round((seconds * 50) / bursts));
+  const from = frames.length;
   const t0 = performance.now();
+  const starts = [];
   for (let k = 0; k < bursts; k++) {
-    // Half silence, half tone; the tone's first frame is the reference instant.
     for (let i = 0; i < framesPer; i++) {
       const due = t0 + (k * framesPer + i) * 20;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const tone = i >= framesPer / 2;
-      if (tone && toneStart === undefined) { toneStart = performance.now(); detected = undefined; }
+      if (tone && i === Math.ceil(framesPer / 2)) starts.push(performance.now());
       await send(tone ? toneFrame(i) : SILENCE);
     }
-    if (toneStart !== undefined && detected !== undefined) delays.push(detected - toneStart);
-    toneStart = undefined;
   }
+  // The last tone's first frames may still be on their way.
+  await new Promise((r) => setTimeout(r, 300));
   const spanS = (performance.now() - t0) / 1000;
-  return { packetsPerSecond: received / spanS, onsetDelayMs: delays, summary: summarize(delays), bursts };
+  for (let k = 0; k < starts.length; k++) {
+    const end = starts[k + 1] ?? Infinity;
+    const hit = frames.slice(from).find((f) => f.arrivalMs >= starts[k] && f.arrivalMs < end && rms(f.payload) > 2000);
+    if (hit) delays.push(hit.arrivalMs - starts[k]);
+  }
+  return { packetsPerSecond: (frames.length - from) / spanS, onsetDelayMs: delays, summary: summarize(delays), bursts };
 }
 
 /** A bare werift peer with one PCMU transceiver (sendrecv). */

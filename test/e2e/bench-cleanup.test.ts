@@ -1,5 +1,5 @@
 // The benchmarks end by themselves and remove what they started, also on SIGINT.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
@@ -85,5 +85,26 @@ describeWith({ commands: ['turnserver'] }, 'bench:check clean-up', () => {
     expect(await b.exit).toBe(130);
     expect(alive(Number(m[1]))).toBe(false);
     expect(existsSync(m[2]!)).toBe(false);
+  }, 120_000);
+});
+
+/** Names of the network namespaces (first word of each line of `ip netns list`). */
+function namespaces(): string[] {
+  return execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+}
+
+describeWith({ commands: ['janus', 'ip'], root: true }, 'bench:sfu-mcu Janus section clean-up', () => {
+  it('SIGINT while rtcprobe\'s SFU runs next to Janus: exit 130, Janus, the SFU and the namespace gone', async () => {
+    const b = startBench('bench/sfu-mcu/run.mjs', { SECTIONS: 'janus', ROUNDS: '3', JANUS_SECONDS: '3' });
+    const j = await b.waitFor(/janus side: Janus pid (\d+), namespace (\S+)/);
+    const s = await b.waitFor(/janus side: rtcprobe sfu serve pid (\d+)/);
+    expect(alive(Number(j[1]))).toBe(true);
+    expect(alive(Number(s[1]))).toBe(true);
+    expect(namespaces()).toContain(j[2]!);
+    b.child.kill('SIGINT');
+    expect(await b.exit).toBe(130);
+    expect(alive(Number(j[1]))).toBe(false);
+    expect(alive(Number(s[1]))).toBe(false);
+    expect(namespaces()).not.toContain(j[2]!);
   }, 120_000);
 });

@@ -27,6 +27,7 @@
 //     − VmRSS just before they joined) / participants, and the process's VmHWM.
 // Plus, as context, the same video hop straight from one werift peer to another
 // on 127.0.0.1 (no server), the baseline janus.mjs uses.
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +75,7 @@ async function startServer(kind, namespace, ws, room, signal) {
     signal.addEventListener('abort', fail, { once: true });
     createInterface({ input: child.stdout }).on('line', (l) => {
       try {
-        if (JSON.parse(l).event === 'listening') { clearTimeout(t); child.off('exit', fail); resolve(); }
+        if (JSON.parse(l).event === 'listening') { clearTimeout(t); child.off('exit', fail); signal.removeEventListener('abort', fail); resolve(); }
       } catch { /* not JSON */ }
     });
   });
@@ -196,6 +197,8 @@ export async function janusSection({ rounds, signal }) {
     console.log(`\nJanus side by side: skipped, ${why}`);
     return;
   }
+  // Every client of every round listens on the bench's signal.
+  setMaxListeners(1000, signal);
   const janus = await startJanus({ httpPort: 20000 + (process.pid % 10000), rtpRange: '30000-30999' });
   process.stderr.write(`janus side: Janus pid ${janus.pid}, namespace ${janus.namespace}\n`);
   const relay = new SignalRelay({ host: janus.hostAddress, port: 0, limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });

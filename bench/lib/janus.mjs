@@ -245,16 +245,17 @@ export function summarize(xs) {
  * payload starts with a probe header carrying its send time on this
  * process's monotonic clock) and `n` werift subscribers receive it through
  * Janus. Returns the one-way delays (ms) of every packet, per subscriber and
- * pooled, the loss, and the connect times. `onConnected()` is called once every
- * peer is connected, before the video starts.
+ * pooled, the loss, and the connect times. `onCreated()` is called once the room
+ * exists, `onConnected()` once every peer is connected, before the video starts.
  */
-export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, kbps = 500, room = 1000 + (process.pid % 1000), onConnected } = {}) {
+export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, kbps = 500, room = 1000 + (process.pid % 1000), onCreated, onConnected } = {}) {
   const s = await session(janus);
   const peers = [];
   try {
     const admin = await s.attach('janus.plugin.videoroom');
     const created = await admin.request({ request: 'create', room, publishers: 4, videocodec: 'vp8', audiocodec: 'opus', bitrate: 0, notify_joining: false });
     if (created?.videoroom !== 'created') throw new Error(`videoroom create: ${JSON.stringify(created)}`);
+    onCreated?.();
 
     const t0 = performance.now();
     const pub = new RtcPeer(peerOptions(janus, { video: true }));
@@ -447,14 +448,17 @@ const rms = (buf) => Math.sqrt(buf.reduce((s, u) => s + muDecode(u) ** 2, 0) / b
  * (A's audio, decoded, mixed and re-encoded) and the delay until the tone
  * shows up in it is measured, `bursts` times. Also reports the join times and
  * the mixed packets B received per second (`packetsPerSecond`, 50 at 20 ms).
+ * `onCreated()` is called once the room exists, `onJoined()` once both are
+ * connected, before the tone sequence.
  */
-export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 2000 + (process.pid % 1000) } = {}) {
+export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 2000 + (process.pid % 1000), onCreated, onJoined } = {}) {
   const s = await session(janus);
   const peers = [];
   try {
     const admin = await s.attach('janus.plugin.audiobridge');
     const created = await admin.request({ request: 'create', room, sampling_rate: 8000, audiolevel_event: false, record: false });
     if (created?.audiobridge !== 'created') throw new Error(`audiobridge create: ${JSON.stringify(created)}`);
+    onCreated?.();
     // The AudioBridge takes no data channel (RtcPeer always offers one): a bare werift peer with the
     // same configuration and a single PCMU transceiver.
     const join = async (display) => {
@@ -472,6 +476,7 @@ export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 
     };
     const a = await join('rtcprobe-a');
     const b = await join('rtcprobe-b');
+    onJoined?.();
     const r = await toneOnsets(a, b, { seconds, bursts });
     return { joinMs: [a.joinMs, b.joinMs], ...r };
   } finally {

@@ -24,7 +24,11 @@
 //     at B with energy after the tone's first frame was sent, minus that send
 //     time (janus.mjs toneOnsetsOver, the same code for both servers).
 //  c. server RSS per participant: (VmRSS with the participants of (a) connected
-//     − VmRSS just before they joined) / participants, and the process's VmHWM.
+//     − VmRSS just before they joined) / participants, and the process's VmHWM;
+//     the same for the two participants of (b). Janus is one process for the
+//     whole section (SFU and MCU plugins; "before" is taken once the round's
+//     room exists), rtcprobe's servers one per round (joined to their room
+//     before "before").
 // Plus, as context, the same video hop straight from one werift peer to another
 // on 127.0.0.1 (no server), the baseline janus.mjs uses.
 import { setMaxListeners } from 'node:events';
@@ -164,11 +168,11 @@ async function rtcprobeSfuHop(janus, ws, round, signal) {
 
 /** (a) + (c) for Janus: janus.mjs's VideoRoom hop, with Janus's RSS sampled around it. */
 async function janusHop(janus, round) {
-  const before = status(janus.pid);
+  let before;
   let during;
-  const hop = await janusVideoRoomHop(janus, { n: SUBSCRIBERS, seconds: SECONDS, room: 5000 + (process.pid % 1000) * 10 + round, onConnected: () => { during = status(janus.pid); } });
+  const hop = await janusVideoRoomHop(janus, { n: SUBSCRIBERS, seconds: SECONDS, room: 5000 + (process.pid % 1000) * 10 + round, onCreated: () => { before = status(janus.pid); }, onConnected: () => { during = status(janus.pid); } });
   const received = hop.perSubscriber.reduce((x, p) => x + p.received, 0);
-  return { owd: hop.owdMs, sent: hop.sentPackets * SUBSCRIBERS, received, rssPerParticipant: during ? (during.rss - before.rss) / (1 + SUBSCRIBERS) : NaN, hwm: status(janus.pid).hwm };
+  return { owd: hop.owdMs, sent: hop.sentPackets * SUBSCRIBERS, received, rssPerParticipant: during && before ? (during.rss - before.rss) / (1 + SUBSCRIBERS) : NaN, hwm: status(janus.pid).hwm };
 }
 
 /** (b) for rtcprobe's MCU: two ImpulseClients, A's frames replaced by the tone sequence. */
@@ -177,6 +181,8 @@ async function rtcprobeMcuOnset(janus, ws, round, signal) {
   const server = await startServer('mcu', janus.namespace, ws, room, signal);
   const clients = [];
   try {
+    await sleep(300);
+    const before = status(server.pid);
     for (const [i, id] of ['a', 'b'].entries()) {
       const c = new ImpulseClient({ url: ws, room, peerId: id, iceServers: [], burstId: i, timeoutMs: 20_000, signal });
       clients.push(c);
@@ -184,7 +190,9 @@ async function rtcprobeMcuOnset(janus, ws, round, signal) {
     }
     const [a, b] = clients;
     await sleep(500);
-    return await toneOnsetsOver((p) => a.sendFrame(p), b.frames, { seconds: SECONDS, bursts: TONE_BURSTS });
+    const joined = status(server.pid);
+    const onset = await toneOnsetsOver((p) => a.sendFrame(p), b.frames, { seconds: SECONDS, bursts: TONE_BURSTS });
+    return { ...onset, rssPerParticipant: (joined.rss - before.rss) / 2 };
   } finally {
     await Promise.allSettled(clients.map((c) => c.stop()));
     await server.stop();
@@ -205,7 +213,7 @@ export async function janusSection({ rounds, signal }) {
   const { ws } = await relay.listen();
   console.log(`\nJanus side by side: Janus ${janus.info.version_string} (pid ${janus.pid}) and rtcprobe's servers in namespace ${janus.namespace}, `
     + `clients in the root namespace over the veth ${janus.hostAddress} <-> ${janus.janusAddress}; ${rounds} rounds, ${SECONDS} s of video, ${SUBSCRIBERS} subscribers, ${TONE_BURSTS} tone bursts`);
-  const r = { jHop: [], pHop: [], jP95: [], pP95: [], direct: [], jTone: [], pTone: [], jRss: [], pRss: [], jHwm: [], pHwm: [], jLost: 0, pLost: 0, jSent: 0, pSent: 0 };
+  const r = { jHop: [], pHop: [], jP95: [], pP95: [], direct: [], jTone: [], pTone: [], jRss: [], pRss: [], jMcuRss: [], pMcuRss: [], jHwm: [], pHwm: [], jLost: 0, pLost: 0, jSent: 0, pSent: 0 };
   const p = (xs, q) => { const s = [...xs].sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] : NaN; };
   try {
     for (let i = 0; i < rounds && !signal.aborted; i++) {
@@ -220,8 +228,18 @@ export async function janusSection({ rounds, signal }) {
           r.pHop.push(p(x.owd, 0.5)); r.pP95.push(p(x.owd, 0.95)); r.pRss.push(x.rssPerParticipant / 1e6); r.pHwm.push(x.hwm / 1e6);
           r.pSent += x.sent; r.pLost += Math.max(0, x.sent - x.received);
         },
-        async () => { const x = await janusAudioBridge(janus, { seconds: SECONDS, bursts: TONE_BURSTS, room: 6000 + (process.pid % 1000) * 10 + i }); r.jTone.push(x.summary?.p50 ?? NaN); },
-        async () => { const x = await rtcprobeMcuOnset(janus, ws, i, signal); r.pTone.push(x.summary?.p50 ?? NaN); },
+        async () => {
+          let before;
+          let joined;
+          const x = await janusAudioBridge(janus, { seconds: SECONDS, bursts: TONE_BURSTS, room: 6000 + (process.pid % 1000) * 10 + i, onCreated: () => { before = status(janus.pid); }, onJoined: () => { joined = status(janus.pid); } });
+          r.jTone.push(x.summary?.p50 ?? NaN);
+          r.jMcuRss.push(joined && before ? (joined.rss - before.rss) / 2 / 1e6 : NaN);
+        },
+        async () => {
+          const x = await rtcprobeMcuOnset(janus, ws, i, signal);
+          r.pTone.push(x.summary?.p50 ?? NaN);
+          r.pMcuRss.push(x.rssPerParticipant / 1e6);
+        },
         async () => { const x = await directVideoHop({ seconds: SECONDS }); r.direct.push(x.summary?.p50 ?? NaN); },
       ];
       if (i % 2 === 1) steps.reverse();
@@ -245,10 +263,12 @@ export async function janusSection({ rounds, signal }) {
     { key: 'jTone', label: 'Janus AudioBridge p50', values: r.jTone },
     { key: 'pTone', label: 'rtcprobe mcu p50', values: r.pTone, baseline: 'jTone' },
   ] });
-  printTable({ title: `  c. server RSS per participant ((VmRSS with ${1 + SUBSCRIBERS} participants − VmRSS before) / ${1 + SUBSCRIBERS}) and VmHWM`, unit: 'MB', digits: 2, rows: [
+  printTable({ title: `  c. server RSS per participant ((VmRSS with ${1 + SUBSCRIBERS} (SFU) or 2 (MCU) participants connected − VmRSS before) / participants) and VmHWM (SFU rounds)`, unit: 'MB', digits: 2, rows: [
     { key: 'jRss', label: 'Janus RSS/participant', values: r.jRss },
     { key: 'pRss', label: 'rtcprobe sfu RSS/participant', values: r.pRss, baseline: 'jRss' },
     { key: 'jHwm', label: 'Janus VmHWM', values: r.jHwm },
     { key: 'pHwm', label: 'rtcprobe sfu VmHWM', values: r.pHwm, baseline: 'jHwm' },
+    { key: 'jMcuRss', label: 'Janus (AudioBridge) RSS/participant, 2 joined', values: r.jMcuRss },
+    { key: 'pMcuRss', label: 'rtcprobe mcu RSS/participant, 2 joined', values: r.pMcuRss, baseline: 'jMcuRss' },
   ] });
 }

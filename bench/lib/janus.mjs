@@ -245,15 +245,17 @@ export function summarize(xs) {
  * payload starts with a probe header carrying its send time on this
  * process's monotonic clock) and `n` werift subscribers receive it through
  * Janus. Returns the one-way delays (ms) of every packet, per subscriber and
- * pooled, the loss, and the connect times.
+ * pooled, the loss, and the connect times. `onCreated()` is called once the room
+ * exists, `onConnected()` once every peer is connected, before the video starts.
  */
-export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, kbps = 500, room = 1000 + (process.pid % 1000) } = {}) {
+export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, kbps = 500, room = 1000 + (process.pid % 1000), onCreated, onConnected } = {}) {
   const s = await session(janus);
   const peers = [];
   try {
     const admin = await s.attach('janus.plugin.videoroom');
     const created = await admin.request({ request: 'create', room, publishers: 4, videocodec: 'vp8', audiocodec: 'opus', bitrate: 0, notify_joining: false });
     if (created?.videoroom !== 'created') throw new Error(`videoroom create: ${JSON.stringify(created)}`);
+    onCreated?.();
 
     const t0 = performance.now();
     const pub = new RtcPeer(peerOptions(janus, { video: true }));
@@ -291,6 +293,7 @@ export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, k
     }
     // Janus forwards to a subscriber once its PeerConnection is up; give the last one a moment to be wired.
     await new Promise((r) => setTimeout(r, 500));
+    onConnected?.();
     const sent = await pub.sendVideo({ frames: Math.round(seconds * fps), profile: { fps, kbps }, timeoutMs: seconds * 1000 + 10_000 });
     await new Promise((r) => setTimeout(r, 500));
     const all = subs.flatMap((x) => x.owd);
@@ -316,36 +319,49 @@ export async function janusVideoRoomHop(janus, { n = 1, seconds = 5, fps = 30, k
 async function toneOnsets(a, b, { seconds, bursts }) {
   let seq = 1;
   let ts = 0;
-  const send = async (payload) => {
-    await a.tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload));
+  const send = (payload) => {
+    a.tx.sender.sendRtp(new RtpPacket(new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts >>> 0, marker: false }), payload)).catch(() => {});
     seq = (seq + 1) & 0xffff;
     ts += 160;
   };
-  let received = 0;
-  let toneStart;
-  let detected;
-  b.onRtp((rtp) => {
-    received++;
-    if (toneStart !== undefined && detected === undefined && rms(rtp.payload) > 2000) detected = performance.now();
-  });
+  const frames = [];
+  b.onRtp((rtp) => frames.push({ arrivalMs: performance.now(), payload: rtp.payload }));
+  return toneOnsetsOver(send, frames, { seconds, bursts });
+}
+
+/**
+ * The tone-onset measurement on any audio path: `send(payload)` sends one
+ * 20 ms PCMU frame from A, `frames` is the list B's receiver appends
+ * `{ arrivalMs (performance.now()), payload }` to. Per burst: half silence,
+ * half tone; one sample = the arrival of the first frame with energy (RMS >
+ * 2000 after µ-law decoding) at or after the first tone frame was sent,
+ * minus that send time. A burst without such a frame gives no sample.
+ */
+export async function toneOnsetsOver(send, frames, { seconds = 5, bursts = 5 } = {}) {
   const delays = [];
   const framesPer = Math.max(10, Math.round((seconds * 50) / bursts));
+  const from = frames.length;
   const t0 = performance.now();
+  const starts = [];
   for (let k = 0; k < bursts; k++) {
-    // Half silence, half tone; the tone's first frame is the reference instant.
     for (let i = 0; i < framesPer; i++) {
       const due = t0 + (k * framesPer + i) * 20;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const tone = i >= framesPer / 2;
-      if (tone && toneStart === undefined) { toneStart = performance.now(); detected = undefined; }
+      if (tone && i === Math.ceil(framesPer / 2)) starts.push(performance.now());
       await send(tone ? toneFrame(i) : SILENCE);
     }
-    if (toneStart !== undefined && detected !== undefined) delays.push(detected - toneStart);
-    toneStart = undefined;
   }
+  // The last tone's first frames may still be on their way.
+  await new Promise((r) => setTimeout(r, 300));
   const spanS = (performance.now() - t0) / 1000;
-  return { packetsPerSecond: received / spanS, onsetDelayMs: delays, summary: summarize(delays), bursts };
+  for (let k = 0; k < starts.length; k++) {
+    const end = starts[k + 1] ?? Infinity;
+    const hit = frames.slice(from).find((f) => f.arrivalMs >= starts[k] && f.arrivalMs < end && rms(f.payload) > 2000);
+    if (hit) delays.push(hit.arrivalMs - starts[k]);
+  }
+  return { packetsPerSecond: (frames.length - from) / spanS, onsetDelayMs: delays, summary: summarize(delays), bursts };
 }
 
 /** A bare werift peer with one PCMU transceiver (sendrecv). */
@@ -432,14 +448,17 @@ const rms = (buf) => Math.sqrt(buf.reduce((s, u) => s + muDecode(u) ** 2, 0) / b
  * (A's audio, decoded, mixed and re-encoded) and the delay until the tone
  * shows up in it is measured, `bursts` times. Also reports the join times and
  * the mixed packets B received per second (`packetsPerSecond`, 50 at 20 ms).
+ * `onCreated()` is called once the room exists, `onJoined()` once both are
+ * connected, before the tone sequence.
  */
-export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 2000 + (process.pid % 1000) } = {}) {
+export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 2000 + (process.pid % 1000), onCreated, onJoined } = {}) {
   const s = await session(janus);
   const peers = [];
   try {
     const admin = await s.attach('janus.plugin.audiobridge');
     const created = await admin.request({ request: 'create', room, sampling_rate: 8000, audiolevel_event: false, record: false });
     if (created?.audiobridge !== 'created') throw new Error(`audiobridge create: ${JSON.stringify(created)}`);
+    onCreated?.();
     // The AudioBridge takes no data channel (RtcPeer always offers one): a bare werift peer with the
     // same configuration and a single PCMU transceiver.
     const join = async (display) => {
@@ -457,6 +476,7 @@ export async function janusAudioBridge(janus, { seconds = 5, bursts = 5, room = 
     };
     const a = await join('rtcprobe-a');
     const b = await join('rtcprobe-b');
+    onJoined?.();
     const r = await toneOnsets(a, b, { seconds, bursts });
     return { joinMs: [a.joinMs, b.joinMs], ...r };
   } finally {

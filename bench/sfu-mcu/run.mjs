@@ -12,9 +12,13 @@
 //
 // MCU section: mcu.mjs (also runnable on its own), as a child process with
 // this one's output: mouth-to-ear, mixing CPU and RSS per participant vs N.
+// Janus section: janus-side.mjs, rtcprobe's SFU and MCU next to Janus's
+// VideoRoom and AudioBridge on the same veth path (default on as root with
+// janus installed; otherwise it says why it was skipped).
 // Needs `npm run build` (imports dist/). Ends by itself; Ctrl-C stops
 // everything it started. RATE (probes/s per data channel in section 1,
-// default the bench default 50), STEPS_KBPS, ROUNDS (default 3), SECTIONS (default "sfu,mcu"; or any of sfu-hop, sfu-capacity, sfu-rss, mcu).
+// default the bench default 50), STEPS_KBPS, ROUNDS (default 3), SECTIONS
+// (default "sfu,mcu,janus"; or any of sfu-hop, sfu-capacity, sfu-rss, mcu, janus).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -24,9 +28,10 @@ import { summary } from '../lib/stats.mjs';
 import { runBench } from '../../dist/core/rtc/bench-run.js';
 import { SignalRelay } from '../../dist/core/signaling/server.js';
 import { MeshPeer } from '../../dist/core/rtc/mesh.js';
+import { janusSection } from './janus-side.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const SECTIONS = (process.env.SECTIONS ?? 'sfu,mcu').split(',');
+const SECTIONS = (process.env.SECTIONS ?? 'sfu,mcu,janus').split(',');
 const BIN = fileURLToPath(new URL('../../bin/rtcprobe.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-loop.mjs', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -239,6 +244,7 @@ main(async () => {
     const mcu = spawnTracked(process.execPath, [fileURLToPath(new URL('./mcu.mjs', import.meta.url))], { stdio: 'inherit' });
     mcuCode = await new Promise((resolve) => mcu.once('exit', (code) => resolve(code ?? 1)));
   }
+  if (SECTIONS.includes('janus') && !ac.signal.aborted) await janusSection({ rounds: ROUNDS, signal: ac.signal });
   footer(start);
   console.log('  figures are from a shared machine: compare the ratios and differences of the same run, not the absolute values');
   return mcuCode;

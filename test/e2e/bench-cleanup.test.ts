@@ -1,8 +1,10 @@
 // The benchmarks end by themselves and remove what they started, also on SIGINT.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
+import { labPids } from '../helpers/netns-lab.js';
+import { STUND } from '../helpers/stund-server.js';
 import { describeWith } from '../helpers/system.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -86,4 +88,54 @@ describeWith({ commands: ['turnserver'] }, 'bench:check clean-up', () => {
     expect(alive(Number(m[1]))).toBe(false);
     expect(existsSync(m[2]!)).toBe(false);
   }, 120_000);
+});
+
+/** Polls (no exit event exists for a process that is not our child) until pid is gone, up to ms. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  const t0 = Date.now();
+  while (alive(pid)) {
+    if (Date.now() - t0 > ms) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+/** Names of the network namespaces (first word of each line of `ip netns list`). */
+function namespaces(): string[] {
+  return execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+}
+
+describeWith({ commands: ['janus', 'ip'], root: true }, 'bench:sfu-mcu Janus section clean-up', () => {
+  it('SIGINT while rtcprobe\'s SFU runs next to Janus: exit 130, Janus, the SFU and the namespace gone', async () => {
+    const b = startBench('bench/sfu-mcu/run.mjs', { SECTIONS: 'janus', ROUNDS: '3', JANUS_SECONDS: '3' });
+    const j = await b.waitFor(/janus side: Janus pid (\d+), namespace (\S+)/);
+    const s = await b.waitFor(/janus side: rtcprobe sfu serve pid (\d+)/);
+    expect(alive(Number(j[1]))).toBe(true);
+    expect(alive(Number(s[1]))).toBe(true);
+    expect(namespaces()).toContain(j[2]!);
+    b.child.kill('SIGINT');
+    expect(await b.exit).toBe(130);
+    expect(alive(Number(j[1]))).toBe(false);
+    expect(alive(Number(s[1]))).toBe(false);
+    expect(namespaces()).not.toContain(j[2]!);
+  }, 120_000);
+});
+
+describeWith({ commands: ['turnserver', 'ip', 'nft', STUND], root: true }, 'bench:check LAB=1 clean-up', () => {
+  it('SIGINT after a round in the NAT lab: exit 130, both coturns, stund, the namespaces and the temp dir gone', async () => {
+    const b = startBench('bench/check/run.mjs', { BENCH_RUNS: '50', LAB: '1' });
+    const lab = (await b.waitFor(/NAT lab (\S+) up/))[1]!;
+    const m = await b.waitFor(/started coturn pid (\d+) in \S+ on \S+, temp dir (\S+)/);
+    await b.waitFor(/round 1\/50 done/);
+    const servers = labPids(lab);
+    expect(servers.length).toBeGreaterThan(0);
+    expect(namespaces().filter((n) => n.startsWith(`rpn-${lab}-`)).sort()).toEqual([`rpn-${lab}-cli`, `rpn-${lab}-nat`, `rpn-${lab}-pub`]);
+    b.child.kill('SIGINT');
+    expect(await b.exit).toBe(130);
+    expect(alive(Number(m[1]))).toBe(false);
+    // The lab's servers were started by its script, not by the bench: the kernel may take a moment to reap them.
+    for (const pid of servers) expect(await goneWithin(pid, 5000), `lab server ${pid}`).toBe(true);
+    expect(existsSync(m[2]!)).toBe(false);
+    expect(namespaces().filter((n) => n.startsWith(`rpn-${lab}-`))).toEqual([]);
+  }, 180_000);
 });

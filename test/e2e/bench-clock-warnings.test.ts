@@ -1,0 +1,37 @@
+// `rtcprobe bench` in one process: no listener-leak warning however many
+// connections share the run's AbortSignal; one-way delay with audio alone
+// (one clock, offset 0), and a stated reason where it cannot be known.
+import { describe, expect, it } from 'vitest';
+import { runCli, runJson } from '../helpers/cli.js';
+
+interface Bench {
+  ok: boolean;
+  aggregate: { audio?: { oneWayMs?: { count: number; p50: number } } };
+  clock: { note: string };
+}
+
+describe('rtcprobe bench: warnings and clocks', () => {
+  it('5 peers (20 connection sides on one signal) print no MaxListenersExceededWarning', async () => {
+    const r = await runCli(['bench', '--peers', '5', '--duration', '1', '--warmup', '0'], { timeout: 90_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/MaxListenersExceeded|memory leak/);
+  }, 120_000);
+
+  it('--channels audio in one process reports the audio one-way delay (shared clock)', async () => {
+    const r = await runJson<Bench>(['bench', '--peers', '3', '--duration', '2', '--warmup', '0', '--channels', 'audio'], { timeout: 90_000 });
+    expect(r.code).toBe(0);
+    const owd = r.json.aggregate.audio?.oneWayMs;
+    expect(owd?.count).toBeGreaterThan(100);
+    // Loopback in one process: well under a second, and not negative.
+    expect(owd!.p50).toBeGreaterThanOrEqual(0);
+    expect(owd!.p50).toBeLessThan(500);
+    expect(r.json.clock.note).toMatch(/one clock/);
+  }, 120_000);
+
+  it('--channels audio across processes says why there is no one-way delay', async () => {
+    const r = await runJson<Bench>(['bench', '--peers', '2', '--procs', '2', '--duration', '1', '--warmup', '0', '--channels', 'audio'], { timeout: 90_000 });
+    expect(r.code).toBe(0);
+    expect(r.json.aggregate.audio?.oneWayMs).toBeUndefined();
+    expect(r.json.clock.note).toMatch(/without a data channel/);
+  }, 120_000);
+});

@@ -2,7 +2,9 @@
 // connections share the run's AbortSignal; one-way delay with audio alone
 // (one clock, offset 0), and a stated reason where it cannot be known.
 import { describe, expect, it } from 'vitest';
+import { getEventListeners } from 'node:events';
 import { runCli, runJson } from '../helpers/cli.js';
+import { runBench } from '../../src/core/rtc/bench-run.js';
 
 interface Bench {
   ok: boolean;
@@ -15,6 +17,18 @@ describe('rtcprobe bench: warnings and clocks', () => {
     const r = await runCli(['bench', '--peers', '5', '--duration', '1', '--warmup', '0'], { timeout: 90_000 });
     expect(r.code).toBe(0);
     expect(r.stderr).not.toMatch(/MaxListenersExceeded|memory leak/);
+  }, 120_000);
+
+  it('runs after runs on one AbortSignal leave no abort listeners behind (mesh and sfu)', async () => {
+    const ac = new AbortController();
+    const counts: number[] = [];
+    for (const topology of ['mesh', 'sfu', 'mesh'] as const) {
+      const r = await runBench({ topology, peers: 3, durationMs: 500, warmupMs: 0, signal: ac.signal, traffic: { channels: ['data'] } });
+      expect(r.connections.up).toBe(3);
+      counts.push(getEventListeners(ac.signal, 'abort').length);
+    }
+    // At most the one listener shared by every connection on this signal; before, each run left one per peer's relay client.
+    expect(Math.max(...counts)).toBeLessThanOrEqual(1);
   }, 120_000);
 
   it('--channels audio in one process reports the audio one-way delay (shared clock)', async () => {

@@ -47,5 +47,13 @@ describe('rtcprobe bench: warnings and clocks', () => {
     expect(r.code).toBe(0);
     expect(r.json.aggregate.audio?.oneWayMs).toBeUndefined();
     expect(r.json.clock.note).toMatch(/without a data channel/);
+    // Each connection side says why too (what `rtcprobe peer --json` prints per connection).
+    const sides = (r.json as unknown as { perConnection: { audio?: { packetsReceived: number; oneWayMs?: unknown; oneWayUnknown?: string } }[] }).perConnection;
+    expect(sides.length).toBe(2);
+    for (const c of sides) {
+      expect(c.audio!.packetsReceived).toBeGreaterThan(10);
+      expect(c.audio!.oneWayMs).toBeUndefined();
+      expect(c.audio!.oneWayUnknown).toMatch(/another process/);
+    }
   }, 120_000);
 });

@@ -422,6 +422,10 @@ export class Connection {
       if (offMs !== undefined) {
         const s = summarizeExact(transit.map((x) => x + offMs));
         if (s) out.oneWayMs = s;
+      } else if (transit.length) {
+        out.oneWayUnknown = ch.includes('data')
+          ? 'the senders run in another process (own clock) and no data-channel echo came back to estimate the clock offset from'
+          : 'the senders run in another process (own clock) and without a data channel (--channels data) there are no round trips to estimate the clock offset from';
       }
       return out;
     };

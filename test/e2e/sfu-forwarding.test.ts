@@ -132,8 +132,13 @@ describe('sfu: forwarding with werift clients', () => {
       expect(c!.dc!.reliable.received.lossRatio).toBe(0);
       // Echoes of our own probes came back (through the server, from the others).
       expect(c!.dc!.reliable.sent).toBeGreaterThan(20);
-      expect(c!.dc!.reliable.echoed).toBeGreaterThan(c!.dc!.reliable.sent * 0.6);
-      expect(c!.dc!.reliable.rttMs?.p50).toBeGreaterThan(0);
+      // Every probe echoed but those still in flight when the window is read: at 20/s, at most 300 ms of probes
+      // (a healthy loopback round trip is a few ms; a path stuck on 1 s SCTP retransmission timeouts misses ~20).
+      for (const side of [c!.dc!.reliable, c!.dc!.unreliable]) {
+        expect(side.sent - side.echoed).toBeLessThanOrEqual(6);
+        expect(side.rttMs?.p50).toBeGreaterThan(0);
+        expect(side.rttMs!.p50).toBeLessThan(250);
+      }
     }
     // Churn: c leaves.
     const cStats = () => server.participants().find((x) => x.participant === 'c')!;

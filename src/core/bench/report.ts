@@ -55,6 +55,8 @@ export interface RtpStats {
   stream: StreamReport;
   /** One-way delay (receive time minus the sender's send time, corrected by the clock offset). */
   oneWayMs?: Summary;
+  /** Why there is no oneWayMs although packets arrived (the senders' clock offset is unknown). */
+  oneWayUnknown?: string;
   packetsReceived: number;
   /** Distinct sources received on the connection (more than one through a room server). */
   sources?: number;

@@ -364,7 +364,9 @@ export function coordinatedResult(
   const hosts = new Set(processes.filter((p) => p.role === 'peer').map((p) => p.host));
   const note =
     `peers in ${processes.length - 1} process(es) on ${hosts.size} host(s), each with its own clock: one-way delays are offset-corrected per connection ` +
-    '(offset estimated NTP-style from the data-channel round trips; uncertainty = half the smallest round trip + half the spread of the kept offsets, per connection in clock.offsets)';
+    (o.traffic.channels.includes('data')
+      ? '(offset estimated NTP-style from the data-channel round trips; uncertainty = half the smallest round trip + half the spread of the kept offsets, per connection in clock.offsets)'
+      : '— but without a data channel (--channels data) there are no round trips to estimate an offset from: one-way delays are known only between peers of the same process (offset 0), not across processes');
   let verdict = verdictLine({ topology: o.topology, peers: n, expected, up, failed: failedPairs.size, partial: c.partial }, agg, slos);
   if (c.error) verdict = `${verdict}; ${c.error.code}: ${c.error.message}`;
   return {

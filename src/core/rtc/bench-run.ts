@@ -345,7 +345,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const clockNote =
       procs === 0
         ? 'all peers share one clock (one process): offsets are ~0; one-way delays are exact up to the event-loop delay'
-        : 'one-way delays are corrected by a clock offset estimated from the data-channel round trips (NTP-style); see maxUncertaintyMs';
+        : traffic.channels.includes('data')
+          ? 'one-way delays are corrected by a clock offset estimated from the data-channel round trips (NTP-style); see maxUncertaintyMs'
+          : 'no one-way delay: the peers run in separate processes (separate clocks) and without a data channel (--channels data) there are no round trips to estimate their clock offsets from';
     const result: BenchResult = {
       command: 'bench',
       ok,

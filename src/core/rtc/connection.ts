@@ -35,6 +35,51 @@ export function isSdpSignal(x: unknown): x is SdpSignal {
 
 export const nowMs = () => performance.now();
 
+/**
+ * One abort listener per caller's signal, however many connections share it
+ * (a bench of N peers in one process has N(N-1) of them): a listener per
+ * connection trips Node's MaxListenersExceededWarning and piles up.
+ */
+const live = new WeakMap<AbortSignal, Set<Connection>>();
+
+/** MeshPeers of this process with a connection, by relay URL and room: they share this process's clock. */
+const local = new Map<string, Map<string, number>>();
+const roomKey = (m: MeshPeer) => `${m.options.url}\n${m.options.room}`;
+
+function register(m: MeshPeer): () => void {
+  const k = roomKey(m);
+  let ids = local.get(k);
+  if (!ids) local.set(k, (ids = new Map()));
+  const set = ids;
+  set.set(m.peerId, (set.get(m.peerId) ?? 0) + 1);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    const n = (set.get(m.peerId) ?? 1) - 1;
+    if (n > 0) set.set(m.peerId, n);
+    else set.delete(m.peerId);
+    if (set.size === 0) local.delete(k);
+  };
+}
+
+function follow(signal: AbortSignal, c: Connection): () => void {
+  let set = live.get(signal);
+  if (!set) {
+    const s = new Set<Connection>();
+    set = s;
+    live.set(signal, s);
+    signal.addEventListener('abort', () => {
+      live.delete(signal);
+      for (const x of [...s]) x.abortNow();
+    }, { once: true });
+  }
+  set.add(c);
+  return () => {
+    set.delete(c);
+  };
+}
+
 export class Connection {
   readonly rtc: RtcPeer;
   state: ConnectionReport['state'] = 'connecting';
@@ -73,7 +118,41 @@ export class Connection {
       startedAtMs: o.startedAtMs ?? nowMs(),
     });
     if (mesh.joinedAtMs !== undefined) this.rtc.mark('joined', mesh.joinedAtMs);
-    o.signal.addEventListener('abort', () => this.abort.abort(), { once: true });
+    if (o.signal.aborted) this.abort.abort();
+    else this.unfollow = follow(o.signal, this);
+    this.unregister = register(mesh);
+  }
+
+  private unregister = () => {};
+  /** Seen to share this process's clock with every sender whose media or probes it receives. */
+  private sameClockSeen = false;
+
+  /**
+   * Whether the senders of what this connection receives run in this
+   * process (one clock, offset exactly 0): the remote itself, or through a
+   * room server every other participant in the room.
+   */
+  sameClock(): boolean {
+    if (this.sameClockSeen) return true;
+    const ids = local.get(roomKey(this.mesh));
+    if (!ids) return false;
+    const m = this.mesh;
+    let yes: boolean;
+    if (m.roomServers.has(this.remote)) {
+      const others = [...(m.client?.peers.keys() ?? [])].filter((id) => !m.roomServers.has(id) && !m.roomObservers.has(id));
+      yes = others.length > 0 && others.every((id) => ids.has(id));
+    } else {
+      yes = ids.has(this.remote);
+    }
+    if (yes) this.sameClockSeen = true;
+    return yes;
+  }
+
+  private unfollow = () => {};
+
+  /** The caller's signal fired. */
+  abortNow(): void {
+    this.abort.abort();
   }
 
   private get w() {
@@ -315,7 +394,9 @@ export class Connection {
     const wire = await this.wireBytes();
     base.bytes = { sent: wire.sent - this.wireAtStart.sent, received: wire.received - this.wireAtStart.received };
     const off: OffsetEstimate | undefined = estimateOffset(this.allExchanges, 5);
-    const offMs = off ? off.offset / 1000 : undefined;
+    // One process, one clock: the offset is 0 exactly, data channel or not.
+    const same = this.sameClock();
+    const offMs = same ? 0 : off ? off.offset / 1000 : undefined;
     const ch = this.mesh.traffic.channels;
     if (ch.includes('data')) {
       const side = (s: ProbeSide): ProbeStats => {
@@ -341,6 +422,10 @@ export class Connection {
       if (offMs !== undefined) {
         const s = summarizeExact(transit.map((x) => x + offMs));
         if (s) out.oneWayMs = s;
+      } else if (transit.length) {
+        out.oneWayUnknown = ch.includes('data')
+          ? 'the senders run in another process (own clock) and no data-channel echo came back to estimate the clock offset from'
+          : 'the senders run in another process (own clock) and without a data channel (--channels data) there are no round trips to estimate the clock offset from';
       }
       return out;
     };
@@ -361,6 +446,8 @@ export class Connection {
 
   async stop(): Promise<void> {
     if (this.state === 'up' || this.state === 'connecting') this.state = 'closed';
+    this.unfollow();
+    this.unregister();
     this.abort.abort();
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];

@@ -13,6 +13,7 @@
  * limit) gets nothing until they drain, and is removed when that lasts.
  */
 import {
+  type RTCDataChannel,
   GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpSrPacket, RtcpTransportLayerFeedback,
   type RtcpPacket, type RtpPacket,
 } from 'werift';
@@ -26,9 +27,11 @@ import type { IceServer } from '../ice/servers.js';
 import { RtcPeer } from './peer.js';
 import { isSdpSignal } from './connection.js';
 import { growReceiveBuffers } from './sockets.js';
+import { wrapChannel } from './datachannel.js';
+import { RELIABLE_LABEL, UNRELIABLE_LABEL } from './config.js';
 import type { DataPipe, Pacer } from './channel.js';
 
-export const DROP_REASONS = ['malformed_rtp', 'malformed_rtcp', 'unknown_pt', 'unknown_ssrc', 'over_rate', 'slow_subscriber'] as const;
+export const DROP_REASONS = ['malformed_rtp', 'malformed_rtcp', 'unknown_pt', 'unknown_ssrc', 'over_rate', 'slow_subscriber', 'not_open_overflow'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export type RemovalReason = 'left' | 'failed' | 'slow' | 'stopped';
 
@@ -50,6 +53,8 @@ export interface SfuServerOptions {
   maxQueuedBytes?: number;
   /** A subscriber slow for this long is removed (default 5000 ms). */
   slowTimeoutMs?: number;
+  /** Messages held per channel for a participant whose channel is not open yet (default EARLY_QUEUE_MESSAGES). */
+  earlyQueueMessages?: number;
   signal: AbortSignal;
   onEvent?: (e: SfuEvent) => void;
 }
@@ -81,14 +86,27 @@ interface Participant {
   source: number;
   rtc: RtcPeer;
   dtls?: WeriftDtls;
-  pipes?: { reliable: DataPipe; unreliable: DataPipe };
+  /** Each channel as soon as it is open (they open one after the other). */
+  pipes: Partial<Record<Label, DataPipe>>;
   /** werift's SCTP slows down with the square of the messages inside it: sends go through a pacer per channel. */
-  pacers?: { reliable: Pacer; unreliable: Pacer };
+  pacers: Partial<Record<Label, Pacer>>;
+  /** Messages for a channel of this subscriber that is not open yet (bounded: EARLY_QUEUE_MESSAGES). */
+  early: Record<Label, Buffer[]>;
   limit: RateLimit;
   stats: ParticipantStats;
   slowSince?: number;
   offs: (() => void)[];
 }
+
+type Label = 'reliable' | 'unreliable';
+const LABELS: Readonly<Record<string, Label>> = { [RELIABLE_LABEL]: 'reliable', [UNRELIABLE_LABEL]: 'unreliable' };
+
+/**
+ * Messages held per channel for a participant whose channel is not open yet
+ * (it joined a moment ago); beyond this they are counted as not_open_overflow
+ * and dropped.
+ */
+export const EARLY_QUEUE_MESSAGES = 1024;
 
 interface Room {
   name: string;
@@ -252,8 +270,14 @@ export class SfuServer {
     }
     const rate = o.maxBytesPerSecond ?? 1_000_000;
     const rtc = new RtcPeer({ iceServers: o.iceServers, ...(o.loopback ? { loopback: true } : {}), audio: 'pcmu', video: true });
-    const p: Participant = { id, room, source: stats.source, rtc, limit: new RateLimit(rate, Math.max(rate / 2, 64_000)), stats, offs: [] };
+    const p: Participant = {
+      id, room, source: stats.source, rtc, limit: new RateLimit(rate, Math.max(rate / 2, 64_000)), stats, offs: [],
+      pipes: {}, pacers: {}, early: { reliable: [], unreliable: [] },
+    };
     room.people.set(id, p);
+    // Listen on each channel from the moment it exists: a client sends as soon as its side is open.
+    const dcSub = rtc.pc.onDataChannel.subscribe((dc) => this.adoptChannel(p, dc));
+    p.offs.push(() => dcSub.unSubscribe());
     const w = { timeoutMs: o.timeoutMs ?? 20_000, signal: o.signal };
     try {
       const answer = await rtc.answer({ type: 'offer', sdp: offer }, w);
@@ -275,10 +299,8 @@ export class SfuServer {
         if (s === 'failed' || s === 'closed' || s === 'disconnected') this.remove(room, id, 'failed');
       });
       p.offs.push(() => stateSub.unSubscribe());
-      p.pipes = await rtc.dataChannels(w);
+      await rtc.dataChannels(w);
       if (room.people.get(id) !== p) return;
-      p.pacers = { reliable: rtc.pacer(p.pipes.reliable, PACER), unreliable: rtc.pacer(p.pipes.unreliable, PACER) };
-      for (const label of ['reliable', 'unreliable'] as const) p.offs.push(p.pipes[label].onMessage((data) => this.onData(p, label, data)));
       stats.state = 'up';
       this.emit({ event: 'participant-joined', room: room.name, participant: id });
     } catch (err) {
@@ -286,6 +308,30 @@ export class SfuServer {
       const e = toRtcprobeError(err);
       if (!(e.code === 'ABORTED' && o.signal.aborted)) this.emit({ event: 'participant-failed', room: room.name, participant: id, code: e.code, message: e.message });
       this.remove(room, id, 'failed');
+    }
+  }
+
+  /** A data channel the participant opened: forward what comes in on it, and once open what waited for it. */
+  private adoptChannel(p: Participant, dc: RTCDataChannel): void {
+    const label = LABELS[dc.label];
+    if (!label || p.pipes[label]) return;
+    const pipe = wrapChannel(dc);
+    p.offs.push(pipe.onMessage((data) => this.onData(p, label, data)));
+    const opened = () => {
+      if (p.pipes[label] || p.room.people.get(p.id) !== p || this.stopped) return;
+      p.pipes[label] = pipe;
+      const pacer = p.rtc.pacer(pipe, PACER);
+      p.pacers[label] = pacer;
+      const waiting = p.early[label];
+      p.early[label] = [];
+      for (const msg of waiting) this.sendData(p, label, pacer, msg);
+    };
+    if (dc.readyState === 'open') opened();
+    else {
+      const sub = dc.stateChanged.subscribe((st) => {
+        if (st === 'open') opened();
+      });
+      p.offs.push(() => sub.unSubscribe());
     }
   }
 
@@ -382,8 +428,9 @@ export class SfuServer {
       if (!sub?.dtls || sub.dtls.state !== 'connected') continue;
       h.ssrc = t.ssrc;
       h.payloadType = t.payloadType;
-      // werift encrypts (and serializes the header) synchronously; the socket send is not awaited.
-      void sub.dtls.sendRtp(pkt.payload, h).catch(() => {});
+      // werift encrypts (and serializes the header) synchronously; the socket send is not awaited. Its sendRtp
+      // catches every error itself (it resolves 0): no catch handler, one promise less per forwarded packet.
+      void sub.dtls.sendRtp(pkt.payload, h);
       sub.stats.rtpOut.packets++;
       sub.stats.rtpOut.bytes += bytes;
       this.totals.rtpOut.packets++;
@@ -424,7 +471,7 @@ export class SfuServer {
     }
   }
 
-  private onData(p: Participant, label: 'reliable' | 'unreliable', data: Buffer): void {
+  private onData(p: Participant, label: Label, data: Buffer): void {
     p.stats.dcIn.messages++;
     p.stats.dcIn.bytes += data.length;
     this.totals.dcIn.messages++;
@@ -432,27 +479,40 @@ export class SfuServer {
     const msg = Buffer.from(data); // werift may reuse the buffer; the stream id is rewritten in place
     const route = routeDataMessage(msg, p.source);
     for (const sub of p.room.people.values()) {
-      if (sub === p || !sub.pipes || !sub.pacers) continue;
+      if (sub === p) continue;
       if (route.to === 'one' && sub.source !== route.source) continue;
-      const pipe = sub.pipes[label];
-      if (!pipe.isOpen) continue;
-      const change = p.room.router.setQueuedBytes(sub.id, queuedBytes(sub, msg.length));
-      if (change?.change === 'slow') sub.slowSince = performance.now();
-      else if (change?.change === 'resumed') sub.slowSince = undefined;
-      if (p.room.router.isSlow(sub.id)) {
-        this.drop(sub, 'slow_subscriber');
+      const pacer = sub.pacers[label];
+      if (!pacer) {
+        // Its channel is not open yet: hold the message, within a bound.
+        const q = sub.early[label];
+        if (q.length < (this.options.earlyQueueMessages ?? EARLY_QUEUE_MESSAGES)) q.push(msg);
+        else this.drop(sub, 'not_open_overflow');
         continue;
       }
-      try {
-        sub.pacers[label].send(msg);
-      } catch {
-        continue;
-      }
-      sub.stats.dcOut.messages++;
-      sub.stats.dcOut.bytes += msg.length;
-      this.totals.dcOut.messages++;
-      this.totals.dcOut.bytes += msg.length;
+      if (!sub.pipes[label]?.isOpen) continue;
+      this.sendData(sub, label, pacer, msg);
     }
+  }
+
+  private sendData(sub: Participant, label: Label, pacer: Pacer, msg: Buffer): void {
+    const router = sub.room.router;
+    if (!router.has(sub.id)) return;
+    const change = router.setQueuedBytes(sub.id, queuedBytes(sub, msg.length));
+    if (change?.change === 'slow') sub.slowSince = performance.now();
+    else if (change?.change === 'resumed') sub.slowSince = undefined;
+    if (router.isSlow(sub.id)) {
+      this.drop(sub, 'slow_subscriber');
+      return;
+    }
+    try {
+      pacer.send(msg);
+    } catch {
+      return;
+    }
+    sub.stats.dcOut.messages++;
+    sub.stats.dcOut.bytes += msg.length;
+    this.totals.dcOut.messages++;
+    this.totals.dcOut.bytes += msg.length;
   }
 
   /** Remove subscribers that have been slow for too long; re-check the queues of slow ones. */
@@ -461,7 +521,7 @@ export class SfuServer {
     const now = performance.now();
     for (const room of this.rooms.values()) {
       for (const p of [...room.people.values()]) {
-        if (!p.pipes || p.slowSince === undefined) continue;
+        if (p.slowSince === undefined) continue;
         const change = room.router.setQueuedBytes(p.id, queuedBytes(p, 200));
         if (change?.change === 'resumed') p.slowSince = undefined;
         else if (now - p.slowSince > limit) this.remove(room, p.id, 'slow');
@@ -498,6 +558,7 @@ export class SfuServer {
 
 /** Bytes waiting for a subscriber: inside werift, plus its pacers' queues (counted at `size` bytes a message). */
 function queuedBytes(p: Participant, size: number): number {
-  if (!p.pipes || !p.pacers) return 0;
-  return p.pipes.reliable.bufferedAmount + p.pipes.unreliable.bufferedAmount + (p.pacers.reliable.queued + p.pacers.unreliable.queued) * size;
+  let n = 0;
+  for (const l of ['reliable', 'unreliable'] as const) n += (p.pipes[l]?.bufferedAmount ?? 0) + (p.pacers[l]?.queued ?? 0) * size;
+  return n;
 }

@@ -92,8 +92,11 @@ export class SignalClient extends EventEmitter<SignalClientEvents> {
     this.peerId = options.peerId;
     const r = options.reconnect ?? true;
     this.backoff = r === false ? undefined : { minDelayMs: 250, maxDelayMs: 10_000, factor: 2, maxAttempts: Infinity, ...(r === true ? {} : r) };
-    options.signal?.addEventListener('abort', () => this.stop(new RtcprobeError('ABORTED', 'aborted')), { once: true });
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
+
+  /** Removed when the client stops: callers share one signal across many clients and runs. */
+  private readonly onAbort = () => this.stop(new RtcprobeError('ABORTED', 'aborted'));
 
   get connected(): boolean {
     return this.ws?.readyState === WebSocket.OPEN && this.lastJoined !== undefined;
@@ -267,6 +270,7 @@ export class SignalClient extends EventEmitter<SignalClientEvents> {
   private stop(error?: RtcprobeError): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.options.signal?.removeEventListener('abort', this.onAbort);
     clearTimeout(this.retryTimer);
     const ws = this.ws;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(CLOSE.NORMAL, 'bye');

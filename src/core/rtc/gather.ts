@@ -243,6 +243,10 @@ export async function gatherCandidates(o: GatherOptions): Promise<GatherReport> 
     useIpv4: !o.loopback, useIpv6: !o.loopback, iceLite: false, useTcp: false,
     ...(extra.length ? { additionalHostAddresses: [...new Set(extra)] } : {}),
   });
+  // With no STUN server in its options werift's Connection falls back to a public one (stun.l.google.com:19302):
+  // it resolves that name and queries it from every host socket, and its gathering waits up to 5 s for the
+  // answer. This module queries each configured STUN URL itself, so the Connection must query none.
+  ice.stunServer = undefined;
   closers.add(() => ice.close());
   ice.onIceCandidate.subscribe((c) => {
     if (finished || !c) return;

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { RtcPeer } from '../../dist/core/rtc/peer.js';
-import { weriftConfig } from '../../dist/core/rtc/config.js';
+import { weriftConfig, withoutDefaultStun } from '../../dist/core/rtc/config.js';
 import { connectPair } from '../../dist/core/rtc/pair.js';
 import { onCleanup, spawnTracked } from './procs.mjs';
 
@@ -366,7 +366,7 @@ export async function toneOnsetsOver(send, frames, { seconds = 5, bursts = 5 } =
 
 /** A bare werift peer with one PCMU transceiver (sendrecv). */
 function audioPeer(options) {
-  const pc = new RTCPeerConnection(weriftConfig({ ...options, audio: 'pcmu' }));
+  const pc = withoutDefaultStun(new RTCPeerConnection(weriftConfig({ ...options, audio: 'pcmu' })));
   const tx = pc.addTransceiver('audio', { direction: 'sendrecv' });
   const rtp = [];
   tx.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((p) => { for (const f of rtp) f(p); }));

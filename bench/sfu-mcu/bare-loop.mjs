@@ -7,7 +7,7 @@
 // Usage: node bare-loop.mjs <ws url> <room>
 import { RTCPeerConnection } from 'werift';
 import { SignalClient } from '../../dist/core/signaling/client.js';
-import { weriftConfig } from '../../dist/core/rtc/config.js';
+import { weriftConfig, withoutDefaultStun } from '../../dist/core/rtc/config.js';
 import { growReceiveBuffers } from '../../dist/core/rtc/sockets.js';
 
 const [url, room] = process.argv.slice(2);
@@ -17,7 +17,7 @@ const client = new SignalClient({ url, room, peerId: 'zz-bare', meta: { role: 's
 
 client.on('signal', async ({ from, data }) => {
   if (data?.rtcprobe !== 'sdp' || data.type !== 'offer') return;
-  const pc = new RTCPeerConnection(weriftConfig({ iceServers: [], loopback: true, audio: 'pcmu', video: true }));
+  const pc = withoutDefaultStun(new RTCPeerConnection(weriftConfig({ iceServers: [], loopback: true, audio: 'pcmu', video: true })));
   const me = { pc, dtls: undefined };
   people.set(from, me);
   await pc.setRemoteDescription({ type: 'offer', sdp: data.sdp });

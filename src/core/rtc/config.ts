@@ -62,3 +62,29 @@ export function weriftConfig(o: PeerOptions): RTCPeerConnectionConfig {
     codecs: codecs(o),
   };
 }
+
+interface IceConnectionLike { stunServer?: unknown; options?: { stunServer?: unknown } }
+interface TransportLike { iceTransport?: { connection?: IceConnectionLike; iceGather?: { connection?: IceConnectionLike } } }
+
+/**
+ * Keep werift away from its built-in STUN server. werift's ICE `Connection`
+ * falls back to stun.l.google.com:19302 whenever its configuration has no
+ * `stun:` URL (also with `iceServers: []`, and with TURN URLs only): it
+ * resolves that name and sends Binding requests to it from every host socket,
+ * and its gathering waits up to 5 s for the answer. Wrapping the instance's
+ * transport factory (`secureManager.createTransport` in werift 0.24) clears
+ * that fallback on every ICE transport it creates; a configured `stun:` URL
+ * is left as it is.
+ */
+export function withoutDefaultStun<T extends object>(pc: T): T {
+  const manager = (pc as unknown as { secureManager?: { createTransport?: (...args: unknown[]) => TransportLike } }).secureManager;
+  const create = manager?.createTransport;
+  if (!manager || typeof create !== 'function') throw new Error('werift RTCPeerConnection has no secureManager.createTransport: cannot keep it from its default STUN server');
+  manager.createTransport = (...args: unknown[]) => {
+    const transport = create.apply(manager, args);
+    const conn = transport?.iceTransport?.connection ?? transport?.iceTransport?.iceGather?.connection;
+    if (conn && !conn.options?.stunServer) conn.stunServer = undefined;
+    return transport;
+  };
+  return pc;
+}

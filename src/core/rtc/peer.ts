@@ -16,7 +16,7 @@ import { connectBreakdown, mark, type ConnectBreakdown, type ConnectMark, type C
 import { decodeProbe } from '../bench/probe.js';
 import { relayOnlySdp, sdpCandidateTypes } from './ice.js';
 import { Pacer, systemClock, withDeadline, type Clock, type DataPipe, type PacerOptions } from './channel.js';
-import { OPUS_PT, PCMU_PT, RELIABLE_LABEL, UNRELIABLE_LABEL, VIDEO_PT, weriftConfig, type PeerOptions } from './config.js';
+import { OPUS_PT, PCMU_PT, RELIABLE_LABEL, UNRELIABLE_LABEL, VIDEO_PT, weriftConfig, withoutDefaultStun, type PeerOptions } from './config.js';
 import { wrapChannel } from './datachannel.js';
 import { socketClosed, udpSockets } from './sockets.js';
 import { sendAudioRtp, sendVideoRtp, type RtpCounters, type RtpSendContext } from './rtp-send.js';
@@ -52,7 +52,7 @@ export class RtcPeer {
     this.clock = options.clock ?? systemClock;
     this.mark('start', options.startedAtMs);
     try {
-      this.pc = new RTCPeerConnection(weriftConfig(options));
+      this.pc = withoutDefaultStun(new RTCPeerConnection(weriftConfig(options)));
     } catch (err) {
       throw toRtcprobeError(err, 'cannot create the peer connection');
     }

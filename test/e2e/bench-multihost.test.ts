@@ -5,8 +5,8 @@
  * loopback, through a `rtcprobe signal serve` relay; also two relays sharing
  * one redis-server).
  */
+import { jsonLines } from '../helpers/json-lines.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
@@ -33,34 +33,6 @@ interface Bench {
   perConnection: { peerId: string; remote: string; state: string; dc?: { clock?: { offsetMs: number; uncertaintyMs: number } } }[];
 }
 
-/** Lines of a child's stdout as JSON documents, with a wait for one that matches. */
-function jsonLines(child: ChildProcess) {
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (j: Record<string, unknown>) => boolean; resolve: (j: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    let j: Record<string, unknown>;
-    try {
-      j = JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    lines.push(j);
-    for (const w of [...waiters]) if (w.pred(j)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(j);
-    }
-  });
-  return {
-    lines,
-    next: (pred: (j: Record<string, unknown>) => boolean, ms = 30_000) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        const hit = lines.find(pred);
-        if (hit) return resolve(hit);
-        const t = setTimeout(() => reject(new Error(`no matching line within ${ms} ms: ${JSON.stringify(lines.slice(-3))}`)), ms);
-        waiters.push({ pred, resolve: (j) => { clearTimeout(t); resolve(j); } });
-      }),
-  };
-}
 
 const started: ChildProcess[] = [];
 afterEach(async () => {

@@ -2,11 +2,11 @@
  * `rtcprobe bench` and `rtcprobe peer` end to end: the built CLI, a real
  * relay, real werift peers on loopback, a real coturn for the TURN path.
  */
+import { jsonLines } from '../helpers/json-lines.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 vi.setConfig({ testTimeout: 90_000 });
@@ -14,6 +14,7 @@ import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
 import { freeTcpPort, track, until } from '../helpers/signal.js';
 import { describeWith } from '../helpers/system.js';
 import { startCoturn } from '../helpers/coturn.js';
+const jsonLinesMs = (c: ChildProcess) => jsonLines(c, 20_000);
 
 interface Summary { count: number; min: number; p50: number; p99: number; max: number }
 interface Bench {
@@ -201,47 +202,19 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe bench --topology turn (cotu
   });
 });
 
-/** Lines of a child's stdout as JSON documents, with a wait for one that matches. */
-function jsonLines(child: ChildProcess) {
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (j: Record<string, unknown>) => boolean; resolve: (j: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    let j: Record<string, unknown>;
-    try {
-      j = JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    lines.push(j);
-    for (const w of [...waiters]) if (w.pred(j)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(j);
-    }
-  });
-  return {
-    lines,
-    next: (pred: (j: Record<string, unknown>) => boolean, ms = 20_000) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        const hit = lines.find(pred);
-        if (hit) return resolve(hit);
-        const t = setTimeout(() => reject(new Error(`no matching line within ${ms} ms: ${JSON.stringify(lines.slice(-3))}`)), ms);
-        waiters.push({ pred, resolve: (j) => { clearTimeout(t); resolve(j); } });
-      }),
-  };
-}
 
 describe('rtcprobe peer on rtcprobe signal serve', () => {
   it('two peer processes connect, exchange and echo probes, and summarise on SIGTERM', async () => {
     const relay = track(spawn(process.execPath, [BIN, 'signal', 'serve', '--port', '0', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-    const relayOut = jsonLines(relay);
+    const relayOut = jsonLinesMs(relay);
     try {
       const listening = await relayOut.next((j) => j.event === 'listening');
       const ws = String(listening.ws);
       const start = (id: string) => track(spawn(process.execPath, [BIN, 'peer', '--signal', ws, '--room', 'r1', '--peer-id', id, '--loopback', '--channels', 'data,audio', '--stats-interval', '300', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
       const a = start('alice');
       const b = start('bob');
-      const la = jsonLines(a);
-      const lb = jsonLines(b);
+      const la = jsonLinesMs(a);
+      const lb = jsonLinesMs(b);
       const ca = await la.next((j) => j.event === 'peer-connected');
       expect(ca).toMatchObject({ peerId: 'alice', remote: 'bob', role: 'offerer', pair: { local: 'host', remote: 'host' } });
       expect((ca.connectMs as { sinceStart: { dataChannelOpen: number } }).sinceStart.dataChannelOpen).toBeGreaterThan(0);
@@ -278,7 +251,7 @@ describe('rtcprobe peer on rtcprobe signal serve', () => {
     expect(existsSync(bad)).toBe(true);
 
     const relay = track(spawn(process.execPath, [BIN, 'signal', 'serve', '--port', '0', '--json', '--secret', 'a-long-enough-secret-for-hs256-0123456789'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-    const out = jsonLines(relay);
+    const out = jsonLinesMs(relay);
     try {
       const ws = String((await out.next((j) => j.event === 'listening')).ws);
       const refused = await runCli(['peer', '--signal', ws, '--room', 'r', '--token', 'not-a-token', '--loopback', '--json']);

@@ -11,7 +11,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { launch, type Browser, type ConsoleMessage, type Page } from 'puppeteer-core';
 import { describe, expect } from 'vitest';
 import { BIN, ROOT } from './cli.js';
@@ -290,34 +289,8 @@ export interface PeerConn {
   video?: { packetsReceived: number };
 }
 
-/** Lines of a child's stdout as JSON documents, with a wait for one that matches. */
-export function jsonLines(child: ChildProcess) {
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (j: Record<string, unknown>) => boolean; resolve: (j: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    let j: Record<string, unknown>;
-    try {
-      j = JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    lines.push(j);
-    for (const w of [...waiters]) if (w.pred(j)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(j);
-    }
-  });
-  return {
-    lines,
-    next: (pred: (j: Record<string, unknown>) => boolean, ms = 30_000) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        const hit = lines.find(pred);
-        if (hit) return resolve(hit);
-        const t = setTimeout(() => reject(new Error(`no matching line within ${ms} ms: ${JSON.stringify(lines.slice(-3)).slice(0, 2000)}`)), ms);
-        waiters.push({ pred, resolve: (j) => { clearTimeout(t); resolve(j); } });
-      }),
-  };
-}
+import { jsonLines } from './json-lines.js';
+export { jsonLines };
 
 export async function startRelay(): Promise<{ ws: string; stop(): Promise<void> }> {
   const relay = track(spawn(process.execPath, [BIN, 'signal', 'serve', '--port', '0', '--host', '127.0.0.1', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));

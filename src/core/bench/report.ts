@@ -162,6 +162,26 @@ export interface RawSamples {
   videoOwd: number[];
 }
 
+/**
+ * Pool the raw samples of every side, and return the sides without them (the JSON carries
+ * summaries only), sorted by peer and remote.
+ */
+export function poolRawSamples(sides: readonly ConnectionReport[]): { raw: RawSamples; sides: ConnectionReport[] } {
+  const raw: RawSamples = { rtt: { reliable: [], unreliable: [] }, forward: { reliable: [], unreliable: [] }, backward: { reliable: [], unreliable: [] }, audioOwd: [], videoOwd: [] };
+  for (const s of sides) {
+    if (!s.raw) continue;
+    for (const k of ['reliable', 'unreliable'] as const) {
+      raw.rtt[k].push(...s.raw.rtt[k]);
+      raw.forward[k].push(...s.raw.forward[k]);
+      raw.backward[k].push(...s.raw.backward[k]);
+    }
+    raw.audioOwd.push(...s.raw.audioOwd);
+    raw.videoOwd.push(...s.raw.videoOwd);
+  }
+  const stripped = sides.map(({ raw: _r, ...rest }) => rest).sort((a, b) => (a.peerId + a.remote < b.peerId + b.remote ? -1 : 1));
+  return { raw, sides: stripped };
+}
+
 export function aggregate(sides: readonly ConnSide[], raw?: RawSamples): BenchAggregate {
   const up = sides.filter((s) => s.state === 'up');
   const out: BenchAggregate = { connectMs: {}, pairs: {} };

@@ -18,8 +18,8 @@ import {
   type CoordMessage, type PeerProcessReport,
 } from '../bench/coordinate.js';
 import {
-  aggregate, checkSlos, uploadReport, verdictLine,
-  type ConnectionReport, type ProcessUsage, type RawSamples,
+  aggregate, checkSlos, poolRawSamples, uploadReport, verdictLine,
+  type ConnectionReport, type ProcessUsage,
 } from '../bench/report.js';
 import { dcThroughput, weriftLimit } from '../bench/throughput.js';
 import { isObserver, roomServerRole } from './mesh.js';
@@ -320,18 +320,9 @@ export function coordinatedResult(
   for (const l of c.left) failures.push({ peerId: l, remote: '', code: 'PEER_LEFT', message: `${l} left the room during the run` });
   if (c.error?.code === 'PEERS_MISSING' || c.error?.code === 'TIMEOUT') failures.push({ peerId: '', remote: '', code: c.error.code, message: c.error.message });
   for (const m of c.missing) if (!c.left.includes(m)) failures.push({ peerId: m, remote: '', code: 'NO_REPORT', message: `no report from ${m} reached the coordinator` });
-  const raw: RawSamples = { rtt: { reliable: [], unreliable: [] }, forward: { reliable: [], unreliable: [] }, backward: { reliable: [], unreliable: [] }, audioOwd: [], videoOwd: [] };
-  for (const s of sides) {
-    if (!s.raw) continue;
-    for (const k of ['reliable', 'unreliable'] as const) {
-      raw.rtt[k].push(...s.raw.rtt[k]);
-      raw.forward[k].push(...s.raw.forward[k]);
-      raw.backward[k].push(...s.raw.backward[k]);
-    }
-    raw.audioOwd.push(...s.raw.audioOwd);
-    raw.videoOwd.push(...s.raw.videoOwd);
-  }
-  sides = sides.map(({ raw: _r, ...rest }) => rest).sort((a, b) => (a.peerId + a.remote < b.peerId + b.remote ? -1 : 1));
+  const pooled = poolRawSamples(sides);
+  const raw = pooled.raw;
+  sides = pooled.sides;
   // A side closed because its remote left mid-window still carries what it measured until then: count its figures.
   const measured = sides.map((s) => (s.state === 'closed' && s.dc && c.left.includes(s.remote) ? { ...s, state: 'up' as const } : s));
   const agg = aggregate(measured, raw);

@@ -5,6 +5,7 @@
  * path, a warm-up, a measurement window, the report, and a teardown that
  * leaves no socket, child process or coturn behind, also when aborted.
  */
+import { sleepUntilAborted } from '../sleep.js';
 import { resourceUsage, cpuUsage, execPath } from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
@@ -13,8 +14,8 @@ import { MeshPeer, DEFAULT_TRAFFIC, type ConnectionReport, type MeshEvent, type 
 import { findOnPath, startLocalCoturn, coturnUsage, type LocalCoturn } from './coturn.js';
 import type { IceServer } from '../ice/servers.js';
 import {
-  aggregate, checkSlos, uploadReport, verdictLine,
-  type BenchAggregate, type ProcessUsage, type RawSamples, type RoomServerReport, type SloResult, type SloRule, type UploadReport,
+  aggregate, checkSlos, poolRawSamples, uploadReport, verdictLine,
+  type BenchAggregate, type ProcessUsage, type RoomServerReport, type SloResult, type SloRule, type UploadReport,
 } from '../bench/report.js';
 import { startRoomServer, type RoomServerChild } from './bench-server.js';
 import { dcThroughput, weriftLimit, type DcThroughput, type LimitVerdict } from '../bench/throughput.js';
@@ -116,17 +117,7 @@ export interface BenchResult {
   samples: { rttReliable: number[]; rttUnreliable: number[]; audioOwd: number[]; videoOwd: number[] };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+const sleep = sleepUntilAborted;
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if (o.remote) {
@@ -300,18 +291,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     let sides: ConnectionReport[] = [];
     for (const p of peers) sides.push(...(await p.connections()), ...p.ended);
     const processes: ProcessUsage[] = [];
-    const raw: RawSamples = { rtt: { reliable: [], unreliable: [] }, forward: { reliable: [], unreliable: [] }, backward: { reliable: [], unreliable: [] }, audioOwd: [], videoOwd: [] };
-    for (const s of sides) {
-      if (!s.raw) continue;
-      for (const k of ['reliable', 'unreliable'] as const) {
-        raw.rtt[k].push(...s.raw.rtt[k]);
-        raw.forward[k].push(...s.raw.forward[k]);
-        raw.backward[k].push(...s.raw.backward[k]);
-      }
-      raw.audioOwd.push(...s.raw.audioOwd);
-      raw.videoOwd.push(...s.raw.videoOwd);
-    }
-    sides = sides.map(({ raw: _r, ...rest }) => rest).sort((a, b) => (a.peerId + a.remote < b.peerId + b.remote ? -1 : 1));
+    const pooled = poolRawSamples(sides);
+    const raw = pooled.raw;
+    sides = pooled.sides;
     const agg = aggregate(sides, raw);
     const expected = viaServer ? o.peers : (o.peers * (o.peers - 1)) / 2;
     // A connection is up when both of its sides are.

@@ -7,6 +7,7 @@
  * whether anyone heard itself), client upload and download, and the
  * server's mixing time.
  */
+import { sleepUntilAborted } from '../sleep.js';
 import { cpuUsage, execPath, resourceUsage } from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
@@ -83,17 +84,7 @@ export interface McuBenchResult {
   processes: ProcessUsage[];
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+const sleep = sleepUntilAborted;
 
 export async function runMcuBench(o: McuBenchOptions): Promise<McuBenchResult> {
   if (o.peers < 2 || o.peers > BURST_IDS) throw new RtcprobeError('USAGE', `--topology mcu takes 2 to ${BURST_IDS} peers (one tone burst each), not ${o.peers}`);

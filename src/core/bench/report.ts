@@ -182,6 +182,14 @@ export function poolRawSamples(sides: readonly ConnectionReport[]): { raw: RawSa
   return { raw, sides: stripped };
 }
 
+/** Connection sides that are up with a local relay candidate on one of these relay ports (a coturn started for the run). */
+export function sidesThroughRelayPorts(sides: readonly ConnectionReport[], [lo, hi]: readonly [number, number]): number {
+  return sides.filter((s) => {
+    const port = Number(s.pair?.localAddress?.split(':').pop());
+    return s.state === 'up' && s.pair?.local === 'relay' && port >= lo && port <= hi;
+  }).length;
+}
+
 export function aggregate(sides: readonly ConnSide[], raw?: RawSamples): BenchAggregate {
   const up = sides.filter((s) => s.state === 'up');
   const out: BenchAggregate = { connectMs: {}, pairs: {} };

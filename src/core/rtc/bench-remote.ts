@@ -18,7 +18,7 @@ import {
   type CoordMessage, type PeerProcessReport,
 } from '../bench/coordinate.js';
 import {
-  aggregate, checkSlos, poolRawSamples, uploadReport, verdictLine,
+  aggregate, checkSlos, poolRawSamples, sidesThroughRelayPorts, uploadReport, verdictLine,
   type ConnectionReport, type ProcessUsage,
 } from '../bench/report.js';
 import { dcThroughput, weriftLimit } from '../bench/throughput.js';
@@ -335,14 +335,7 @@ export function coordinatedResult(
   const cpu = cpuUsage(cpu0);
   processes.unshift({ role: 'bench', pid: ownPid, host: hostname(), peers: 0, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 });
   let turnInfo = turn?.info;
-  if (turnInfo && turn?.relayPorts) {
-    const [lo, hi] = turn.relayPorts;
-    const through = sides.filter((s) => {
-      const port = Number(s.pair?.localAddress?.split(':').pop());
-      return s.state === 'up' && s.pair?.local === 'relay' && port >= lo && port <= hi;
-    }).length;
-    turnInfo = { ...turnInfo, sidesThroughIt: through };
-  }
+  if (turnInfo && turn?.relayPorts) turnInfo = { ...turnInfo, sidesThroughIt: sidesThroughRelayPorts(sides, turn.relayPorts) };
   const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
   const upload = uploadReport(measured, n, o.traffic);
   // Each peer sends for its own window of durationMs; their CPU is in processes, not attributable here.

@@ -14,7 +14,7 @@ import { MeshPeer, DEFAULT_TRAFFIC, type ConnectionReport, type MeshEvent, type 
 import { findOnPath, startLocalCoturn, coturnUsage, type LocalCoturn } from './coturn.js';
 import type { IceServer } from '../ice/servers.js';
 import {
-  aggregate, checkSlos, poolRawSamples, uploadReport, verdictLine,
+  aggregate, checkSlos, poolRawSamples, sidesThroughRelayPorts, uploadReport, verdictLine,
   type BenchAggregate, type ProcessUsage, type RoomServerReport, type SloResult, type SloRule, type UploadReport,
 } from '../bench/report.js';
 import { startRoomServer, type RoomServerChild } from './bench-server.js';
@@ -305,14 +305,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const failedPairs = new Set(failures.map((f) => [f.peerId, f.remote].sort().join('|')));
     const cpu = cpuUsage(cpu0);
     processes.unshift({ role: 'bench', peers: inProc, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: resourceUsage().maxRSS * 1024 });
-    if (coturn && turnInfo) {
-      const [lo, hi] = coturn.relayPorts;
-      const through = sides.filter((s) => {
-        const port = Number(s.pair?.localAddress?.split(':').pop());
-        return s.state === 'up' && s.pair?.local === 'relay' && port >= lo && port <= hi;
-      }).length;
-      turnInfo = { ...turnInfo, sidesThroughIt: through };
-    }
+    if (coturn && turnInfo) turnInfo = { ...turnInfo, sidesThroughIt: sidesThroughRelayPorts(sides, coturn.relayPorts) };
     const slos = o.slo?.length ? checkSlos(o.slo, agg) : undefined;
     const upload = uploadReport(sides, o.peers, traffic);
     if (viaServer) upload.expectedRatio = 1;

@@ -6,6 +6,10 @@
  *   while the burst is still going out (back-pressure works);
  * - TURN refresh timer: a process that closes relay connections ends by itself, and so
  *   does `rtcprobe bench --topology turn` without bin/'s safety net;
+ * - SCTP partial reliability and receive stalls: under 10% random loss on a network
+ *   namespace's loopback, the unreliable channel (maxRetransmits 0, unordered) loses about
+ *   10% and the reliable channel nothing; a received message is delivered even when its TSN
+ *   does not follow the previous message's;
  * - the postinstall succeeds without patch-package (install without devDependencies)
  *   and as an installed dependency; in this checkout both patches are applied.
  */
@@ -20,10 +24,17 @@ import { startEcho } from '../../src/core/rtc/channel.js';
 import { decodeProbe, encodeProbe } from '../../src/core/bench/probe.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith, IN_CI } from '../helpers/system.js';
+import { execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { BIN, ROOT } from '../helpers/cli.js';
 
 const W = { timeoutMs: 15_000 };
-const PATCHES = ['werift+0.24.4+001+sctp-send-wait.patch', 'werift+0.24.4+002+turn-refresh-cancel.patch'];
+const PATCHES = [
+  'werift+0.24.4+001+sctp-send-wait.patch',
+  'werift+0.24.4+002+turn-refresh-cancel.patch',
+  'werift+0.24.4+003+sctp-partial-reliability.patch',
+  'werift+0.24.4+004+sctp-receive-stall.patch',
+];
 
 describe('werift patch: SCTP send waits for its own message, not for the whole queue', () => {
   it('a 2,000-message burst through a raw, unpaced channel is echoed in full, with bufferedAmount falling during it', async () => {
@@ -138,6 +149,95 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe bench --topology turn ends 
   }, 120_000);
 });
 
+interface LossyUp { up: Record<'offerer' | 'answerer', Record<'reliable' | 'unreliable', { ordered: boolean; maxRetransmits: number | null }>> }
+interface LossyDone { done: { count: number; reliable: { received: number; missing: number[]; bufferedAmount: number }; unreliable: { received: number; bufferedAmount: number } } }
+
+describeWith({ commands: ['ip', 'nft'], root: true }, 'werift patches: SCTP partial reliability (maxRetransmits 0) and no receive stall under loss', () => {
+  const ns = `rpw-${process.pid}`;
+  afterAll(() => {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      /* not created */
+    }
+  });
+
+  it('10% random UDP drop on loopback: the unreliable channel loses ≈10% (binomial tolerance), the reliable channel nothing', async () => {
+    // Unpatched werift 0.24.4 (001+002 only): the unreliable channel delivered 1000 of 1000 (0% loss: a message with
+    // maxRetransmits 0 was retransmitted like a reliable one) and the answerer saw it as ordered. With the partial-
+    // reliability fix alone (003 without 004) the reliable channel stalled for good after 12-181 messages: each
+    // FORWARD TSN pruned received reliable messages that the reassembly had failed to deliver, and a leaked flightSize
+    // then blocked the sender with nothing in flight. With both: reliable 1000/1000, unreliable ≈10% lost.
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    const COUNT = 1000;
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'test/helpers/lossy-channels.mjs'), String(COUNT), '5', '40000'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const lines: Record<string, unknown>[] = [];
+    let wake = () => {};
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      try {
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+        wake();
+      } catch {
+        /* not JSON */
+      }
+    });
+    const next = <T>(key: string, ms: number) =>
+      new Promise<T>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no "${key}" line within ${ms} ms: ${err.slice(-1500)}`)), ms);
+        const check = () => {
+          const hit = lines.find((j) => key in j);
+          if (hit) {
+            clearTimeout(t);
+            resolve(hit as T);
+          }
+        };
+        wake = check;
+        check();
+        child.once('exit', () => setTimeout(() => reject(new Error(`child exited before "${key}": ${err.slice(-1500)}`)), 100));
+      });
+    try {
+      const up = (await next<LossyUp>('up', 40_000)).up;
+      // DATA_CHANNEL_OPEN carries the unordered bit with the partial-reliability type: the answerer's channel matches.
+      expect(up.answerer.unreliable).toEqual({ ordered: false, maxRetransmits: 0, maxPacketLifeTime: null });
+      expect(up.answerer.reliable).toEqual({ ordered: true, maxRetransmits: null, maxPacketLifeTime: null });
+      execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
+        input: 'table inet lossy {\n chain out {\n  type filter hook output priority 0; policy accept;\n  meta l4proto udp numgen random mod 100 < 10 drop\n }\n}\n',
+      });
+      child.stdin.write('go\n');
+      const done = (await next<LossyDone>('done', 120_000)).done;
+      const unLoss = 1 - done.unreliable.received / COUNT;
+      const tol = 5 * Math.sqrt((0.1 * 0.9) / COUNT); // five binomial standard deviations: ±4.7%
+      console.log(`lossy loopback: reliable ${done.reliable.received}/${COUNT}, unreliable ${done.unreliable.received}/${COUNT} (loss ${(unLoss * 100).toFixed(1)}%, expected 10% ±${(tol * 100).toFixed(1)}%)`);
+      expect({ received: done.reliable.received, missing: done.reliable.missing }).toEqual({ received: COUNT, missing: [] });
+      expect(Math.abs(unLoss - 0.1)).toBeLessThan(tol);
+      // Abandoned messages leave bufferedAmount too.
+      expect(done.unreliable.bufferedAmount).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 180_000);
+});
+
+describe('werift patch: the SCTP reassembly delivers every complete message it holds', () => {
+  it('two ordered messages whose TSNs are not adjacent (another stream between them) are both delivered at once', () => {
+    // Unpatched: after delivering the first message popMessages() kept expecting the next TSN (11), so the second
+    // (TSN 12) stayed queued until some later chunk arrived on the stream; at the end of a run none does.
+    const { InboundStream } = createRequire(import.meta.url)(join(ROOT, 'node_modules/werift/lib/sctp/src/sctp.js')) as {
+      InboundStream: new () => { streamSequenceNumber: number; addChunk(c: object): void; popMessages(): Iterable<[number, number, Buffer]> };
+    };
+    const chunk = (tsn: number, ssn: number) => ({ tsn, streamId: 1, streamSeqNum: ssn, protocol: 53, flags: 0x03, userData: Buffer.from([ssn]) });
+    const s = new InboundStream();
+    s.addChunk(chunk(12, 1)); // arrives first: waits for SSN 0
+    expect([...s.popMessages()]).toEqual([]);
+    s.addChunk(chunk(10, 0)); // the retransmission that fills the gap
+    expect([...s.popMessages()].map((m) => m[2][0])).toEqual([0, 1]);
+    expect(s.streamSequenceNumber).toBe(2);
+  });
+});
+
 describe('postinstall (scripts/postinstall.mjs)', () => {
   const dirs: string[] = [];
   afterAll(() => {
@@ -173,7 +273,7 @@ describe('postinstall (scripts/postinstall.mjs)', () => {
       return undefined;
     }
   })();
-  it.skipIf(!pp && !IN_CI)(`with patch-package installed, applies both patches to an unpatched werift${pp ? '' : ' [skipped: patch-package not installed; run npm ci]'}`, () => {
+  it.skipIf(!pp && !IN_CI)(`with patch-package installed, applies all patches to an unpatched werift${pp ? '' : ' [skipped: patch-package not installed; run npm ci]'}`, () => {
     if (!pp) throw new Error('patch-package is not installed (a devDependency)');
     const root = project('checkout-with-werift');
     cpSync(join(ROOT, 'patches'), join(root, 'patches'), { recursive: true });
@@ -191,12 +291,14 @@ describe('postinstall (scripts/postinstall.mjs)', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/sctp-send-wait\) ✔/);
     expect(r.stdout).toMatch(/turn-refresh-cancel\) ✔/);
-    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js']) {
+    expect(r.stdout).toMatch(/sctp-partial-reliability\) ✔/);
+    expect(r.stdout).toMatch(/sctp-receive-stall\) ✔/);
+    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js', 'lib/webrtc/src/transport/sctp.js']) {
       expect(readFileSync(join(root, 'node_modules/werift', f), 'utf8'), f).toBe(readFileSync(join(ROOT, 'node_modules/werift', f), 'utf8'));
     }
   }, 60_000);
 
-  it('in this checkout, both werift patches are applied to node_modules/werift', () => {
+  it('in this checkout, all werift patches are applied to node_modules/werift', () => {
     // Checked without writing: each patch must reverse-apply cleanly (git apply --check -R).
     for (const name of PATCHES) {
       const r = spawnSync('git', ['apply', '--check', '-R', join('patches', name)], { cwd: ROOT, encoding: 'utf8' });

@@ -4,8 +4,8 @@
  * with the relay (and coturn), nftables and tc on the forwarded path, and
  * `rtcprobe bench --signal ... --expect 2 --json` coordinating the run.
  */
+import { jsonLines } from '../helpers/json-lines.js';
 import { type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { BIN } from '../helpers/cli.js';
 import { benchLab, type BenchLab } from '../helpers/bench-lab.js';
@@ -36,32 +36,7 @@ interface Bench {
   perConnection: Side[];
 }
 
-function lines(child: ChildProcess) {
-  const got: Record<string, unknown>[] = [];
-  const waiters: { pred: (j: Record<string, unknown>) => boolean; resolve: (j: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    try {
-      const j = JSON.parse(l) as Record<string, unknown>;
-      got.push(j);
-      for (const w of [...waiters]) if (w.pred(j)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(j);
-      }
-    } catch {
-      // not JSON
-    }
-  });
-  return {
-    got,
-    next: (pred: (j: Record<string, unknown>) => boolean, ms = 20_000) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        const hit = got.find(pred);
-        if (hit) return resolve(hit);
-        const t = setTimeout(() => reject(new Error(`no matching line within ${ms} ms`)), ms);
-        waiters.push({ pred, resolve: (j) => { clearTimeout(t); resolve(j); } });
-      }),
-  };
-}
+const lines = (child: ChildProcess) => jsonLines(child, 20_000);
 
 describeWith({ commands: ['ip', 'nft', 'tc', 'turnserver'], root: true }, 'rtcprobe bench across network namespaces (nftables loss, TURN only, tbf)', () => {
   let lab: BenchLab;
@@ -92,6 +67,7 @@ describeWith({ commands: ['ip', 'nft', 'tc', 'turnserver'], root: true }, 'rtcpr
 
   /** Two peers (A, B) and the coordinating bench in the router namespace; the bench's JSON. */
   async function run(room: string, o: { peerArgs?: string[]; benchArgs: string[]; beforeBench?: (peers: ReturnType<typeof lines>[]) => Promise<void> }): Promise<{ code: number | null; json: Bench; peers: ReturnType<typeof lines>[] }> {
+    await lab.linksUp();
     const peers = (['a', 'b'] as const).map((n) => {
       const c = lab.spawnIn(n === 'a' ? lab.a : lab.b, [process.execPath, BIN, 'peer', '--signal', ws, '--room', room, '--peer-id', n, '--json', '--stats-interval', '0', ...(o.peerArgs ?? [])]);
       children.push(c);

@@ -24,6 +24,8 @@ export interface BenchLab {
   clear(): void;
   /** Start a command (node + the CLI) inside a namespace. */
   spawnIn(ns: string, argv: string[]): ChildProcess;
+  /** Resolve once the peers' eth0 links carry (operstate UP); a link still without carrier after a while is set down and up again. */
+  linksUp(timeoutMs?: number): Promise<void>;
   down(): void;
   leftovers(): string[];
 }
@@ -104,6 +106,30 @@ export function benchLab(tag = 'bl'): BenchLab {
         inNs(router, 'tc', 'qdisc', 'del', 'dev', 'vb', 'root');
       } catch {
         /* no qdisc of ours */
+      }
+    },
+    async linksUp(timeoutMs = 10_000) {
+      // A veth end can sit in NO-CARRIER (operstate DOWN) for a while after both ends were set up, and
+      // Node lists only running interfaces: a peer started then has no host candidate at all.
+      const deadline = Date.now() + timeoutMs;
+      let kicked = false;
+      const start = Date.now();
+      for (;;) {
+        const down = [a, b].filter((ns) => {
+          const info = JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'eth0']).toString()) as { operstate?: string }[];
+          return info[0]?.operstate !== 'UP';
+        });
+        if (!down.length) return;
+        if (Date.now() > deadline) throw new Error(`eth0 in ${down.join(', ')} has no carrier after ${timeoutMs} ms`);
+        if (!kicked && Date.now() - start > 1000) {
+          kicked = true;
+          for (const ns of down) {
+            inNs(ns, 'ip', 'link', 'set', 'eth0', 'down');
+            inNs(ns, 'ip', 'link', 'set', 'eth0', 'up');
+            inNs(ns, 'ip', 'route', 'replace', 'default', 'via', ns === a ? '192.0.2.1' : '198.51.100.1');
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
       }
     },
     spawnIn(ns, argv) {

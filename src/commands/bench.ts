@@ -70,13 +70,7 @@ async function runBenchCommand(_args: string[], opts: BenchOpts, ctx: RunContext
   let turn;
   if (opts.turn !== undefined) {
     if (topology !== 'turn') throw new RtcprobeError('USAGE', '--turn needs --topology turn');
-    const { password, secret } = pickCredentials(opts, ctx.env, false);
-    if (secret !== undefined) {
-      const { restCredentials } = await import('../core/ice/rest.js');
-      const c = restCredentials(secret, { ...(opts.user ? { user: opts.user } : {}), ttl: 3600, now: Date.now() });
-      turn = { url: opts.turn, username: c.username, credential: c.password };
-    } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };
-    else throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
+    turn = await turnCredentials(opts.turn, opts, ctx);
   }
   let remote: { url: string; room: string; token?: string; expect: number } | undefined;
   if (opts.signal !== undefined) {
@@ -281,13 +275,7 @@ async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContex
   let turn: { url: string; username: string; credential: string } | undefined;
   let turnMissing: string | undefined;
   if (opts.turn !== undefined) {
-    const { password, secret } = pickCredentials(opts, ctx.env, false);
-    if (secret !== undefined) {
-      const { restCredentials } = await import('../core/ice/rest.js');
-      const c = restCredentials(secret, { ...(opts.user ? { user: opts.user } : {}), ttl: 3600, now: Date.now() });
-      turn = { url: opts.turn, username: c.username, credential: c.password };
-    } else if (opts.user !== undefined && password !== undefined) turn = { url: opts.turn, username: opts.user, credential: password };
-    else throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
+    turn = await turnCredentials(opts.turn, opts, ctx);
   } else if (!findOnPath('turnserver', ctx.env.PATH)) turnMissing = 'no TURN server: coturn (turnserver) is not installed here and no --turn was given';
   // Four runs (per size) one after another share the interrupt signal: each adds its listeners.
   setMaxListeners(100, ctx.signal);
@@ -388,4 +376,16 @@ async function runAllTopologies(sizes: number[], opts: BenchOpts, ctx: RunContex
       return lines.join('\n');
     },
   };
+}
+
+/** --turn with --user/--password, or --secret (coturn REST credentials, an hour long). */
+async function turnCredentials(url: string, opts: BenchOpts, ctx: RunContext): Promise<{ url: string; username: string; credential: string }> {
+  const { password, secret } = pickCredentials(opts, ctx.env, false);
+  if (secret !== undefined) {
+    const { restCredentials } = await import('../core/ice/rest.js');
+    const c = restCredentials(secret, { ...(opts.user ? { user: opts.user } : {}), ttl: 3600, now: Date.now() });
+    return { url, username: c.username, credential: c.password };
+  }
+  if (opts.user !== undefined && password !== undefined) return { url, username: opts.user, credential: password };
+  throw new RtcprobeError('USAGE', '--turn needs --user and --password, or --secret');
 }

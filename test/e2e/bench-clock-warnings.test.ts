@@ -3,7 +3,7 @@
 // (one clock, offset 0), and a stated reason where it cannot be known.
 import { describe, expect, it } from 'vitest';
 import { getEventListeners } from 'node:events';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { runBench } from '../../src/core/rtc/bench-run.js';
 
 interface Bench {
@@ -15,7 +15,7 @@ interface Bench {
 describe('rtcprobe bench: warnings and clocks', () => {
   it('5 peers (20 connection sides on one signal) print no MaxListenersExceededWarning', async () => {
     const r = await runCli(['bench', '--peers', '5', '--duration', '1', '--warmup', '0'], { timeout: 90_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.stderr).not.toMatch(/MaxListenersExceeded|memory leak/);
   }, 120_000);
 
@@ -33,7 +33,7 @@ describe('rtcprobe bench: warnings and clocks', () => {
 
   it('--channels audio in one process reports the audio one-way delay (shared clock)', async () => {
     const r = await runJson<Bench>(['bench', '--peers', '3', '--duration', '2', '--warmup', '0', '--channels', 'audio'], { timeout: 90_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const owd = r.json.aggregate.audio?.oneWayMs;
     expect(owd?.count).toBeGreaterThan(100);
     // Loopback in one process: well under a second, and not negative.
@@ -44,7 +44,7 @@ describe('rtcprobe bench: warnings and clocks', () => {
 
   it('--channels audio across processes says why there is no one-way delay', async () => {
     const r = await runJson<Bench>(['bench', '--peers', '2', '--procs', '2', '--duration', '1', '--warmup', '0', '--channels', 'audio'], { timeout: 90_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.aggregate.audio?.oneWayMs).toBeUndefined();
     expect(r.json.clock.note).toMatch(/without a data channel/);
     // Each connection side says why too (what `rtcprobe peer --json` prints per connection).

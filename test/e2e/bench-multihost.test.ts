@@ -9,7 +9,7 @@ import { jsonLines } from '../helpers/json-lines.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, runJson, why } from '../helpers/cli.js';
 import { freeTcpPort, startRedis, track } from '../helpers/signal.js';
 import { describeWith } from '../helpers/system.js';
 
@@ -66,7 +66,7 @@ function peer(ws: string, room: string, id: string, extra: string[] = []) {
 describe('rtcprobe bench --procs', () => {
   it('--procs 2 with 4 peers: two child processes of two peers each, none in the bench; CPU and RSS per process; offsets per connection', async () => {
     const r = await runJson<Bench>(['bench', '--peers', '4', '--procs', '2', '--channels', 'data,audio', '--duration', '1.5', '--warmup', '0.5'], { timeout: 90_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const j = r.json;
     expect(j.connections).toMatchObject({ expected: 6, up: 6, failed: 0 });
     expect(j.processes.map((p) => [p.role, p.peers])).toEqual([['bench', 0], ['peer', 2], ['peer', 2]]);
@@ -100,7 +100,7 @@ describe('rtcprobe bench --signal: peers started elsewhere, coordinated through 
     const a = peer(ws, room, 'alice');
     const b = peer(ws, room, 'bob');
     const r = await runJson<Bench>(['bench', '--signal', ws, '--room', room, '--expect', '2', '--duration', '1.5', '--warmup', '0.5', '--channels', 'data,audio'], { timeout: 90_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const j = r.json;
     expect(j.ok).toBe(true);
     expect(j.verdict).toMatch(/^mesh, 2 peers: the connection is up/);
@@ -127,7 +127,7 @@ describe('rtcprobe bench --signal: peers started elsewhere, coordinated through 
     peer(ws, room, 'alice');
     peer(ws, room, 'bob');
     const r = await runJson<Bench>(['bench', '--signal', ws, '--room', room, '--expect', '3', '--timeout', '6000', '--duration', '1', '--warmup', '0.2', '--channels', 'data'], { timeout: 90_000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.ok).toBe(false);
     expect(r.json.coordination!.error!.code).toBe('PEERS_MISSING');
     expect(r.json.coordination!.error!.message).toMatch(/2 of 3 expected peer\(s\) joined/);
@@ -272,7 +272,7 @@ describeWith({ commands: ['redis-server'] }, 'rtcprobe bench --signal across two
       const a = peer(ws1, room, 'alice');
       const b = peer(ws2, room, 'bob');
       const r = await runJson<Bench>(['bench', '--signal', ws2, '--room', room, '--expect', '2', '--duration', '1', '--warmup', '0.3', '--channels', 'data,audio'], { timeout: 90_000 });
-      expect(r.code).toBe(0);
+      expect(r.code, why(r)).toBe(0);
       expect(r.json.coordination).toMatchObject({ members: ['alice', 'bob'], reports: 2, missing: [] });
       expect(r.json.connections).toMatchObject({ expected: 1, up: 1 });
       expect(r.json.aggregate.dc!.reliable.echoed).toBe(r.json.aggregate.dc!.reliable.sent);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 vi.setConfig({ testTimeout: 90_000 });
-import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, runJson, why } from '../helpers/cli.js';
 import { freeTcpPort, track, until } from '../helpers/signal.js';
 import { describeWith } from '../helpers/system.js';
 import { startCoturn } from '../helpers/coturn.js';
@@ -52,7 +52,7 @@ const alive = (pid: number) => {
 describe('rtcprobe bench (mesh on loopback)', () => {
   it('with no arguments but a short window: every figure comes from real traffic, exit 0', async () => {
     const r = await runJson<Bench>(['bench', '--duration', '1', '--warmup', '0.3'], { timeout: 60_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const j = r.json;
     expect(j.ok).toBe(true);
     expect(j.verdict).toMatch(/^mesh, 2 peers: the connection is up; DC RTT p99 [\d.]+ ms; audio loss 0%/);
@@ -83,7 +83,7 @@ describe('rtcprobe bench (mesh on loopback)', () => {
 
   it('3 peers, data and audio: each peer uploads (N-1) times one connection, and a connection carries its configured traffic', async () => {
     const r = await runJson<Bench>(['bench', '--peers', '3', '--channels', 'data,audio', '--duration', '1.5', '--warmup', '0.3'], { timeout: 60_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const u = r.json.upload;
     expect(r.json.connections).toMatchObject({ expected: 3, up: 3 });
     expect(u.expectedRatio).toBe(2);
@@ -100,7 +100,7 @@ describe('rtcprobe bench (mesh on loopback)', () => {
     const csv = join(dir, 'r.csv');
     const html = join(dir, 'r.html');
     const r = await runJson<Bench>(['bench', '--duration', '0.5', '--warmup', '0', '--slo', 'dc.rtt.p99<1us,rtp.loss<5%', '--csv', csv, '--html', html], { timeout: 60_000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.slo!.ok).toBe(false);
     expect(r.json.slo!.rules.map((x) => x.ok)).toEqual([false, true]);
     expect(r.json.slo!.rules[0]!.value).toBeGreaterThan(0.001);
@@ -117,7 +117,7 @@ describe('rtcprobe bench (mesh on loopback)', () => {
 
   it('--procs 1: all three peers run in one child "rtcprobe peer --count 3" process; its figures and its CPU are merged', async () => {
     const r = await runJson<Bench>(['bench', '--peers', '3', '--procs', '1', '--channels', 'data', '--duration', '1', '--warmup', '0.3'], { timeout: 60_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.connections).toMatchObject({ expected: 3, up: 3 });
     expect(r.json.processes.map((p) => p.role)).toEqual(['bench', 'peer']);
     expect(r.json.processes.map((p) => p.peers)).toEqual([0, 3]);
@@ -133,7 +133,7 @@ describe('rtcprobe bench (mesh on loopback)', () => {
       [['--channels', 'data,smell'], /"smell" is not one of/],
     ] as const) {
       const r = await runCli(['bench', ...args]);
-      expect(r.code).toBe(2);
+      expect(r.code, why(r)).toBe(2);
       expect(r.stderr).toMatch(re);
     }
   });
@@ -142,7 +142,7 @@ describe('rtcprobe bench (mesh on loopback)', () => {
 describeWith({ commands: ['turnserver'] }, 'rtcprobe bench --topology turn (coturn started by the bench)', () => {
   it('every pair is relay/relay through that coturn, which logged the allocations; it is gone afterwards', async () => {
     const r = await runJson<Bench>(['bench', '--topology', 'turn', '--duration', '1', '--warmup', '0.2'], { timeout: 60_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.aggregate.pairs).toEqual({ 'relay/relay': 2 });
     expect(r.json.turn).toMatchObject({ startedHere: true, sidesThroughIt: 2 });
     expect(r.json.turn!.allocations).toBeGreaterThanOrEqual(2);
@@ -192,7 +192,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe bench --topology turn (cotu
     const turn = await startCoturn({ users: [{ user: 'u', password: 'right' }], realm: 'rtc.test', args: ['--allow-loopback-peers'] });
     try {
       const r = await runJson<Bench>(['bench', '--topology', 'turn', '--turn', `turn:127.0.0.1:${turn.port}?transport=udp`, '--user', 'u', '--password', 'wrong', '--duration', '0.5'], { timeout: 60_000 });
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       expect(r.json.connections.up).toBe(0);
       expect(r.json.connections.failures[0]!.code).toBe('NO_RELAY_CANDIDATE');
       expect(r.json.connections.failures[0]!.message).toMatch(/TURN server gave no allocation/);

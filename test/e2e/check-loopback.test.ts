@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckReport } from '../../src/core/check/report.js';
-import { BIN, parseJson, ROOT, runCli, runJson } from '../helpers/cli.js';
+import { BIN, parseJson, ROOT, runCli, runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { ensurePionTurn, startPionTurn, type PionTurn } from '../helpers/pion-turn.js';
 import { freeTcpPort, parseListeningLine, track, until } from '../helpers/signal.js';
@@ -57,7 +57,7 @@ describe('rtcprobe check: a refused STUN server', () => {
   it('is a broken server, and the ICMP refusal shows UDP leaves this host (not "UDP blocked")', async () => {
     const port = await findFreePortRange(1);
     const r = await runJson<CheckReport>(['check', `127.0.0.1:${port}`, '--skip', 'portmap,gather,e2e,nat'], { timeout: 60_000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.broken).toEqual([{ url: `stun:127.0.0.1:${port}`, cause: expect.stringContaining('ECONNREFUSED') }]);
     expect(r.json.steps.network.egress.udp).toBe(true);
     expect(r.json.forecast.local).not.toBe('udp-blocked');
@@ -228,7 +228,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe check --signal: the iceServ
     try {
       await until(() => out.includes('\n'), 20_000, 'the relay\'s ready line');
       const r = await runCli(['check', '--signal', parseListeningLine(out.slice(0, out.indexOf('\n'))).ws, ...NO_RTC]);
-      expect(r.code).toBe(2);
+      expect(r.code, why(r)).toBe(2);
       expect(r.stderr).toContain('hands out no iceServers');
     } finally {
       const exited = new Promise((res) => bare.once('exit', res));

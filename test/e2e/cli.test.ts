@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import type { StunJson } from '../../src/commands/stun.js';
-import { BIN, parseJson, ROOT, runCli } from '../helpers/cli.js';
+import { BIN, parseJson, ROOT, runCli, why } from '../helpers/cli.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
 
 const STACK = /\n\s+at .+:\d+:\d+/;
@@ -42,7 +42,7 @@ describe('command line', () => {
 
   it('no command prints help on stderr and exits 2', async () => {
     const r = await runCli([]);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(/Usage: rtcprobe/);
   });
 
@@ -59,7 +59,7 @@ describe('command line', () => {
     [['stun', '127.0.0.1', '--ca', '/nonexistent.pem'], /USAGE: cannot read --ca/],
   ])('%j is a one-line usage error with exit 2', async (args, pattern) => {
     const r = await runCli(args);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(STACK);
@@ -77,7 +77,7 @@ describe('command line', () => {
     [['nosuchcommand'], 'rtcprobe --help'],
   ])('%j: the usage error points to the help of that command', async (args, help) => {
     const r = await runCli(args);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(/^error USAGE: /);
     expect(r.stderr).toContain(`Run "${help}" for usage.`);
   });
@@ -101,7 +101,7 @@ describe('command line', () => {
   it('a closed port: the error names the endpoint once, with a hint on what to check', async () => {
     const port = await closedUdpPort();
     const r = await runCli(['stun', `127.0.0.1:${port}`, '--count', '1', '--no-color']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.stdout).toMatch(/error\s+UNREACHABLE: recvmsg ECONNREFUSED\n/);
     expect(r.stdout).toMatch(/hint\s+nothing accepts traffic there: check the host and port/);
     const t = await runCli(['turn', `turn:127.0.0.1:${port}`, '--user', 'u', '--password', 'p', '--no-color']);
@@ -115,7 +115,7 @@ describe('command line', () => {
     const silent = await startResponder(() => []);
     try {
       const r = await runCli(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '300', '--no-color']);
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       expect(r.stdout).toMatch(/error\s+TIMEOUT: .*\n\s+hint\s+check the host and port, that the server is running, and that no firewall drops/);
       const j = await runCli(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '300', '--json']);
       expect((JSON.parse(j.stdout) as StunJson).servers[0]!.error).toEqual({ code: 'TIMEOUT', message: expect.any(String) });
@@ -126,7 +126,7 @@ describe('command line', () => {
 
   it('--json turns a usage error into a JSON document on stdout', async () => {
     const r = await runCli(['stun', 'host:0', '--json']);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(parseJson(r.stdout)).toEqual({ error: { code: 'BAD_SERVER', message: expect.stringContaining('port 0') } });
   });
 
@@ -140,7 +140,7 @@ describe('command line', () => {
 
   it('--json prints exactly one JSON document and nothing on stderr', async () => {
     const r = await runCli(['stun', `127.0.0.1:${responder.port}`, '--count', '2', '--json'], { env: { FORCE_COLOR: '1' } });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.stderr).toBe('');
     const j = JSON.parse(r.stdout) as StunJson;
     expect(j.servers).toHaveLength(1);
@@ -234,7 +234,7 @@ describe('command line', () => {
         execFile(process.execPath, ['--import', hook, BIN, 'stun', `127.0.0.1:${silent.port}`, '--timeout', '60000', '--verbose'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 30000 },
           (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stderr }));
       });
-      expect(r.code).toBe(2);
+      expect(r.code, why(r)).toBe(2);
       expect(r.stderr).toBe('error INTERNAL: a bug escaped\n');
     } finally {
       await silent.close();

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 
 interface Pair { source: string; listener: string; expected: number; heard: number }
 interface McuJson {
@@ -62,7 +62,7 @@ describe('bench --topology mcu', () => {
 
   it('refuses more participants than there are bursts', async () => {
     const r = await runCli(['bench', '--topology', 'mcu', '--peers', '9']);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(/2 to 8 peers/);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { startStund, STUND, type Stund } from '../helpers/stund-server.js';
 import { describeWith } from '../helpers/system.js';
 
@@ -17,7 +17,7 @@ describeWith({ commands: [STUND, 'ss'] }, 'rtcprobe nat against a classic RFC 34
 
   it('uses CHANGED-ADDRESS for the tests, reaches a verdict and says the server is a classic one', async () => {
     const r = await runJson<NatJson>(['nat', '-s', `127.0.0.1:${stund.port}`, '--wait', '1500']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect([r.json.mapping, r.json.filtering, r.json.natType]).toEqual(['none', 'none', 'open-internet']);
     const f = r.json.families[0]!;
     expect(f.rfc5780).toMatchObject({ supported: true, status: 'classic' });
@@ -42,6 +42,6 @@ describeWith({ commands: [STUND, 'ss'] }, 'rtcprobe nat against a classic RFC 34
     // This used to say "less than 1 s": stund's silence to RESPONSE-PORT read as expiry.
     expect(f.lifetime).toEqual({ lowerSeconds: null, upperSeconds: null, text: 'not applicable: no NAT (the mapped address is the local address)' });
     expect(f.tests.lifetime).toEqual({ boundSeconds: 30, probes: [] });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
   }, 30000);
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
 import type { StunJson } from '../../src/commands/stun.js';
 import type { TurnJson } from '../../src/commands/turn.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith } from '../helpers/system.js';
 
@@ -20,7 +20,7 @@ describeWith({ commands: ['turnserver'] }, 'IP literals pick their own address f
 
   it('stun: a bare IPv6 literal and [v6]:port run over IPv6 without --family', async () => {
     const r = await runJson<StunJson>(['stun', `[::1]:${v6.port}`, '--count', '1']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.servers[0]).toMatchObject({ ok: true, family: 6 });
     expect(r.json.servers[0]!.mappedAddress?.address).toBe('::1');
   });
@@ -55,7 +55,7 @@ describe('a literal against an explicit --family is a usage error (exit 2, nothi
     [['turn', 'turn:[::1]', '-u', 'u', '-p', 'p', '-f', '4'], /USAGE: ::1 is an IPv6 address, but --family 4 was given/],
   ])('%j', async (args, pattern) => {
     const r = await runCli(args);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(/DNS/);
@@ -63,7 +63,7 @@ describe('a literal against an explicit --family is a usage error (exit 2, nothi
 
   it('--json puts the usage error on stdout as one document', async () => {
     const r = await runJson<{ error: { code: string } }>(['stun', '::1', '-f', '4']);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.json.error.code).toBe('USAGE');
   });
 });

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
-import { BIN, ROOT, runJson } from '../helpers/cli.js';
+import { BIN, ROOT, runJson, why } from '../helpers/cli.js';
 import { LAB, labLeftovers, labPids, natLab } from '../helpers/netns-lab.js';
 import { STUND } from '../helpers/stund-server.js';
 import { describeWith } from '../helpers/system.js';
@@ -34,7 +34,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', STUND], root: true }, 'rtcp
     const r = await runJson<NatJson>(['nat', '-s', LAB.classicServer, ...extra, ...WAIT], { netns: lab.clientNs, timeout: 60000 });
     expect(r.stderr).toBe('');
     expect([r.json.mapping, r.json.filtering, r.json.natType]).toEqual(expected.verdict);
-    expect(r.code).toBe(expected.code);
+    expect(r.code, why(r)).toBe(expected.code);
     const f = r.json.families[0]!;
     return { j: r.json, f };
   };
@@ -98,7 +98,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', STUND], root: true }, 'rtcp
 
     // The same NAT, seen only through two servers without RFC 5780.
     const r = await runJson<NatJson>(['nat', '-s', LAB.plainServers[0], '-s', LAB.plainServers[1], ...WAIT], { netns: lab.clientNs, timeout: 60000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const g = r.json.families[0]!;
     expect(g.rfc5780.status).toBe('no-other-address');
     expect(g.mappingVariesByDestination).toBe(true);
@@ -142,7 +142,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', STUND], root: true }, 'rtcp
 
     // Two such servers: the mapping is compared across destinations.
     const r = await runJson<NatJson>(['nat', '-s', LAB.plainServers[0], '-s', LAB.plainServers[1], ...WAIT], { netns: lab.clientNs, timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect([r.json.mapping, r.json.filtering, r.json.natType, r.json.rating]).toEqual(['endpoint-independent', 'unknown', 'unknown', 'easy']);
     expect(r.json.families[0]!.mappingVariesByDestination).toBe(false);
   }, T);

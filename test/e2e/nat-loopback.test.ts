@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
 import { encodeAddress } from '../../src/core/stun/attributes.js';
 import { Attr } from '../../src/core/stun/constants.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
 import { describeWith } from '../helpers/system.js';
@@ -21,7 +21,7 @@ describe('rtcprobe nat: a server that claims RFC 5780 but ignores CHANGE-REQUEST
 
   it('says so plainly: filtering unknown, never a filtering verdict, exit 1', async () => {
     const r = await runJson<NatJson>(['nat', '-s', `127.0.0.1:${liar.port}`, '--wait', '1500', '--no-hairpin']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const f = r.json.families[0]!;
     expect(f.rfc5780).toMatchObject({ supported: false, status: 'change-request-ignored' });
     expect(f.rfc5780.detail).toMatch(/does not honour CHANGE-REQUEST/);
@@ -70,14 +70,14 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe nat against coturn on loopb
 
   it('IPv4 loopback with a two-address coturn: no NAT, open internet', async () => {
     const r = await runJson<NatJson>(['nat', '-s', `127.0.0.1:${v4.port}`, '--wait', '1500']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect([r.json.mapping, r.json.filtering, r.json.natType]).toEqual(['none', 'none', 'open-internet']);
     expect(r.json.families[0]!.localAddress?.address).toBe('127.0.0.1');
   }, 60000);
 
   it('IPv6 is a separate result; a one-address coturn has no RFC 5780', async () => {
     const r = await runJson<NatJson>(['nat', '-s', `[::1]:${v6.port}`, '--family', '6', '--wait', '1500']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const f = r.json.families[0]!;
     expect(f.family).toBe(6);
     expect(f.localAddress?.address).toBe('::1');
@@ -101,7 +101,7 @@ describe('rtcprobe nat: usage errors exit 2', () => {
     [['nat', '--lifetime', '-1'], /USAGE/],
   ])('%j', async (args, pattern) => {
     const r = await runCli(args);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(pattern);
   });

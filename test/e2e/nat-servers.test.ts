@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatJson } from '../../src/commands/nat.js';
-import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, runJson, why } from '../helpers/cli.js';
 import { encodeAddress, startResponder, successFor, type Responder } from '../helpers/responder.js';
 import { Attr } from '../../src/core/stun/constants.js';
 import { startStund, STUND, type Stund } from '../helpers/stund-server.js';
@@ -40,7 +40,7 @@ describeWith({ commands: ['ip', 'ss', STUND], root: true }, 'rtcprobe nat: a ser
 
   it('an unresolvable first server: the tests run against the second, and the first is named with its reason', async () => {
     const r = await runJson<NatJson>(['nat', '-s', 'nonexistent.invalid', '-s', '127.0.0.1:3478', '--no-hairpin'], { netns: NS });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const f = r.json.families[0]!;
     expect(f.server).toBe('127.0.0.1:3478');
     expect(r.json.natType).toBe('open-internet');
@@ -50,7 +50,7 @@ describeWith({ commands: ['ip', 'ss', STUND], root: true }, 'rtcprobe nat: a ser
 
   it('with no DNS at all, every default server is tried and named', async () => {
     const r = await runJson<NatJson>(['nat', '--no-hairpin'], { netns: NS });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const w = r.json.warnings.join('\n');
     expect(w).toMatch(/the tests could not run: DNS: .*stun\.l\.google\.com.*stun\.cloudflare\.com/);
     expect(r.json.families[0]!.tests.fallbacks).toEqual([expect.objectContaining({ server: 'stun.cloudflare.com:3478', code: 'DNS' })]);
@@ -71,7 +71,7 @@ describe('rtcprobe nat: ICMP, positional servers, bind failures', () => {
     const t0 = performance.now();
     const r = await runJson<NatJson>(['nat', '-s', `127.0.0.1:${port}`, '--timeout', '3000']);
     const took = performance.now() - t0;
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const f = r.json.families[0]!;
     expect(f.udpBlocked).toBe(false);
     expect(f.tests.mapping[0]).toMatchObject({ test: 'mapping-1', outcome: 'unreachable' });
@@ -98,7 +98,7 @@ describe('rtcprobe nat: ICMP, positional servers, bind failures', () => {
 
   it('--local-address that is not an address of this machine: one line, exit 2, no verdict', async () => {
     const r = await runCli(['nat', '-l', '192.0.2.99', '-s', `127.0.0.1:${plain.port}`]);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^error SOCKET: cannot bind to --local-address 192\.0\.2\.99: .*EADDRNOTAVAIL/);

@@ -10,6 +10,7 @@ import type { PortmapReport } from '../../src/core/portmap/probe.js';
 import { LAB, LAB_SCRIPT, labLeftovers, labPids } from '../helpers/netns-lab.js';
 import { STUND } from '../helpers/stund-server.js';
 import { describeWith } from '../helpers/system.js';
+import { why } from '../helpers/cli.js';
 
 const PROBE = fileURLToPath(new URL('../helpers/portmap-probe.mjs', import.meta.url));
 const T = 90000;
@@ -150,7 +151,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', 'miniupnpd', STUND], root: 
       const pids = labPids(ID);
       expect(miniupnpdOfLab().length).toBe(1);
       const r = await labCmd(['down', '--id', ID]);
-      expect(r.code).toBe(0);
+      expect(r.code, why(r)).toBe(0);
       expect(labLeftovers(ID)).toEqual([]);
       expect(miniupnpdOfLab()).toEqual([]);
       expect(pids.filter(alive)).toEqual([]);
@@ -165,7 +166,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', 'miniupnpd', STUND], root: 
 
     it('NAT-PMP without PCP is refused before anything is built (miniupnpd serves both on one switch)', async () => {
       const r = await labCmd(['up', 'eim-apdf', '--id', ID, '--portmap', 'natpmp']);
-      expect(r.code).toBe(2);
+      expect(r.code, why(r)).toBe(2);
       expect(r.stderr).toMatch(/NAT-PMP and PCP together/);
       expect(labLeftovers(ID)).toEqual([]);
     }, T);

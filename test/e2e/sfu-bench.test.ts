@@ -1,7 +1,7 @@
 // `rtcprobe bench --topology sfu` (the built CLI): an SFU process started for
 // the run, one connection per peer, upload ≈ one stream and download ≈ N−1.
 import { describe, expect, it } from 'vitest';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 
 interface Bench {
   ok: boolean;
@@ -18,7 +18,7 @@ interface Bench {
 describe('rtcprobe bench --topology sfu', () => {
   it('runs 3 peers through an SFU process: 3 connections, download ≈ 2 × upload, server CPU and RSS reported', async () => {
     const r = await runJson<Bench>(['bench', '--topology', 'sfu', '--peers', '3', '--duration', '2', '--warmup', '1', '--channels', 'audio,video', '--json'], { timeout: 90_000 });
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const j = r.json;
     expect(j.topology).toBe('sfu');
     expect(j.verdict).toMatch(/^sfu, 3 peers: all 3 connections up/);

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SignalJoinJson, SignalTokenJson } from '../../src/commands/signal.js';
-import { BIN, parseJson, runCli } from '../helpers/cli.js';
+import { BIN, parseJson, runCli, why } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
 import { freeTcpPort, parseListeningLine, track, until } from '../helpers/signal.js';
@@ -158,14 +158,14 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
   it('an unreachable relay exits 2 with CONNECTION', async () => {
     const port = await freeTcpPort();
     const r = await runCli(['signal', 'join', `ws://127.0.0.1:${port}/`, '--room', 'r', '--json']);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(parseJson(r.stdout)).toEqual({ error: { code: 'CONNECTION', message: expect.stringContaining('ECONNREFUSED') } });
   });
 
   it('a signal to oneself is refused by the relay with SIGNAL_TO_SELF, and the session reports it (exit 1)', async () => {
     const relay = await serve();
     const r = await runCli(['signal', 'join', relay.ready.ws, '--room', 'r', '--peer-id', 'narcissus', '--to', 'narcissus', '--send', 'me', '--duration', '0.5', '--ping-interval', '0', '--json']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toContainEqual(expect.objectContaining({ event: 'relay-error', code: 'SIGNAL_TO_SELF', ref: 'signal' }));
     expect(lines.at(-1)).toMatchObject({ ok: false, send: { sent: true, refused: 'SIGNAL_TO_SELF' }, relayErrors: { SIGNAL_TO_SELF: 1 }, ping: { sent: 0 } });
@@ -191,7 +191,7 @@ describe('rtcprobe signal join (built CLI against a real signal serve)', () => {
     [['signal', 'join', 'wss://127.0.0.1:1/', '--room', 'r', '--ca', '/nonexistent.pem'], /USAGE: cannot read --ca/],
   ])('%j is a usage error (exit 2)', async (args, pattern) => {
     const r = await runCli(args);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(pattern);
     expect(r.stderr).not.toMatch(STACK);
   });
@@ -231,7 +231,7 @@ describe('rtcprobe signal token: secret strength', () => {
     expect(relay.err()).toMatch(/warning: the --secret is 4 bytes/);
     expect(relay.out()).not.toContain('tiny');
     const r = await runCli(['signal', 'serve', '--port', '0', '--secret', '']);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(/USAGE: --secret must not be empty/);
   });
 });

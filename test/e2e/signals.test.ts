@@ -5,7 +5,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BIN, parseJson, ROOT } from '../helpers/cli.js';
+import { BIN, parseJson, ROOT, why } from '../helpers/cli.js';
 import { startResponder } from '../helpers/responder.js';
 
 const STACK = /\n\s+at .+:\d+:\d+/;
@@ -82,7 +82,7 @@ describe('signals', () => {
       p.child.kill('SIGINT');
       const sent = Date.now();
       const r = await p.exited;
-      expect(r.code).toBe(130);
+      expect(r.code, why(r)).toBe(130);
       // The stuck thread cannot print a summary: the grace period (1 s) runs out.
       expect(r.at - sent).toBeLessThan(5000);
       expect(p.stderr()).toMatch(/second signal \(SIGINT\), exiting without a clean stop/);
@@ -105,7 +105,7 @@ describe('signals', () => {
       expect(p.child.exitCode).toBe(null);
       p.child.kill('SIGTERM');
       const r = await p.exited;
-      expect(r.code).toBe(130);
+      expect(r.code, why(r)).toBe(130);
       expect(p.stderr()).toMatch(/second signal \(SIGTERM\), exiting without a clean stop/);
       const lines = p.stdout().trim().split('\n');
       // JSON Lines still: every line parses.
@@ -127,7 +127,7 @@ describe('signals', () => {
       await vi.waitFor(() => expect(deaf.received().includes(0x88)).toBe(true), { timeout: 10000, interval: 10 });
       p.child.kill('SIGINT');
       const r = await p.exited;
-      expect(r.code).toBe(130);
+      expect(r.code, why(r)).toBe(130);
       expect(p.stderr()).toMatch(/second signal \(SIGINT\)/);
       expect(p.stdout()).toMatch(/partial summary \(stopped without a clean stop\)\n\s+event\s+stopped/);
       expect(p.stdout()).toMatch(/totals\.connections\s+1/);
@@ -144,7 +144,7 @@ describe('signals', () => {
       const port = (blocker.address() as net.AddressInfo).port;
       const p = start(['signal', 'serve', '--port', String(port), '--json']);
       const r = await p.exited;
-      expect(r.code).toBe(2);
+      expect(r.code, why(r)).toBe(2);
       const lines = p.stdout().split('\n').filter((l) => l !== '');
       expect(lines).toHaveLength(1);
       expect(parseJson(lines[0]!)).toEqual({ error: { code: 'SOCKET', message: expect.stringContaining(String(port)) } });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { StunJson } from '../../src/commands/stun.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith } from '../helpers/system.js';
 import { makeTestCert, type TestCert } from '../helpers/tls.js';
@@ -24,7 +24,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
 
   it('UDP: mapped address equals the local address on loopback; RFC 5780 and SOFTWARE are reported', async () => {
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, '--count', '5', '--interval', '0']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.ok).toBe(true);
     const s = r.json.servers[0]!;
     expect(s.ok).toBe(true);
@@ -50,13 +50,13 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
 
   it('queries several servers in parallel and says whether they agree', async () => {
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, `stun:127.0.0.2:${coturn.port}`, '--count', '2']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.verdict).toMatchObject({ answered: 2, total: 2, publicAddresses: ['127.0.0.1'], agree: true, addresses: [{ address: '127.0.0.1', class: 'loopback' }] });
   });
 
   it('TCP transport', async () => {
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, '--transport', 'tcp', '--count', '3']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const s = r.json.servers[0]!;
     expect(s.transport).toBe('tcp');
     expect(s.mappedAddress?.port).toBe(s.localAddress!.port);
@@ -65,7 +65,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
 
   it('TLS with a trusted CA (stuns: URI, name checked)', async () => {
     const r = await runJson<StunJson>(['stun', `stuns:localhost:${coturn.tlsPort}`, '--ca', cert, '--count', '2']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const s = r.json.servers[0]!;
     expect(s.transport).toBe('tls');
     expect(s.ok).toBe(true);
@@ -87,7 +87,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
     const plain = await startCoturn({ stunOnly: true });
     try {
       const r = await runJson<StunJson>(['stun', `stuns:127.0.0.1:${plain.port}`, '--count', '1', '--timeout', '10000']);
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       const s = r.json.servers[0]!;
       expect(s.transport).toBe('tls');
       expect(s.ok).toBe(false);
@@ -105,7 +105,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
     const v6 = await startCoturn({ ips: ['::1'], stunOnly: true });
     try {
       const r = await runJson<StunJson>(['stun', `[::1]:${v6.port}`, '--family', '6', '--count', '2']);
-      expect(r.code).toBe(0);
+      expect(r.code, why(r)).toBe(0);
       expect(r.json.servers[0]!.mappedAddress?.address).toBe('::1');
       // An IPv6 literal against an explicit --family 4 is a usage error, before any packet.
       const wrongFamily = await runCli(['stun', `[::1]:${v6.port}`, '--family', '4', '--count', '1']);
@@ -118,7 +118,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
 
   it('human output puts the verdict first and has no colour when piped', async () => {
     const r = await runCli(['stun', `127.0.0.1:${coturn.port}`, '--count', '1']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     // A loopback mapped address is not a public address: labelled by its class.
     expect(r.stdout.split('\n')[0]).toMatch(/^⚠ Loopback address 127\.0\.0\.1: 1\/1 server\(s\) answered/);
     expect(r.stdout).not.toMatch(/Public address/);
@@ -127,7 +127,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe stun against cot
 
   it('a dead server and a live one: per-server error, exit 0 while one answers', async () => {
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, `127.0.0.1:${coturn.relayMax}`, '--count', '1']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.verdict.answered).toBe(1);
     expect(r.json.servers[1]!.error?.code).toBe('UNREACHABLE');
   });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runJson } from '../helpers/cli.js';
+import { runJson, why } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
 
 // Name resolution failures are tested inside a network namespace of our own whose
@@ -24,7 +24,7 @@ describeWith({ commands: ['ip'], root: true }, 'rtcprobe stun: DNS failures, iso
     const r = await runJson<{ ok: boolean; servers: { ok: boolean; error: { code: string; message: string } }[] }>(
       ['stun', 'stun.does-not-exist.invalid', '--count', '1', '--timeout', '3000'], { netns: NS },
     );
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.ok).toBe(false);
     expect(r.json.servers[0]!.error.code).toBe('DNS');
     expect(r.json.servers[0]!.error.message).toContain('stun.does-not-exist.invalid');

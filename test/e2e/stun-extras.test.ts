@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StunJson, WatchJson } from '../../src/commands/stun.js';
-import { BIN, ROOT, runCli, runJson } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startResponder, successFor, type Responder } from '../helpers/responder.js';
@@ -20,7 +20,7 @@ describe('rtcprobe stun: no figures from no data', () => {
       });
     });
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${closed}`, '--transport', 'tcp', '--count', '2', '--timeout', '2000']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.verdict.answered).toBe(0);
     expect(r.json.verdict.agree).toBeNull();
     const s = r.json.servers[0]!;
@@ -72,7 +72,7 @@ describe('rtcprobe stun --every: watch mode', () => {
     const before = Date.now();
     const r = await runCli(['stun', `127.0.0.1:${responder.port}`, '--count', '1', '--every', '100ms', '--duration', '400ms', '--json']);
     const after = Date.now();
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.stderr).toBe('');
     const ls = lines(r.stdout);
     expect(ls.filter((l) => l.event === 'round')).toHaveLength(4);
@@ -102,7 +102,7 @@ describe('rtcprobe stun --every: watch mode', () => {
       return [{ data: successFor(req, from.port) }];
     });
     const r = await runCli(['stun', `127.0.0.1:${responder.port}`, '--count', '1', '--every', '100ms', '--duration', '300ms']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.stdout).toMatch(/^✔ Mapped address stable \(3 round\(s\)/m);
     expect(r.stdout).toMatch(/#3 {2}127\.0\.0\.1:\d+ IPv4 {2}127\.0\.0\.1:\d+/);
     expect(froms.size).toBe(1);
@@ -148,7 +148,7 @@ describe('rtcprobe stun --every: watch mode', () => {
 
   it('bad durations are usage errors (exit 2)', async () => {
     const r = await runCli(['stun', '127.0.0.1:3478', '--every', 'often']);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(/USAGE.*not a duration/);
   });
 });
@@ -175,7 +175,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe stun with coturn: SRV, IDN 
 
   it('a stun: URI without a port follows _stun._udp SRV to the real port', async () => {
     const r = await runJson<StunJson>(['stun', 'stun:dual.test', '--dns-server', dns.address, '--count', '2']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const s = r.json.servers[0]!;
     expect(s.ok).toBe(true);
     expect(s.srv).toMatchObject({ query: '_stun._udp.dual.test', fallback: false, target: { host: 'dual.test', port: coturn.port } });
@@ -185,7 +185,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe stun with coturn: SRV, IDN 
 
   it('TCP asks _stun._tcp', async () => {
     const r = await runJson<StunJson>(['stun', 'stun:dual.test', '--transport', 'tcp', '--dns-server', dns.address, '--count', '1']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.servers[0]!.srv?.query).toBe('_stun._tcp.dual.test');
   });
 
@@ -207,7 +207,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe stun with coturn: SRV, IDN 
 
   it('an internationalised name is looked up in punycode and shown in both forms', async () => {
     const r = await runJson<StunJson>(['stun', 'stun:bücher.test', '--dns-server', dns.address, '--count', '1']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const s = r.json.servers[0]!;
     expect(s.server).toBe('stun:bücher.test');
     expect(s.idn).toEqual({ unicode: 'bücher.test', ascii: 'xn--bcher-kva.test' });
@@ -220,7 +220,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe stun with coturn: SRV, IDN 
 
   it('--family both probes IPv4 and IPv6 and gives a verdict per family', async () => {
     const r = await runJson<StunJson>(['stun', 'stun:dual.test', '--family', 'both', '--dns-server', dns.address, '--count', '2']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.servers.map((s) => [s.family, s.ok, s.mappedAddress?.address])).toEqual([[4, true, '127.0.0.1'], [6, true, '::1']]);
     expect(r.json.verdict.byFamily).toEqual([
       { family: 4, answered: 1, total: 1, publicAddresses: ['127.0.0.1'], agree: true },
@@ -235,7 +235,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe stun with coturn: SRV, IDN 
 
   it('--family both with IP literals probes each in its own family', async () => {
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${coturn.port}`, `[::1]:${coturn.port}`, '--family', 'both', '--count', '1']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.servers.map((s) => [s.family, s.ok])).toEqual([[4, true], [6, true]]);
   });
 });

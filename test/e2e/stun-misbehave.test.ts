@@ -4,7 +4,7 @@ import { encodeAddress } from '../../src/core/stun/attributes.js';
 import { Attr, StunClass, StunMethod } from '../../src/core/stun/constants.js';
 import { encodeMessage } from '../../src/core/stun/message.js';
 import type { StunJson } from '../../src/commands/stun.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { errorFor, startResponder, successFor, withFingerprint, type Responder } from '../helpers/responder.js';
 
 let responder: Responder | undefined;
@@ -24,7 +24,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
       return [{ data: wrong }, { data: successFor(req, from.port) }];
     });
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const s = r.json.servers[0]!;
     expect(s.ok).toBe(true);
     expect(s.ignored.map((i) => i.reason)).toEqual(['unknown-transaction']);
@@ -33,7 +33,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
   it('never accepts a reply from another port; says so with --verbose', async () => {
     responder = await startResponder((req, from) => [{ data: successFor(req, from.port), fromOtherPort: true }]);
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const s = r.json.servers[0]!;
     expect(s.ok).toBe(false);
     expect(s.error?.code).toBe('TIMEOUT');
@@ -47,7 +47,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
   it('retransmits on the RFC schedule and times out when nothing answers', async () => {
     responder = await startResponder(() => []);
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, '--rto', '100', '--rc', '7', '--rm', '16', '--timeout', '1000', '--count', '1']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.servers[0]!.error?.code).toBe('TIMEOUT');
     // Sends at 0, 100, 300 and 700 ms; the 1500 ms one is past the 1000 ms cap.
     expect(responder.received).toHaveLength(4);
@@ -62,7 +62,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
   it('counts a late answer after a retransmission, and leaves its RTT out', async () => {
     responder = await startResponder((req, from, n) => (n === 2 ? [{ data: successFor(req, from.port) }] : []));
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, '--rto', '50', '--timeout', '2000', '--count', '1']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const s = r.json.servers[0]!;
     expect(s.retransmissions).toBe(1);
     expect(s.loss).toBe(0);
@@ -72,7 +72,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
   it('reports garbage as ignored, not as an answer', async () => {
     responder = await startResponder((req, from) => [{ data: Buffer.from('\u0001garbage that is not STUN') }, { data: successFor(req, from.port) }]);
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.servers[0]!.ignored.map((i) => i.reason)).toEqual(['malformed']);
   });
 
@@ -83,14 +83,14 @@ describe('rtcprobe stun against misbehaving servers', () => {
       return [{ data: bad }];
     });
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.servers[0]!.ignored[0]!.reason).toBe('bad-fingerprint');
   });
 
   it('an error response is reported with its code, and its reason text is sanitised', async () => {
     responder = await startResponder((req) => [{ data: errorFor(req, 400, 'Bad \u001b[31mRequest\u0007') }]);
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const s = r.json.servers[0]!;
     expect(s.error?.code).toBe('STUN_ERROR_RESPONSE');
     expect(s.errorResponse).toEqual({ code: 400, reason: 'Bad [31mRequest' });
@@ -104,7 +104,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
       data: successFor(req, from.port, '127.0.0.1', [{ type: Attr.MappedAddress, value: encodeAddress({ address: '192.0.2.99', port: from.port }) }]),
     }]);
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.json.servers[0]!.alg).toBe(true);
     expect(r.json.servers[0]!.legacyMappedAddress?.address).toBe('192.0.2.99');
     const human = await runCli(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
@@ -116,7 +116,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
       data: encodeMessage({ method: StunMethod.Binding, cls: StunClass.SuccessResponse, transactionId: req.transactionId }),
     }]);
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${responder.port}`, ...FAST]);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.servers[0]!.error?.code).toBe('STUN_BAD_RESPONSE');
   });
 
@@ -126,7 +126,7 @@ describe('rtcprobe stun against misbehaving servers', () => {
     const port = s.address().port;
     await new Promise<void>((r) => s.close(() => r()));
     const r = await runJson<StunJson>(['stun', `127.0.0.1:${port}`, '--timeout', '10000']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.servers[0]!.error?.code).toBe('UNREACHABLE');
   });
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { StunJson } from '../../src/commands/stun.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, why } from '../helpers/cli.js';
 import { LAB, labLeftovers, natLab } from '../helpers/netns-lab.js';
 import { describeWith } from '../helpers/system.js';
 
@@ -31,7 +31,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', 'sysctl'], root: true }, 'r
   it('requests closer together than the NAT timeout: one mapping, stable, exit 0', async () => {
     const r = await runCli(['stun', LAB.plainServers[0], '--count', '1', '--every', '200ms', '--duration', '1s', '--json'], { netns: lab.clientNs, timeout: T });
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const s = summaryOf(r.stdout);
     expect(s.watch.rounds).toBe(5);
     expect(s.watch.stable).toBe(true);
@@ -43,7 +43,7 @@ describeWith({ commands: ['ip', 'nft', 'turnserver', 'sysctl'], root: true }, 'r
   it('an idle gap longer than the NAT timeout: the NAT re-maps, the change is reported, exit 1', async () => {
     const r = await runCli(['stun', LAB.plainServers[0], '--count', '1', '--every', '2500ms', '--duration', '5s', '--json'], { netns: lab.clientNs, timeout: T });
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const s = summaryOf(r.stdout);
     expect(s.ok).toBe(false);
     expect(s.watch.rounds).toBe(2);

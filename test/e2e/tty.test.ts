@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import type { StunJson } from '../../src/commands/stun.js';
-import { BIN, ROOT } from '../helpers/cli.js';
+import { BIN, ROOT, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startResponder, type Responder } from '../helpers/responder.js';
 import { describeWith } from '../helpers/system.js';
@@ -100,7 +100,7 @@ describeWith({ commands: ['script', 'stty'] }, 'on a terminal', () => {
 
   it('a spinner shows progress, and colour is on', async () => {
     const r = await onPty(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '500'], SIZED);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.output).toContain('querying 1 STUN server(s)');
     expect(r.output).toMatch(SPINNER);
     expect(r.output).toMatch(COLOUR);
@@ -120,7 +120,7 @@ describeWith({ commands: ['script', 'stty'] }, 'on a terminal', () => {
     ['CI=true', { CI: 'true' }],
   ])('%s: no spinner on a terminal', async (_name, env) => {
     const r = await onPty(['stun', `127.0.0.1:${silent.port}`, '--count', '1', '--timeout', '500'], { ...SIZED, env });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.output).toMatch(/No STUN server answered/);
     expect(r.output).not.toContain('querying');
     expect(r.output).not.toMatch(SPINNER);
@@ -145,7 +145,7 @@ describeWith({ commands: ['script', 'stty'] }, 'on a terminal', () => {
     expect(live.output.slice(mark)).not.toMatch(SPINNER);
     process.kill(pid, 'SIGINT');
     const r = await run;
-    expect(r.code).toBe(130);
+    expect(r.code, why(r)).toBe(130);
     expect(r.output).toContain('querying');
     expect(r.bytes).toBeLessThan(16 * 1024);
   });
@@ -158,7 +158,7 @@ describeWith({ commands: ['script', 'stty'] }, 'on a terminal', () => {
     await vi.waitFor(() => expect(silent.received.length).toBeGreaterThan(before), { timeout: 10000, interval: 20 });
     process.kill(pid, 'SIGINT');
     const r = await run;
-    expect(r.code).toBe(130);
+    expect(r.code, why(r)).toBe(130);
     expect(r.ms).toBeLessThan(15000);
     expect(r.bytes).toBeLessThan(4096);
     expect(r.output).toContain('ABORTED');
@@ -188,7 +188,7 @@ describeWith({ commands: ['script', 'stty', 'turnserver'] }, 'on a terminal with
   ])('%s finishes with its verdict and no spinner, in bounded output and time', async (_name, argv, verdict) => {
     const r = await onPty(argv(), { ...NO_SIZE, maxBytes: 64 * 1024, timeoutMs: 30000 });
     expect(r.bytes).toBeLessThan(16 * 1024);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.output).toMatch(verdict);
     expect(r.output).not.toMatch(SPINNER);
   }, 40000);

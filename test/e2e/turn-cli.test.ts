@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BIN, ROOT, runCli } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith } from '../helpers/system.js';
 
@@ -20,7 +20,7 @@ describe('rtcprobe turn: usage errors exit 2 before any network traffic', () => 
     [['turn', 'turn:127.0.0.1', '--size', '4'], /between 12 and/],
   ])('%j', async (args, message) => {
     const r = await runCli(args);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
@@ -30,7 +30,7 @@ describe('rtcprobe turn: credentials in a URI', () => {
   it('are never echoed, on stdout or stderr, and --user/--password are suggested', async () => {
     for (const extra of [[], ['--json']]) {
       const r = await runCli(['turn', 'turn:alice:S3cret@127.0.0.1', ...extra]);
-      expect(r.code).toBe(2);
+      expect(r.code, why(r)).toBe(2);
       expect(r.stdout + r.stderr).not.toContain('S3cret');
       expect(r.stdout + r.stderr).toMatch(/--user and --password/);
       expect(r.stdout + r.stderr).toContain('turn:***@127.0.0.1');
@@ -87,7 +87,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn: human output and modu
 
   it('a failing run names the first failure and its hint at the top', async () => {
     const r = await runCli(['turn', `turn:127.0.0.1:${coturn.port}`, '--user', 'human', '--password', 'nope-nope', '--no-color']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.stdout.split('\n')[0]).toMatch(/^✖ TURN check failed: the server rejected these credentials/);
     expect(r.stdout.split('\n')[1]).toMatch(/hint: wrong user name or password/);
   });

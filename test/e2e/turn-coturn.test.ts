@@ -5,7 +5,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TurnJson } from '../../src/commands/turn.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { findFreePortRange } from '../helpers/ports.js';
 import { describeWith } from '../helpers/system.js';
@@ -88,7 +88,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
 
   it('--security flags a server that allows loopback (and private) peers, naming the coturn option', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', PASSWORD, '--security', '--count', '5'], { timeout: 90000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.ok).toBe(false);
     const lo = row(r.json, 'security.127.0.0.1');
     expect(lo.status).toBe('fail');
@@ -137,7 +137,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
 
   it('a wrong password is reported as rejected credentials, with exit 1', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`, '--user', USER, '--password', 'not-the-password'], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(row(r.json, 'udp.auth-challenge').status).toBe('pass');
     const auth = row(r.json, 'udp.auth');
     expect(auth.status).toBe('fail');
@@ -148,7 +148,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
 
   it('without credentials: the 401 challenge is checked, and the verdict says "not verified" with exit 1', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${loose.port}`], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.json.ok).toBe(false);
     expect(r.json.verdict).toBe('not-verified');
     expect(r.json.unverified[0]!.reason).toMatch(/no credentials/);
@@ -166,7 +166,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
       const file = join(dir, 'ice.json');
       writeFileSync(file, JSON.stringify([{ urls: `turn:127.0.0.1:${loose.port}` }]));
       const r = await runJson<TurnJson>(['turn', '--ice-servers', file], { timeout: 60000 });
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       expect(r.json.verdict).toBe('not-verified');
       const auth = row(r.json, 'udp.auth');
       expect(auth.status).toBe('skip');
@@ -214,7 +214,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with lo
 
   it('turns: at coturn\'s plain port: the port answers STUN in the clear, so the hint says it does not speak TLS', async () => {
     const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${loose.port}`, '--user', USER, '--password', PASSWORD, '--timeout', '1500'], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(row(r.json, 'tls.reach').status).toBe('pass');
     const tls = row(r.json, 'tls.tls');
     expect(tls.status).toBe('fail');
@@ -316,7 +316,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with a 
     const username = `${Math.floor(Date.now() / 1000) - 120}:webapp`;
     const password = createHmac('sha1', SECRET).update(username).digest('base64');
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${coturn.port}`, '--user', username, '--password', password], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const exp = row(r.json, 'credentials.expiry');
     expect(exp.status).toBe('fail');
     expect(exp.detail).toMatch(/expired at .* 1[12]\d s ago/);
@@ -329,7 +329,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn against coturn with a 
 
   it('a wrong --secret is told apart from clock skew', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${coturn.port}`, '--secret', 'some-other-secret'], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const auth = row(r.json, 'udp.auth');
     expect(auth.status).toBe('fail');
     expect(auth.hint).toContain('is not the server\'s static-auth-secret');
@@ -376,7 +376,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe turn over TLS (t
 
   it('a certificate for another name fails the name check', async () => {
     const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${coturn.tlsPort}`, '--ca', cert, '--user', USER, '--password', PASSWORD], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     // An IP literal is checked against the certificate's IP SANs; this one has none.
     expect(row(r.json, 'tls.tls').status).toBe('fail');
   });
@@ -386,7 +386,7 @@ describe('rtcprobe turn against a dead server', () => {
   it('UDP: no answer is a reachability failure; TCP: connection refused', async () => {
     const port = await findFreePortRange(1);
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${port}`, `turn:127.0.0.1:${port}?transport=tcp`, '--user', USER, '--password', PASSWORD, '--timeout', '1500'], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const udp = row(r.json, 'udp.reach');
     expect(udp.status).toBe('fail');
     expect(udp.hint).toMatch(/turnserver running|no answer|port unreachable/i);
@@ -402,7 +402,7 @@ describe('rtcprobe turn against a dead server', () => {
     try {
       const port = (srv.address() as net.AddressInfo).port;
       const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${port}`, '--user', USER, '--password', PASSWORD, '--timeout', '2000'], { timeout: 60000 });
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       expect(row(r.json, 'tls.reach').status).toBe('pass');
       const tls = row(r.json, 'tls.tls');
       expect(tls.status).toBe('fail');
@@ -423,7 +423,7 @@ describe('rtcprobe turn against a dead server', () => {
     try {
       const port = (srv.address() as net.AddressInfo).port;
       const r = await runJson<TurnJson>(['turn', `turns:127.0.0.1:${port}`, '--user', USER, '--password', PASSWORD, '--timeout', '1000'], { timeout: 60000 });
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       expect(row(r.json, 'tls.reach').status).toBe('pass');
       const tls = row(r.json, 'tls.tls');
       expect(tls.status).toBe('fail');
@@ -453,7 +453,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn: IPv6 and the allocati
 
   it('over IPv6: an IPv6 relay, the relayed path, and --security probes IPv6 peers through it', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:[::1]:${v6.port}`, '-f', '6', '--user', USER, '--password', PASSWORD, '--security', '--count', '10'], { timeout: 90000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(row(r.json, 'udp.allocate').detail).toMatch(/relayed address \[::1\]:\d+/);
     // coturn with only an IPv6 relay refuses the default (IPv4) Allocate with 440: a warning, then an IPv6 relay.
     const fam = row(r.json, 'udp.allocate-family');
@@ -472,7 +472,7 @@ describeWith({ commands: ['turnserver'] }, 'rtcprobe turn: IPv6 and the allocati
 
   it('coturn defaults on an IPv6 relay: ::1 refused, but the IPv4-mapped loopback form is granted and flagged', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:[::1]:${v6default.port}`, '-f', '6', '--user', USER, '--password', PASSWORD, '--security', '--count', '5'], { timeout: 90000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(row(r.json, 'security.::1').status).toBe('pass');
     expect(row(r.json, 'security.::1').detail).toContain('403');
     expect(row(r.json, 'security.ff02::1').status).toBe('pass');

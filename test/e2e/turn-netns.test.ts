@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TurnJson } from '../../src/commands/turn.js';
-import { runJson } from '../helpers/cli.js';
+import { runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith } from '../helpers/system.js';
 import { turnLab, type TurnLab } from '../helpers/turn-lab.js';
@@ -48,7 +48,7 @@ describeWith({ commands: ['turnserver', 'ip', 'nft'], root: true }, 'rtcprobe tu
     lab.blockUdpPorts(coturn.relayMin, coturn.relayMax);
     try {
       const r = await runJson<TurnJson>(args(), { netns: lab.ns, timeout: 60000 });
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       expect(row(r.json, 'udp.reach').status).toBe('pass');
       expect(row(r.json, 'udp.auth').status).toBe('pass');
       expect(row(r.json, 'udp.allocate').status).toBe('pass');
@@ -105,7 +105,7 @@ describeWith({ commands: ['turnserver', 'ip', 'nft'], root: true }, 'rtcprobe tu
     lab.blockRelayFromOutside(lab.address, coturn.relayMin, coturn.relayMax);
     try {
       const r = await runJson<TurnJson>(args(), { netns: client.ns, timeout: 60000 });
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       // The check earlier versions relied on passes: both ends are relays on the server itself.
       expect(row(r.json, 'udp.relay-indication').status).toBe('pass');
       expect(row(r.json, 'udp.relay-channel').status).toBe('pass');

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { startResponder, type Responder } from '../helpers/responder.js';
 import { StunClass } from '../../src/core/stun/constants.js';
 import { encodeMessage } from '../../src/core/stun/message.js';
@@ -22,7 +22,7 @@ describe('rtcprobe turn: a UDP port that is not a TURN server', () => {
 
   it('a silent port: exit 1, no answer, stderr empty', async () => {
     const r = await runCli(['turn', `turn:[::1]:${port}`, '-u', 'u', '-p', 'p', '-t', '1000']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.stdout).toMatch(/udp\.reach\s+UDP \[::1\]:\d+: no answer/);
     expect(r.stderr).toBe('');
   });
@@ -39,7 +39,7 @@ describeWith({ commands: ['stund'] }, 'rtcprobe turn: a classic STUN server (stu
 
   it('exit 1, stderr empty, over UDP and TCP', async () => {
     const r = await runCli(['turn', `turn:127.0.0.1:${stund.port}`, `turn:127.0.0.1:${stund.port}?transport=tcp`, '-u', 'u', '-p', 'p', '-t', '1000']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     expect(r.stdout).toMatch(/udp\.reach/);
     expect(r.stderr).toBe('');
   });
@@ -55,7 +55,7 @@ describe('rtcprobe turn: a server that answers Allocate without a relayed addres
 
   it('reach passes (it answered) and allocate fails, with no "no answer" hint', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${srv.port}`, '-u', 'u', '-p', 'p', '-t', '1000']);
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const reach = r.json.checks.find((c) => c.id === 'udp.reach')!;
     const alloc = r.json.checks.find((c) => c.id === 'udp.allocate')!;
     expect(reach.status).toBe('pass');

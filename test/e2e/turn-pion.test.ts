@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TurnJson } from '../../src/commands/turn.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { ensurePionTurn, startPionTurn, type PionTurn } from '../helpers/pion-turn.js';
 import { IN_CI } from '../helpers/system.js';
 import { toRtcprobeError } from '../../src/core/errors.js';
@@ -71,7 +71,7 @@ describePion('rtcprobe turn against pion/turn', () => {
   it('a wrong password gets 400 from pion: the credentials are not accepted, and the hint says a wrong password is likely', async () => {
     for (const [user, password] of [[USER, 'not-the-password'], ['nobody-here', PASSWORD]] as const) {
       const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${pion.port}`, '--user', user, '--password', password], { timeout: 60000 });
-      expect(r.code).toBe(1);
+      expect(r.code, why(r)).toBe(1);
       const auth = row(r.json, 'udp.auth');
       expect(auth.status, auth.detail).toBe('fail');
       expect(auth.detail).toMatch(/refused the first signed request with 400.*credentials rejected, or the request malformed/);
@@ -83,7 +83,7 @@ describePion('rtcprobe turn against pion/turn', () => {
 
   it('a wrong --secret reaches the clock-skew probe and is told apart from skew', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${pion.port}`, '--secret', 'a-secret-pion-does-not-know'], { timeout: 60000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const auth = row(r.json, 'udp.auth');
     expect(auth.status).toBe('fail');
     expect(auth.hint).toMatch(/--secret is not the server's shared secret \(even a username valid for a week is refused\)/);
@@ -92,7 +92,7 @@ describePion('rtcprobe turn against pion/turn', () => {
 
   it('--security: pion answers an IPv6 relay request with IPv4; the mismatch is reported and no IPv6 peer is judged through it', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${pion.port}`, '--user', USER, '--password', PASSWORD, '--security', '--count', '3'], { timeout: 90000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const fam = row(r.json, 'udp.relay-family');
     expect(fam.status).toBe('warn');
     expect(fam.detail).toMatch(/REQUESTED-ADDRESS-FAMILY IPv6 was granted an IPv4 relayed address/);
@@ -146,7 +146,7 @@ describePion('rtcprobe turn against pion/turn', () => {
 
   it('--size 2000: pion truncates what does not fit its buffer; small messages pass, so a size limit is reported, not a firewall', async () => {
     const r = await runJson<TurnJson>(['turn', `turn:127.0.0.1:${pion.port}`, '--user', USER, '--password', PASSWORD, '--size', '2000', '--count', '5'], { timeout: 90000 });
-    expect(r.code).toBe(1);
+    expect(r.code, why(r)).toBe(1);
     const size = row(r.json, 'udp.relay-size');
     expect(size.status).toBe('fail');
     expect(size.detail).toMatch(/2000-byte messages are lost .* while 100-byte messages pass \(\d+\/10\): a size limit, not a blocked port/);

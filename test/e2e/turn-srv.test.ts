@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TurnJson } from '../../src/commands/turn.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { runCli, runJson, why } from '../helpers/cli.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { describeWith } from '../helpers/system.js';
@@ -103,7 +103,7 @@ describeWith({ commands: ['turnserver', 'openssl'] }, 'rtcprobe turn: DNS SRV (R
 
   it('a bad --dns-server is a usage error', async () => {
     const r = await runCli(['turn', 'turn:relay.test', ...creds, '--dns-server', 'dns.example']);
-    expect(r.code).toBe(2);
+    expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toMatch(/--dns-server "dns.example" is not an IP address/);
   });
 });

@@ -38,3 +38,20 @@ export async function runJson<T = Record<string, unknown>>(args: string[], o?: P
 export function parseJson(text: string): unknown {
   return JSON.parse(text) as unknown;
 }
+
+/**
+ * The message an exit-code assertion shows when it fails: the verdict line
+ * (or the start of stdout) and the end of stderr, so a failure in CI says why.
+ */
+export function why(r: object): string {
+  const text = (k: string) => { const v = (r as Record<string, unknown>)[k]; return typeof v === 'string' ? v : ''; };
+  const stdout = text('stdout') || text('output');
+  let head = stdout.slice(0, 1500);
+  try {
+    const j = JSON.parse(stdout) as { verdict?: unknown; error?: unknown; connections?: { failures?: unknown }; coordination?: { error?: unknown } };
+    head = JSON.stringify({ verdict: j.verdict, error: j.error, failures: j.connections?.failures, coordination: j.coordination?.error });
+  } catch {
+    // not one JSON document: the text as it is
+  }
+  return `stdout: ${head}\nstderr: ${text('stderr').slice(-1500)}`;
+}

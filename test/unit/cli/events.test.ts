@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { createEventWriter, eventLine, type GlobalOptions, type Io } from '../../../src/output.js';
+import { why } from '../../helpers/cli.js';
 
 /** A stream that keeps what is written, and resolves `line` at the first complete line. */
 function sink(extra: { isTTY?: boolean; columns?: number } = {}) {
@@ -105,7 +106,7 @@ describe('a long-running command through the CLI (signal serve, in process)', ()
 
   it('--json: stdout holds only JSON Lines events and the final document; the warning goes to stderr', async () => {
     const r = await serve(['--json', '--secret', 'short']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     const lines = r.out.trimEnd().split('\n');
     expect(lines).toHaveLength(2);
     const docs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -117,7 +118,7 @@ describe('a long-running command through the CLI (signal serve, in process)', ()
 
   it('human: the ready lines, then the summary; the secret is masked', async () => {
     const r = await serve(['--secret', 'a-secret-of-thirty-two-bytes-ok!']);
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
     expect(r.out).toMatch(/^✔ signaling relay unit-1 listening\n {4}websocket {2}ws:\/\/127\.0\.0\.1:\d+\//);
     expect(r.out).toMatch(/✔ relay unit-1 stopped gracefully \(received SIGTERM\)/);
     expect(r.out).not.toContain('a-secret-of-thirty-two-bytes-ok!');

@@ -9,7 +9,7 @@ import { RETRANSMIT_OPTIONS, TLS_OPTIONS, TURN_CREDENTIAL_OPTIONS } from '../../
 import { parseDuration } from '../../../src/commands/stun.js';
 import { RtcprobeError } from '../../../src/core/errors.js';
 import { RFC_RETRANSMIT } from '../../../src/core/stun/retransmit.js';
-import { ROOT } from '../../helpers/cli.js';
+import { ROOT, why } from '../../helpers/cli.js';
 
 const specs = defineOptions([
   { flags: '-c, --count <n>', description: '', default: 5, parse: intOption(1, 10) },
@@ -179,6 +179,6 @@ describe('option types', () => {
       });
     });
     expect(r.out).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, why(r)).toBe(0);
   }, 130_000);
 });

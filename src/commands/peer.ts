@@ -1,4 +1,6 @@
 import { RtcprobeError } from '../core/errors.js';
+import { renderOneWay } from '../core/bench/render.js';
+import type { ConnectionReport } from '../core/bench/report.js';
 import type { CommandOutcome } from '../output.js';
 import type { RunContext } from './context.js';
 import { defineCommand, defineOptions, intOption, type OptionValues } from './options.js';
@@ -71,7 +73,7 @@ async function runPeer(_args: string[], opts: OptionValues<typeof peerOptions>, 
           case 'bench-stop':
             return `  benchmark ${e.run}: stopped, report sent to ${e.coordinator} (${e.reportParts} part(s))`;
           case 'stats':
-            return e.connections.map((c) => `  ${c.remote}: DC RTT p50 ${c.dc?.reliable.rttMs?.p50.toFixed(2) ?? '-'} ms, audio loss ${c.audio ? (c.audio.stream.lossRatio * 100).toFixed(1) : '-'}%, sent ${c.bytes.sent} B`).join('\n') || undefined;
+            return e.connections.map((c) => [`  ${c.remote}: DC RTT p50 ${c.dc?.reliable.rttMs?.p50.toFixed(2) ?? '-'} ms, audio loss ${c.audio ? (c.audio.stream.lossRatio * 100).toFixed(1) : '-'}%, sent ${c.bytes.sent} B`, oneWayLine(c, '    ')].filter(Boolean).join('\n')).join('\n') || undefined;
         }
       });
     },
@@ -84,8 +86,14 @@ async function runPeer(_args: string[], opts: OptionValues<typeof peerOptions>, 
     human: (st) =>
       [
         `${summary.ok ? st.ok : st.fail} ${st.c.bold(`peer ${summary.peerIds.join(', ')} in room "${summary.room}" stopped`)} after ${(summary.durationMs / 1000).toFixed(1)} s: ${summary.connections.filter((c) => c.state === 'up' || c.state === 'closed').length} connection(s), ${summary.failures.length} failure(s)`,
-        ...summary.connections.map((c) => `    ${summary.peerIds.length > 1 ? `${c.peerId} → ` : ''}${c.remote}  ${c.state}  pair ${c.pair ? `${c.pair.local}/${c.pair.remote}` : '-'}  DC RTT p50 ${c.dc?.reliable.rttMs?.p50.toFixed(2) ?? '-'} ms  echoed ${c.dc?.reliable.echoed ?? 0}/${c.dc?.reliable.sent ?? 0}`),
+        ...summary.connections.map((c) => [`    ${summary.peerIds.length > 1 ? `${c.peerId} → ` : ''}${c.remote}  ${c.state}  pair ${c.pair ? `${c.pair.local}/${c.pair.remote}` : '-'}  DC RTT p50 ${c.dc?.reliable.rttMs?.p50.toFixed(2) ?? '-'} ms  echoed ${c.dc?.reliable.echoed ?? 0}/${c.dc?.reliable.sent ?? 0}`, oneWayLine(c, '      ')].filter(Boolean).join('\n')),
         ...summary.failures.map((f) => `    ${st.fail} ${f.remote}: ${f.code}: ${f.message}`),
       ].join('\n'),
   };
+}
+
+/** The one-way delay line under a connection's line (none for a side that never came up). */
+function oneWayLine(c: ConnectionReport, indent: string): string | undefined {
+  const t = renderOneWay(c);
+  return t === undefined ? undefined : `${indent}${t}`;
 }

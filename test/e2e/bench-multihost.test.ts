@@ -202,6 +202,93 @@ describe('rtcprobe bench --signal: peers started elsewhere, coordinated through 
   });
 });
 
+/** A child's stdout as text, with a wait for the text to match. */
+function textOf(c: ChildProcess) {
+  let text = '';
+  const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  c.stdout!.on('data', (d: Buffer) => {
+    text += d.toString();
+    for (const w of [...waiters]) {
+      const m = text.match(w.re);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  return {
+    text: () => text,
+    next: (re: RegExp, ms = 30_000) => new Promise<RegExpMatchArray>((resolve, reject) => {
+      const m = text.match(re);
+      if (m) return resolve(m);
+      const t = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms in:\n${text.slice(-2000)}`)), ms);
+      waiters.push({ re, resolve: (x) => { clearTimeout(t); resolve(x); } });
+    }),
+  };
+}
+
+const fig = String.raw`(-?\d+\.\d+)/(-?\d+\.\d+)`;
+/** p50 ≤ p99, and on loopback well under a second. */
+function plausible(m: RegExpMatchArray, from: number, n: number): void {
+  for (let i = from; i < from + 2 * n; i += 2) {
+    const p50 = Number(m[i]);
+    const p99 = Number(m[i + 1]);
+    expect(p50, m[0]).toBeLessThanOrEqual(p99);
+    expect(Math.abs(p99), m[0]).toBeLessThan(1000);
+  }
+}
+
+describe('rtcprobe peer human output: one-way delays', () => {
+  it('two peer processes: stats and summary lines show DC forward/backward, audio and video one-way p50/p99 with the clock offset uncertainty', async () => {
+    const ws = await relay();
+    const room = `owd-${process.pid}`;
+    const start = (id: string) => cli(['peer', '--signal', ws, '--room', room, '--peer-id', id, '--loopback', '--stats-interval', '500']);
+    const a = start('alice');
+    const b = start('bob');
+    const ta = textOf(a);
+    const tb = textOf(b);
+    const ea = exitOf(a);
+    const eb = exitOf(b);
+    // Each process has its own clock: the figures rest on the offset estimated from the DC round trips.
+    const line = new RegExp(
+      String.raw`^ {4}one-way p50/p99 ms: DC forward ${fig}, DC backward ${fig}, audio ${fig}, video ${fig} \(remote clock offset [+−]\d+\.\d+ ± (\d+\.\d+) ms, from (\d+) DC round trips\)$`,
+      'm',
+    );
+    for (const t of [ta, tb]) {
+      const m = await t.next(line);
+      plausible(m, 1, 4);
+      expect(Number(m[9])).toBeGreaterThanOrEqual(0);
+      expect(Number(m[10])).toBeGreaterThan(0);
+    }
+    a.kill('SIGTERM');
+    b.kill('SIGTERM');
+    expect(await ea).toBe(0);
+    expect(await eb).toBe(0);
+    for (const [t, remote] of [[ta, 'bob'], [tb, 'alice']] as const) {
+      // The summary: the connection's line, then its one-way line.
+      const m = t.text().match(new RegExp(String.raw`^ {4}${remote} {2}up {2}pair host/host .*\n {6}one-way p50/p99 ms: DC forward ${fig}, DC backward ${fig}, audio ${fig}, video ${fig} \(remote clock offset [+−]\d+\.\d+ ± \d+\.\d+ ms, from \d+ DC round trips\)$`, 'm'));
+      expect(m, t.text().slice(-1500)).not.toBeNull();
+      plausible(m!, 1, 4);
+    }
+  });
+
+  it('two peers in one process: one clock, no offset to estimate; audio only across processes says why one-way delay is unknown', async () => {
+    const ws = await relay();
+    const one = cli(['peer', '--signal', ws, '--room', `owd1-${process.pid}`, '--peer-id', 'p,q', '--loopback', '--channels', 'data,audio', '--stats-interval', '500']);
+    const t1 = textOf(one);
+    const m = await t1.next(new RegExp(String.raw`^ {4}one-way p50/p99 ms: DC forward ${fig}, DC backward ${fig}, audio ${fig} \(one clock: the sender runs in this process\)$`, 'm'));
+    plausible(m, 1, 3);
+    // Without a data channel two processes have no round trips to estimate their clock offset from.
+    const room = `owd2-${process.pid}`;
+    const a = cli(['peer', '--signal', ws, '--room', room, '--peer-id', 'alice', '--loopback', '--channels', 'audio', '--stats-interval', '500']);
+    cli(['peer', '--signal', ws, '--room', room, '--peer-id', 'bob', '--loopback', '--channels', 'audio', '--stats-interval', '500']);
+    await textOf(a).next(/^ {4}one-way delay unknown: the senders run in another process \(own clock\) and without a data channel \(--channels data\) there are no round trips to estimate the clock offset from$/m);
+    one.kill('SIGTERM');
+    expect(await exitOf(one)).toBe(0);
+    expect(t1.text()).toMatch(new RegExp(String.raw`^ {4}p → q {2}up .*\n {6}one-way p50/p99 ms: DC forward ${fig}, DC backward ${fig}, audio ${fig} \(one clock: the sender runs in this process\)$`, 'm'));
+  });
+});
+
 /**
  * A WebSocket proxy in front of the relay that changes the certificate fingerprint in every SDP it
  * hands to its client: that client's DTLS handshake then meets a certificate that does not match.

@@ -89,6 +89,36 @@ export function renderBenchText(r: RenderableResult): string[] {
   return lines;
 }
 
+/**
+ * One connection side's one-way delays for a human line: data-channel forward (this side to the
+ * remote) and backward on the reliable channel, audio and video RTP, each p50/p99 in ms, and the
+ * clock they rest on (one process, or the estimated offset with its uncertainty); or why one-way
+ * delay is unknown. Undefined when the side is not up (nothing was measured).
+ */
+export function renderOneWay(c: ConnSide): string | undefined {
+  if (c.state !== 'up' && !c.dc && !c.audio && !c.video) return undefined;
+  const pp = (s: Summary) => `${ms(s.p50)}/${ms(s.p99)}`;
+  const parts: string[] = [];
+  const dc = c.dc?.reliable;
+  if (dc?.forwardMs) parts.push(`DC forward ${pp(dc.forwardMs)}`);
+  if (dc?.backwardMs) parts.push(`DC backward ${pp(dc.backwardMs)}`);
+  if (c.audio?.oneWayMs) parts.push(`audio ${pp(c.audio.oneWayMs)}`);
+  if (c.video?.oneWayMs) parts.push(`video ${pp(c.video.oneWayMs)}`);
+  const clock = c.dc?.clock;
+  if (parts.length) {
+    const basis = c.sameClock
+      ? 'one clock: the sender runs in this process'
+      : clock
+        ? `remote clock offset ${clock.offsetMs >= 0 ? '+' : '−'}${ms(Math.abs(clock.offsetMs))} ± ${ms(clock.uncertaintyMs)} ms, from ${clock.exchanges} DC round trips`
+        : undefined;
+    return `one-way p50/p99 ms: ${parts.join(', ')}${basis ? ` (${basis})` : ''}`;
+  }
+  const why = c.audio?.oneWayUnknown ?? c.video?.oneWayUnknown;
+  if (why) return `one-way delay unknown: ${why}`;
+  if (c.dc && !c.sameClock && !clock) return 'one-way delay unknown: the remote runs in another process (own clock) and no data-channel echo came back yet to estimate the clock offset from';
+  return 'one-way delay: nothing measured yet';
+}
+
 const csvCell = (v: unknown) => {
   const s = v === undefined ? '' : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;

@@ -25,6 +25,11 @@ export interface ConnectionReport {
   connectMs?: ConnectBreakdown;
   pair?: PairTypes;
   windowMs: number;
+  /**
+   * Set when the senders of what this side receives run in this process: one clock, so the one-way
+   * delays use offset 0 exactly (otherwise they use `dc.clock`, an estimate with an uncertainty).
+   */
+  sameClock?: true;
   dc?: {
     reliable: ProbeStats;
     unreliable: ProbeStats;

@@ -397,6 +397,7 @@ export class Connection {
     // One process, one clock: the offset is 0 exactly, data channel or not.
     const same = this.sameClock();
     const offMs = same ? 0 : off ? off.offset / 1000 : undefined;
+    if (same) base.sameClock = true;
     const ch = this.mesh.traffic.channels;
     if (ch.includes('data')) {
       const side = (s: ProbeSide): ProbeStats => {

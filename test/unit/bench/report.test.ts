@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { aggregate, checkSlos, nominalBps, parseSlo, SloParseError, uploadReport, verdictLine, type ConnSide } from '../../../src/core/bench/report.js';
-import { cdfPoints, renderBenchHtml } from '../../../src/core/bench/render.js';
+import { cdfPoints, renderBenchHtml, renderOneWay } from '../../../src/core/bench/render.js';
 
 describe('SLO parser', () => {
   it('parses times and ratios into base units', () => {
@@ -87,5 +87,31 @@ describe('aggregate, SLOs, upload, verdict', () => {
     expect(html).not.toMatch(/https?:\/\//);
     expect(html).not.toMatch(/<(link|img|iframe)\b|src=/i);
     expect(html).toContain('v &lt;b&gt;');
+  });
+});
+
+describe('renderOneWay: the one-way line of a connection side (rtcprobe peer)', () => {
+  const sum = (p50: number, p99: number) => ({ count: 10, min: p50, p50, p95: p99, p99, max: p99, mean: p50, exact: true });
+  const base = side('a', 'b', 1, 1000);
+  it('DC forward/backward and RTP p50/p99 on the estimated offset, with its uncertainty', () => {
+    const c: ConnSide = {
+      ...base,
+      dc: { ...base.dc!, reliable: { ...base.dc!.reliable, forwardMs: sum(0.5, 1.25), backwardMs: sum(0.75, 12.5) }, clock: { offsetMs: -1.7, uncertaintyMs: 0.3, exchanges: 40 } },
+      audio: { ...base.audio!, oneWayMs: sum(0.8, 3) },
+      video: { ...base.audio!, oneWayMs: sum(1, 4) },
+    };
+    expect(renderOneWay(c)).toBe('one-way p50/p99 ms: DC forward 0.50/1.25, DC backward 0.75/12.5, audio 0.80/3.00, video 1.00/4.00 (remote clock offset −1.70 ± 0.30 ms, from 40 DC round trips)');
+  });
+  it('one process: offset 0 exactly, no uncertainty', () => {
+    const c: ConnSide = { ...base, sameClock: true, audio: { ...base.audio!, oneWayMs: sum(0.4, 2) } };
+    expect(renderOneWay(c)).toBe('one-way p50/p99 ms: audio 0.40/2.00 (one clock: the sender runs in this process)');
+  });
+  it('unknown, and why', () => {
+    const why = 'the senders run in another process (own clock) and without a data channel (--channels data) there are no round trips to estimate the clock offset from';
+    const { dc: _dc, ...noDc } = base;
+    expect(renderOneWay({ ...noDc, audio: { ...base.audio!, oneWayUnknown: why } })).toBe(`one-way delay unknown: ${why}`);
+    expect(renderOneWay({ ...base, audio: undefined })).toMatch(/^one-way delay unknown: .*no data-channel echo came back yet/);
+    expect(renderOneWay({ ...base, sameClock: true, audio: undefined })).toBe('one-way delay: nothing measured yet');
+    expect(renderOneWay({ peerId: 'a', remote: 'b', role: 'offerer', state: 'failed', windowMs: 0, bytes: { sent: 0, received: 0 } })).toBeUndefined();
   });
 });

@@ -77,6 +77,19 @@
     }, 20);
   }
 
+  /** The audio m-line's codecs in SDP order, as "name/clock" (e.g. ["opus/48000", "PCMU/8000", ...]). */
+  function audioCodecs(sdp) {
+    const lines = sdp.split(/\r?\n/);
+    const m = lines.find((l) => l.startsWith('m=audio '));
+    if (!m) return [];
+    const names = new Map();
+    for (const l of lines) {
+      const r = /^a=rtpmap:(\d+) ([^/]+\/\d+)/.exec(l);
+      if (r && !names.has(r[1])) names.set(r[1], r[2]);
+    }
+    return m.split(' ').slice(3).map((pt) => names.get(pt) ?? pt);
+  }
+
   function waitGathered(pc) {
     return new Promise((resolve) => {
       if (pc.iceGatheringState === 'complete') return resolve();
@@ -197,7 +210,7 @@
       await pc.setLocalDescription(await pc.createOffer());
       await waitGathered(pc);
       send({ type: 'signal', to: remote, data: { rtcprobe: 'sdp', type: 'offer', sdp: pc.localDescription.sdp } });
-      note({ event: 'offer-sent' });
+      note({ event: 'offer-sent', audioCodecs: audioCodecs(pc.localDescription.sdp) });
     }
 
     async function answer(remote, sdp) {
@@ -246,6 +259,7 @@
           state.remote = state.remote || m.from;
           if (m.from === state.remote) answer(m.from, m.data.sdp).catch((e) => state.errors.push(String(e)));
         } else if (m.data.type === 'answer' && pc && m.from === state.remote) {
+          note({ event: 'answer-received', audioCodecs: audioCodecs(m.data.sdp) });
           pc.setRemoteDescription({ type: 'answer', sdp: m.data.sdp }).catch((e) => state.errors.push(String(e)));
         }
       } else if (m.type === 'error') state.errors.push(`relay error ${m.code}: ${m.message}`);
@@ -269,7 +283,7 @@
     const inbound = [];
     let pair;
     stats.forEach((x) => {
-      if (x.type === 'inbound-rtp') inbound.push({ kind: x.kind, packetsReceived: x.packetsReceived, packetsLost: x.packetsLost, jitter: x.jitter, codecId: x.codecId, mimeType: byId.get(x.codecId) && byId.get(x.codecId).mimeType, audioLevel: x.audioLevel, totalAudioEnergy: x.totalAudioEnergy });
+      if (x.type === 'inbound-rtp') inbound.push({ kind: x.kind, packetsReceived: x.packetsReceived, packetsLost: x.packetsLost, jitter: x.jitter, codecId: x.codecId, mimeType: byId.get(x.codecId) && byId.get(x.codecId).mimeType, audioLevel: x.audioLevel, totalAudioEnergy: x.totalAudioEnergy, totalSamplesReceived: x.totalSamplesReceived, concealedSamples: x.concealedSamples, silentConcealedSamples: x.silentConcealedSamples });
       if (x.type === 'transport' && x.selectedCandidatePairId) pair = byId.get(x.selectedCandidatePairId);
     });
     const outbound = [];

@@ -4,7 +4,8 @@
  * the relay's protocol and rtcprobe's SDP and probe formats itself
  * (test/browser/peer-page.js). Probes go both ways: the page echoes
  * rtcprobe's probes and rtcprobe echoes the page's; rtcprobe's audio RTP
- * (PCMU) reaches the browser's audio receiver.
+ * (PCMU, also when the browser offers opus first) reaches the browser's audio
+ * receiver and is decoded there.
  *
  * Chromium is kept off the network (test/helpers/browser.ts). It hides host
  * addresses behind mDNS names unless WebRtcHideLocalIpsWithMdns is disabled,
@@ -42,7 +43,7 @@ describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () =
       const { page, log } = await browserPeerPage(browser);
       let peer: ChildProcess | undefined;
       try {
-        await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: relay.ws, room, peerId: browserId, rate: 50, size: 200, audioTrack: browserRole === 'answerer' });
+        await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: relay.ws, room, peerId: browserId, rate: 50, size: 200, audioTrack: browserRole === 'answerer', pcmuFirst: false });
         peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', relay.ws, '--room', room, '--peer-id', rtcprobeId, '--loopback', '--channels', 'data,audio,video', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
         let stderr = '';
         peer.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -119,10 +120,20 @@ describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () =
         // The browser echoed what rtcprobe sent it.
         expect(brel.echoedBack).toBe(brel.receivedFromRemote);
         expect(brel.echoedBack).toBeGreaterThanOrEqual(rel.sent);
-        // rtcprobe's audio RTP, PCMU, decoded by the browser's receiver.
+        // rtcprobe's audio RTP, PCMU, decoded by the browser's receiver: of the samples it played out
+        // (8 kHz), at least 200 ms' worth were decoded from packets rather than concealed.
         const audio = br.stats.inbound!.find((x) => x.kind === 'audio');
         expect(audio?.mimeType).toBe('audio/PCMU');
         expect(audio!.packetsReceived).toBeGreaterThanOrEqual(25);
+        expect(audio!.totalSamplesReceived, JSON.stringify(audio)).toBeGreaterThan(0);
+        expect(audio!.totalSamplesReceived! - audio!.concealedSamples!, JSON.stringify(audio)).toBeGreaterThanOrEqual(1600);
+        if (browserRole === 'offerer') {
+          // Chromium's own codec order, opus first (the page does not reorder it): rtcprobe answers PCMU.
+          const offered = br.events.find((e) => e.event === 'offer-sent')?.audioCodecs ?? [];
+          expect(offered[0]).toBe('opus/48000');
+          expect(offered).toContain('PCMU/8000');
+          expect(br.events.find((e) => e.event === 'answer-received')?.audioCodecs).toEqual(['PCMU/8000']);
+        }
         if (browserRole === 'answerer') {
           // rtcprobe offered video too: its synthetic VP8-labelled RTP reaches the browser's video receiver.
           expect(br.stats.inbound!.find((x) => x.kind === 'video')?.packetsReceived).toBeGreaterThan(0);

@@ -247,3 +247,30 @@ describe('opus-like audio', () => {
     }
   });
 });
+
+describe('an answerer with its own audio codec', () => {
+  it('answers PCMU to an offer that puts opus first (as a browser does); both sides then send 160-byte, 20 ms PCMU frames carrying the probe header', async () => {
+    const pair = await connectPair({ iceServers: [], loopback: true, audio: 'opus' }, { iceServers: [], loopback: true, audio: 'pcmu' }, W);
+    try {
+      const m = (sdp: string) => /^m=audio \S+ \S+ (.*)$/m.exec(sdp)?.[1];
+      expect(m(pair.offerer.sentDescription!.sdp)).toBe(`111 ${PCMU_PT}`);
+      expect(m(pair.answerer.sentDescription!.sdp)).toBe(String(PCMU_PT));
+      expect(pair.answerer.sentDescription!.sdp).not.toMatch(/opus/);
+      for (const [from, to] of [[pair.answerer, pair.offerer], [pair.offerer, pair.answerer]] as const) {
+        const got: RtpArrival[] = [];
+        const w = waiter(() => got.length >= 5, 3000);
+        const off = to.onRtp((p) => {
+          got.push(p);
+          w.check();
+        });
+        await from.sendAudio({ packets: 5, timeoutMs: 5000 });
+        await w.done;
+        off();
+        expect(got.map((p) => [p.payloadType, p.payloadBytes, p.probe?.kind, p.probe?.seq])).toEqual(Array.from({ length: 5 }, (_, i) => [PCMU_PT, 160, 'audio', i]));
+        for (let i = 1; i < got.length; i++) expect((got[i]!.timestamp - got[i - 1]!.timestamp + 2 ** 32) % 2 ** 32).toBe(160);
+      }
+    } finally {
+      await pair.close();
+    }
+  });
+});

@@ -273,10 +273,13 @@ export interface BrowserReport {
   audioIn?: { blocks: number; loud: number; maxRms: number };
   connected: boolean;
   errors: string[];
+  /** What the page did, in order; offer-sent and answer-received carry the audio m-line's codecs in SDP order. */
+  events: { event: string; at: number; audioCodecs?: string[] }[];
   probes: { reliable: Side; unreliable: Side };
   stats: {
     pair?: { state: string; local?: { type: string; address: string; port: number }; remote?: { type: string; address: string; port: number } };
-    inbound?: { kind: string; packetsReceived: number; mimeType?: string; totalAudioEnergy?: number }[];
+    /** Audio: totalSamplesReceived counts samples the receiver played out, concealedSamples those it made up (loss, or a payload it could not decode). */
+    inbound?: { kind: string; packetsReceived: number; mimeType?: string; totalAudioEnergy?: number; totalSamplesReceived?: number; concealedSamples?: number; silentConcealedSamples?: number }[];
     outbound?: { kind: string; packetsSent: number; mimeType?: string }[];
   };
 }

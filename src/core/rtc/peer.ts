@@ -203,7 +203,10 @@ export class RtcPeer {
       await this.pc.setRemoteDescription({ type: 'offer', sdp: this.options.relayOnly ? relayOnlySdp(offer.sdp) : offer.sdp });
       for (const t of this.pc.getTransceivers()) {
         t.setDirection('sendrecv');
-        if (t.kind === 'audio') this.audioTx = t;
+        if (t.kind === 'audio') {
+          this.audioTx = t;
+          preferAudioCodec(t, this.options.audio);
+        }
         if (t.kind === 'video') this.videoTx = t;
       }
       await this.pc.setLocalDescription(await this.pc.createAnswer());
@@ -366,4 +369,20 @@ export class RtcPeer {
 /** Create a peer (sync); see RtcPeer. */
 export function createPeer(options: PeerOptions): RtcPeer {
   return new RtcPeer(options);
+}
+
+/**
+ * Answer with our own audio codec when the offer has it, whatever the offer's order: werift
+ * answers in the offer's order, and a browser offers opus first. rtcprobe's synthetic audio is
+ * no opus a browser could decode, while every byte sequence is valid PCMU (G.711 μ-law), so with
+ * PCMU answered the browser decodes the stream it receives. The answer then lists that codec
+ * only, and our sender uses it. Without a codec of our own (`audio` unset), the offer decides.
+ */
+function preferAudioCodec(t: RTCRtpTransceiver, want: PeerOptions['audio']): void {
+  if (!want) return;
+  const mime = want === 'opus' ? 'audio/opus' : 'audio/pcmu';
+  const pick = t.codecs.find((c) => c.mimeType.toLowerCase() === mime);
+  if (!pick) return;
+  t.codecs = [pick];
+  t.sender.codec = pick;
 }

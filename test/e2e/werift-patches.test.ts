@@ -10,8 +10,11 @@
  *   namespace's loopback, the unreliable channel (maxRetransmits 0, unordered) loses about
  *   10% and the reliable channel nothing; a received message is delivered even when its TSN
  *   does not follow the previous message's;
+ * - SCTP TSN order: the receiver orders the TSNs it holds beyond its cumulative
+ *   ack by serial number (RFC 1982), not as strings, so the cumulative ack keeps
+ *   advancing across a power of ten and across the 2^32 wrap;
  * - the postinstall succeeds without patch-package (install without devDependencies)
- *   and as an installed dependency; in this checkout both patches are applied.
+ *   and as an installed dependency; in this checkout every patch is applied.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -34,6 +37,7 @@ const PATCHES = [
   'werift+0.24.4+002+turn-refresh-cancel.patch',
   'werift+0.24.4+003+sctp-partial-reliability.patch',
   'werift+0.24.4+004+sctp-receive-stall.patch',
+  'werift+0.24.4+006+sctp-tsn-order.patch',
 ];
 
 describe('werift patch: SCTP send waits for its own message, not for the whole queue', () => {
@@ -238,6 +242,103 @@ describe('werift patch: the SCTP reassembly delivers every complete message it h
   });
 });
 
+interface SctpReceiver {
+  lastReceivedTsn: number;
+  sackMisOrdered: Set<number>;
+  sackNeeded: boolean;
+  receiveDataChunk(c: object): void;
+  receiveForwardTsnChunk(c: { cumulativeTsn: number; streams: [number, number][] }): void;
+  sendSack(): Promise<void>;
+  sendChunk(c: unknown): Promise<void>;
+  onReceive: { subscribe(cb: (streamId: number, ppId: number, data: Buffer) => void): unknown };
+}
+
+/** werift's SCTP association from either build, without a network: chunks are handed in, chunks sent are kept. */
+const SCTP_BUILDS: [string, () => Promise<SctpReceiver>][] = [
+  ['the ESM build (lib/index.mjs, what rtcprobe imports)', async () => {
+    const { RTCSctpTransport } = await import('werift');
+    const t = new RTCSctpTransport() as unknown as { setDtlsTransport(d: object): void; sctp: SctpReceiver };
+    const none = { subscribe: () => ({ unSubscribe: () => {} }) };
+    t.setDtlsTransport({ id: `stub-${process.pid}`, sendData: async () => {}, onStateChange: none, iceTransport: { role: 'controlling' } });
+    return t.sctp;
+  }],
+  ['the CommonJS build (lib/sctp/src/sctp.js)', async () => {
+    const { SCTP } = createRequire(import.meta.url)(join(ROOT, 'node_modules/werift/lib/sctp/src/sctp.js')) as { SCTP: new (transport: object, port?: number) => SctpReceiver };
+    return new SCTP({ send: async () => {}, close: () => {} });
+  }],
+];
+
+describe.each(SCTP_BUILDS)('werift patch: SCTP TSNs in serial-number order, %s', (_name, make) => {
+  // Unpatched: the TSNs held beyond the cumulative ack were sorted as strings ("10000" before "9999"; 0 before
+  // 4294967295 either way), so once one of them crossed a power of ten or the 2^32 wrap out of order, the
+  // cumulative ack stopped for good, the gap list kept growing, its blocks came out of order, and across the
+  // wrap their offsets went negative.
+  const receiver = async (lastTsn: number) => {
+    const s = await make();
+    s.lastReceivedTsn = lastTsn;
+    const delivered: number[] = [];
+    s.onReceive.subscribe((_sid, _pp, data) => delivered.push(data.readUInt32BE(0)));
+    const sacks: { cumulativeTsn: number; gaps: [number, number][] }[] = [];
+    s.sendChunk = async (c) => void sacks.push(c as (typeof sacks)[number]);
+    const data = (...tsns: number[]) => {
+      for (const tsn of tsns) {
+        const userData = Buffer.alloc(4);
+        userData.writeUInt32BE(tsn);
+        // Unordered and complete (B and E flags): delivered as it comes, whatever the TSN order.
+        s.receiveDataChunk({ tsn, streamId: 1, streamSeqNum: 0, protocol: 53, flags: 0x07, userData });
+      }
+    };
+    const sack = async () => {
+      s.sackNeeded = true;
+      await s.sendSack();
+      return sacks.at(-1)!;
+    };
+    return { s, data, sack, delivered };
+  };
+
+  it('across a power of ten: 9999 after 10000 and 10001, the cumulative ack reaches 10002', async () => {
+    const r = await receiver(9998);
+    r.data(10000, 10001);
+    expect(await r.sack()).toMatchObject({ cumulativeTsn: 9998, gaps: [[2, 3]] });
+    r.data(9999);
+    expect(r.s.lastReceivedTsn).toBe(10001);
+    r.data(10002);
+    expect(r.s.lastReceivedTsn).toBe(10002);
+    expect([...r.s.sackMisOrdered]).toEqual([]);
+    expect(await r.sack()).toMatchObject({ cumulativeTsn: 10002, gaps: [] });
+    expect(r.delivered).toEqual([10000, 10001, 9999, 10002]);
+  });
+
+  it('gap blocks in TSN order when the TSNs held have different numbers of digits', async () => {
+    const r = await receiver(999_999_997);
+    r.data(999_999_999, 1_000_000_000, 1_000_000_002);
+    expect(await r.sack()).toMatchObject({ cumulativeTsn: 999_999_997, gaps: [[2, 3], [5, 5]] });
+    r.data(999_999_998, 1_000_000_001);
+    expect(r.s.lastReceivedTsn).toBe(1_000_000_002);
+  });
+
+  it('across the 2^32 wrap: 4294967295 after 0 and 1, the cumulative ack reaches 2; gap offsets stay positive', async () => {
+    const r = await receiver(2 ** 32 - 2);
+    r.data(0, 1);
+    expect(await r.sack()).toMatchObject({ cumulativeTsn: 2 ** 32 - 2, gaps: [[2, 3]] });
+    r.data(2 ** 32 - 1);
+    expect(r.s.lastReceivedTsn).toBe(1);
+    r.data(2);
+    expect(r.s.lastReceivedTsn).toBe(2);
+    expect([...r.s.sackMisOrdered]).toEqual([]);
+    r.data(5, 4);
+    expect(await r.sack()).toMatchObject({ cumulativeTsn: 2, gaps: [[2, 3]] });
+  });
+
+  it('a FORWARD TSN (abandoned chunks) lets the cumulative ack run on through the TSNs held beyond it, across a power of ten', async () => {
+    const r = await receiver(9990);
+    r.data(9999, 10000);
+    r.s.receiveForwardTsnChunk({ cumulativeTsn: 9998, streams: [] });
+    expect(r.s.lastReceivedTsn).toBe(10000);
+    expect([...r.s.sackMisOrdered]).toEqual([]);
+  });
+});
+
 describe('postinstall (scripts/postinstall.mjs)', () => {
   const dirs: string[] = [];
   afterAll(() => {
@@ -293,6 +394,7 @@ describe('postinstall (scripts/postinstall.mjs)', () => {
     expect(r.stdout).toMatch(/turn-refresh-cancel\) ✔/);
     expect(r.stdout).toMatch(/sctp-partial-reliability\) ✔/);
     expect(r.stdout).toMatch(/sctp-receive-stall\) ✔/);
+    expect(r.stdout).toMatch(/sctp-tsn-order\) ✔/);
     for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js', 'lib/webrtc/src/transport/sctp.js']) {
       expect(readFileSync(join(root, 'node_modules/werift', f), 'utf8'), f).toBe(readFileSync(join(ROOT, 'node_modules/werift', f), 'utf8'));
     }

@@ -10,8 +10,9 @@
  *   namespace's loopback, the unreliable channel (maxRetransmits 0, unordered) loses about
  *   10% and the reliable channel nothing; a received message is delivered even when its TSN
  *   does not follow the previous message's;
+ * - connecting when handshake datagrams are lost: test/e2e/werift-patches-connect-loss.test.ts;
  * - the postinstall succeeds without patch-package (install without devDependencies)
- *   and as an installed dependency; in this checkout both patches are applied.
+ *   and as an installed dependency; in this checkout all patches are applied.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ const PATCHES = [
   'werift+0.24.4+002+turn-refresh-cancel.patch',
   'werift+0.24.4+003+sctp-partial-reliability.patch',
   'werift+0.24.4+004+sctp-receive-stall.patch',
+  'werift+0.24.4+005+connect-under-loss.patch',
 ];
 
 describe('werift patch: SCTP send waits for its own message, not for the whole queue', () => {
@@ -293,7 +295,8 @@ describe('postinstall (scripts/postinstall.mjs)', () => {
     expect(r.stdout).toMatch(/turn-refresh-cancel\) ✔/);
     expect(r.stdout).toMatch(/sctp-partial-reliability\) ✔/);
     expect(r.stdout).toMatch(/sctp-receive-stall\) ✔/);
-    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js', 'lib/webrtc/src/transport/sctp.js']) {
+    expect(r.stdout).toMatch(/connect-under-loss\) ✔/);
+    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js', 'lib/webrtc/src/transport/sctp.js', 'lib/webrtc/src/sctpManager.js', 'lib/dtls/src/client.js', 'lib/dtls/src/flight/server/flight6.js']) {
       expect(readFileSync(join(root, 'node_modules/werift', f), 'utf8'), f).toBe(readFileSync(join(ROOT, 'node_modules/werift', f), 'utf8'));
     }
   }, 60_000);

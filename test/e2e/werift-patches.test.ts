@@ -13,6 +13,7 @@
  * - SCTP TSN order: the receiver orders the TSNs it holds beyond its cumulative
  *   ack by serial number (RFC 1982), not as strings, so the cumulative ack keeps
  *   advancing across a power of ten and across the 2^32 wrap;
+ * - connecting when handshake datagrams are lost: test/e2e/werift-patches-connect-loss.test.ts;
  * - the postinstall succeeds without patch-package (install without devDependencies)
  *   and as an installed dependency; in this checkout every patch is applied.
  */
@@ -37,6 +38,7 @@ const PATCHES = [
   'werift+0.24.4+002+turn-refresh-cancel.patch',
   'werift+0.24.4+003+sctp-partial-reliability.patch',
   'werift+0.24.4+004+sctp-receive-stall.patch',
+  'werift+0.24.4+005+connect-under-loss.patch',
   'werift+0.24.4+006+sctp-tsn-order.patch',
 ];
 
@@ -394,8 +396,9 @@ describe('postinstall (scripts/postinstall.mjs)', () => {
     expect(r.stdout).toMatch(/turn-refresh-cancel\) ✔/);
     expect(r.stdout).toMatch(/sctp-partial-reliability\) ✔/);
     expect(r.stdout).toMatch(/sctp-receive-stall\) ✔/);
+    expect(r.stdout).toMatch(/connect-under-loss\) ✔/);
     expect(r.stdout).toMatch(/sctp-tsn-order\) ✔/);
-    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js', 'lib/webrtc/src/transport/sctp.js']) {
+    for (const f of ['lib/index.mjs', 'lib/sctp/src/sctp.js', 'lib/ice/src/turn/protocol.js', 'lib/webrtc/src/transport/sctp.js', 'lib/webrtc/src/sctpManager.js', 'lib/dtls/src/client.js', 'lib/dtls/src/flight/server/flight6.js']) {
       expect(readFileSync(join(root, 'node_modules/werift', f), 'utf8'), f).toBe(readFileSync(join(ROOT, 'node_modules/werift', f), 'utf8'));
     }
   }, 60_000);

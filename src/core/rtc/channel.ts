@@ -202,12 +202,13 @@ export class Pacer {
 
 /**
  * A promise with a timeout and an AbortSignal. `body` gets resolve/reject and
- * returns its cleanup, called however the promise settles.
+ * returns its cleanup, called however the promise settles. `what` names what
+ * did not happen; a function is called when the deadline passes.
  */
 export function withDeadline<T>(
   timeoutMs: number,
   signal: AbortSignal | undefined,
-  what: string,
+  what: string | (() => string),
   body: (resolve: (v: T) => void, reject: (e: RtcprobeError) => void) => (() => void) | void,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -223,7 +224,7 @@ export function withDeadline<T>(
       fn();
     };
     const onAbort = () => finish(() => reject(new RtcprobeError('ABORTED', 'aborted', { cause: signal?.reason })));
-    const timer = setTimeout(() => finish(() => reject(new RtcprobeError('TIMEOUT', `${what} within ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(() => finish(() => reject(new RtcprobeError('TIMEOUT', `${typeof what === 'function' ? what() : what} within ${timeoutMs} ms`))), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     cleanup = body(
       (v) => finish(() => resolve(v)),

@@ -229,7 +229,10 @@ export class RtcPeer {
 
   /** Wait until ICE and DTLS are up (connectionState "connected"). RTP sent before that is dropped by werift. */
   connected(w: WaitOptions): Promise<void> {
-    return withDeadline<void>(w.timeoutMs, w.signal, `no connection (ICE ${this.pc.iceConnectionState}, state ${this.pc.connectionState})`, (resolve, reject) => {
+    // The states when the deadline passes (not when the wait began): which layer of the setup did not finish.
+    const what = () =>
+      `no connection (ICE ${this.pc.iceConnectionState}, DTLS ${this.pc.dtlsTransports[0]?.state ?? 'none'}, SCTP ${this.pc.sctpTransport?.sctp.state ?? 'none'}, state ${this.pc.connectionState})`;
+    return withDeadline<void>(w.timeoutMs, w.signal, what, (resolve, reject) => {
       const check = () => {
         if (this.failure) reject(this.failure);
         else if (this.closed || this.pc.connectionState === 'closed') reject(new RtcprobeError('CONNECTION', 'the peer connection closed'));

@@ -7,7 +7,7 @@
  * - Random: 10% of the UDP packets on a network namespace's loopback dropped from before the peers start;
  *   ten pairs must all connect.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import type { DataPipe } from '../../src/core/rtc/channel.js';
 import { jsonLines } from '../helpers/json-lines.js';
 import { ROOT } from '../helpers/cli.js';
 import { describeWith } from '../helpers/system.js';
+import { lossyNs, removeNs } from '../helpers/lossy-ns.js';
 
 /** What a datagram carries, for DTLS records (RFC 7983: first byte 20-63): `hs<msg_type>` for a plaintext handshake message, `hs-enc` for an encrypted one (Finished), `ct<type>e<epoch>` otherwise. */
 function kind(m: Buffer): string {
@@ -133,23 +134,13 @@ describe('werift patch 005: the connection comes up when one DTLS handshake mess
 
 describeWith({ commands: ['ip', 'nft'], root: true }, 'werift patch 005: ten pairs connect with 10% random UDP loss from the start', () => {
   const ns = `rpc-${process.pid}`;
-  afterAll(() => {
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      /* not created */
-    }
-  });
+  afterAll(() => removeNs(ns));
 
   it('10 of 10 pairs connect, open both channels and carry a message each way', async () => {
     // Unpatched (001-004), same script: 19 of 30 pairs (6, 4 and 9 of 10). Patched: 30 of 30, and 100 of 100 single pairs,
     // the slowest with its channels open after 13.2 s (SCTP's 3 s T1 and T3 timers); the 40 s deadline per pair is three
     // times that, and the ten pairs run at the same time, so the test takes as long as the slowest pair (7-11 s measured).
-    execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
-      input: 'table inet lossy {\n chain out {\n  type filter hook output priority 0; policy accept;\n  meta l4proto udp numgen random mod 100 < 10 drop\n }\n}\n',
-    });
+    lossyNs(ns).drop(10);
     const PAIRS = 10;
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'test/helpers/lossy-connect.mjs'), String(PAIRS), '40000'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';

@@ -28,9 +28,9 @@ import { startEcho } from '../../src/core/rtc/channel.js';
 import { decodeProbe, encodeProbe } from '../../src/core/bench/probe.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { describeWith, IN_CI } from '../helpers/system.js';
-import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { BIN, ROOT } from '../helpers/cli.js';
+import { lossyNs, removeNs } from '../helpers/lossy-ns.js';
 
 const W = { timeoutMs: 15_000 };
 const PATCHES = [
@@ -160,13 +160,7 @@ interface LossyDone { done: { count: number; reliable: { received: number; missi
 
 describeWith({ commands: ['ip', 'nft'], root: true }, 'werift patches: SCTP partial reliability (maxRetransmits 0) and no receive stall under loss', () => {
   const ns = `rpw-${process.pid}`;
-  afterAll(() => {
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      /* not created */
-    }
-  });
+  afterAll(() => removeNs(ns));
 
   it('10% random UDP drop on loopback: the unreliable channel loses ≈10% (binomial tolerance), the reliable channel nothing', async () => {
     // Unpatched werift 0.24.4 (001+002 only): the unreliable channel delivered 1000 of 1000 (0% loss: a message with
@@ -174,8 +168,7 @@ describeWith({ commands: ['ip', 'nft'], root: true }, 'werift patches: SCTP part
     // reliability fix alone (003 without 004) the reliable channel stalled for good after 12-181 messages: each
     // FORWARD TSN pruned received reliable messages that the reassembly had failed to deliver, and a leaked flightSize
     // then blocked the sender with nothing in flight. With both: reliable 1000/1000, unreliable ≈10% lost.
-    execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    const lossy = lossyNs(ns);
     const COUNT = 1000;
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'test/helpers/lossy-channels.mjs'), String(COUNT), '5', '40000'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
@@ -209,9 +202,7 @@ describeWith({ commands: ['ip', 'nft'], root: true }, 'werift patches: SCTP part
       // DATA_CHANNEL_OPEN carries the unordered bit with the partial-reliability type: the answerer's channel matches.
       expect(up.answerer.unreliable).toEqual({ ordered: false, maxRetransmits: 0, maxPacketLifeTime: null });
       expect(up.answerer.reliable).toEqual({ ordered: true, maxRetransmits: null, maxPacketLifeTime: null });
-      execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
-        input: 'table inet lossy {\n chain out {\n  type filter hook output priority 0; policy accept;\n  meta l4proto udp numgen random mod 100 < 10 drop\n }\n}\n',
-      });
+      lossy.drop(10);
       child.stdin.write('go\n');
       const done = (await next<LossyDone>('done', 120_000)).done;
       const unLoss = 1 - done.unreliable.received / COUNT;

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   SIGNAL_REJECTED: 'the signaling relay refused to let the client join (the wire code says why)',
   ICE_FAILED: 'a peer connection did not come up (the message names the phase and the candidate types tried)',
   DTLS_FAILED: 'ICE connected but the DTLS handshake did not complete (e.g. the certificate does not match the fingerprint in the SDP)',
+  SCTP_FAILED: 'ICE and DTLS connected, but the SCTP association or the data channels over it did not open',
   NO_RELAY_CANDIDATE: 'relay only, but no relay candidate: the TURN server gave no allocation, or the selected pair bypassed it',
   PEERS_MISSING: 'a coordinated benchmark: fewer peers than --expect joined the room in time (the figures of those present are kept)',
   PEER_LEFT: 'a coordinated benchmark: a peer left the room (or its process ended) during the run; the figures measured before are kept',

@@ -1,4 +1,5 @@
 // connection.ts owns one RTCPeerConnection to one remote: signalling, probes, RTP stats and its report.
+import { failedLayer, LAYER_FAILURE } from './setup-layer.js';
 import { RtcprobeError, toRtcprobeError } from '../errors.js';
 import { SourceTrackers } from '../bench/sources.js';
 import { estimateOffset, type OffsetEstimate, type TimeExchange } from '../bench/clock.js';
@@ -244,11 +245,14 @@ export class Connection {
       const local = this.rtc.sentDescription ? sdpCandidateTypes(this.rtc.sentDescription.sdp) : [];
       const remote = this.remoteSdp ? sdpCandidateTypes(this.remoteSdp) : [];
       const list = (l: CandidateType[]) => (l.length ? l.join(', ') : 'none');
-      // ICE connected but the connection never did: the DTLS handshake failed (e.g. a certificate fingerprint mismatch).
+      // The layer that did not finish. werift's connectionState turns "connected" only once SCTP is up too: the DTLS
+      // transport itself says whether its handshake finished.
       const since = this.rtc.breakdown().sinceStart;
-      const dtls = this.phase === 'ICE connectivity checks' && since.iceConnected !== undefined && since.dtlsConnected === undefined;
-      const phase = dtls ? 'the DTLS handshake (ICE was connected)' : this.phase;
-      e = new RtcprobeError(dtls ? 'DTLS_FAILED' : 'ICE_FAILED', `connection to ${this.remote} failed during ${phase}: ${e.message} (local candidates: ${list(local)}; remote candidates: ${list(remote)})`, { cause: e });
+      const settingUp = this.phase === 'ICE connectivity checks' || this.phase === 'data channels';
+      const f = LAYER_FAILURE[failedLayer({ settingUp, iceConnected: since.iceConnected !== undefined, dtls: this.rtc.layers().dtls })];
+      const phase = f.during ?? this.phase;
+      const code = f.code;
+      e = new RtcprobeError(code, `connection to ${this.remote} failed during ${phase}: ${e.message} (local candidates: ${list(local)}; remote candidates: ${list(remote)})`, { cause: e });
     }
     this.error = e;
     this.state = 'failed';

@@ -244,6 +244,11 @@ export class RtcPeer {
     });
   }
 
+  /** The live state of each layer: ICE, DTLS (of the first transport) and the SCTP association. */
+  layers(): { ice: string; dtls: string; sctp: string } {
+    return { ice: this.pc.iceConnectionState, dtls: this.pc.dtlsTransports[0]?.state ?? 'none', sctp: this.pc.sctpTransport?.sctp.state ?? 'none' };
+  }
+
   /** Wait for both data channels to be open. */
   async dataChannels(w: WaitOptions): Promise<{ reliable: DataPipe; unreliable: DataPipe }> {
     await withDeadline<void>(w.timeoutMs, w.signal, 'the data channels did not open', (resolve, reject) => {

@@ -355,7 +355,7 @@ const STREAM_BUILDS: [string, () => Promise<Record<'tcp' | 'tls', StreamTranspor
 describeWith({ commands: ['openssl'] }, 'werift patch: TURN over TCP and TLS without Nagle\'s algorithm', () => {
   // Unpatched: werift never called setNoDelay, so its TURN socket kept Node's default (Nagle on). A small
   // ChannelData frame written while the previous one was unacknowledged then waited for the server's delayed
-  // ACK: through a loopback coturn 4-9 of 500 sequential data-channel probes over TURN/TCP took 42-47 ms
+  // ACK: through a loopback coturn 4-23 of 500 sequential data-channel probes over TURN/TCP took 30-51 ms
   // (p50 0.6 ms), none with the patch (bench/turn/relay-rtt.mjs). Checked here without timing: the
   // transport's own socket gets setNoDelay(true), which Node passes on as TCP_NODELAY.
   let cert: TestCert;

@@ -78,6 +78,21 @@ describeWith({ commands: ['turnserver', 'turnutils_uclient'] }, 'bench:turn clea
   }, 60_000);
 });
 
+describeWith({ commands: ['turnserver', 'openssl'] }, 'bench:turn-rtt clean-up', () => {
+  it('SIGINT after a round: exit 130, coturn, the workers and the temp dir gone', async () => {
+    const b = startBench('bench/turn/relay-rtt.mjs', { BENCH_RUNS: '50', BENCH_COUNT: '20' });
+    const m = await b.waitFor(/started coturn pid (\d+) on port \d+ \(TLS \d+\), temp dir (\S+)/);
+    await b.waitFor(/round 1\/50 done/);
+    b.child.kill('SIGINT');
+    expect(await b.exit).toBe(130);
+    expect(alive(Number(m[1]))).toBe(false);
+    expect(existsSync(m[2]!)).toBe(false);
+    // No worker (a process running relay-rtt-worker.mjs) is left behind.
+    const workers = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes('relay-rtt-worker.mjs'));
+    expect(workers).toEqual([]);
+  }, 120_000);
+});
+
 describeWith({ commands: ['turnserver'] }, 'bench:check clean-up', () => {
   it('SIGINT after a round: exit 130, coturn and temp dir gone', async () => {
     const b = startBench('bench/check/run.mjs', { BENCH_RUNS: '50' });

@@ -3,13 +3,12 @@
 // rounds in one process. Figures: time to the first candidate, to the last, to "complete", and the
 // number of candidates (werift's peer uses only the first STUN and the first TURN URL).
 // `node bench/check/gather.mjs` after `npm run build`; BENCH_RUNS rounds (default 9). Ends by itself.
-import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RTCPeerConnection } from 'werift';
 import { gatherCandidates } from '../../dist/core/rtc/gather.js';
 import { weriftConfig } from '../../dist/core/rtc/config.js';
-import { freePortRange } from '../lib/ports.mjs';
+import { freePortRange, stunPing } from '../lib/ports.mjs';
 import { have, main, spawnTracked, tempDir } from '../lib/procs.mjs';
 import { footer, header } from '../lib/report.mjs';
 import { pairedRatios, summary } from '../lib/stats.mjs';
@@ -17,19 +16,6 @@ import { pairedRatios, summary } from '../lib/stats.mjs';
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const USER = 'bench';
 const PASSWORD = 'bench-password';
-
-function ping(port) {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    const req = Buffer.alloc(20);
-    req.writeUInt16BE(0x0001, 0);
-    req.writeUInt32BE(0x2112a442, 4);
-    const t = setTimeout(() => { s.close(); resolve(false); }, 200);
-    s.on('message', () => { clearTimeout(t); s.close(); resolve(true); });
-    s.on('error', () => {});
-    s.send(req, port, '127.0.0.1');
-  });
-}
 
 /** werift's own gathering: a peer with one data channel, times of onIceCandidate and of "complete". */
 async function weriftGathering(iceServers) {
@@ -65,7 +51,7 @@ main(async () => {
     '--lt-cred-mech', '--user', `${USER}:${PASSWORD}`, '--realm', 'bench.test',
   ], { stdio: 'ignore' });
   let ready = false;
-  for (let i = 0; i < 50 && !ready; i++) ready = await ping(base);
+  for (let i = 0; i < 50 && !ready; i++) ready = await stunPing(base);
   if (!ready) { console.error('coturn did not answer'); return 2; }
 
   const c = `127.0.0.1:${base}`;

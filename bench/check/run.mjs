@@ -23,8 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dgram from 'node:dgram';
-import { freePortRange } from '../lib/ports.mjs';
+import { freePortRange, stunPing } from '../lib/ports.mjs';
 import { have, main, onCleanup, run, spawnTracked, tempDir } from '../lib/procs.mjs';
 import { footer, header, printTable } from '../lib/report.mjs';
 
@@ -71,19 +70,6 @@ async function labUp(dir) {
   throw new Error('the lab\'s TURN server did not answer');
 }
 
-function ping(port) {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    const req = Buffer.alloc(20);
-    req.writeUInt16BE(0x0001, 0);
-    req.writeUInt32BE(0x2112a442, 4);
-    const t = setTimeout(() => { s.close(); resolve(false); }, 200);
-    s.on('message', () => { clearTimeout(t); s.close(); resolve(true); });
-    s.on('error', () => {});
-    s.send(req, port, '127.0.0.1');
-  });
-}
-
 main(async () => {
   if (!have('turnserver')) { console.error('bench:check needs turnserver (Debian package coturn)'); return 2; }
   const dir = tempDir('rtcprobe-bench-check-');
@@ -109,7 +95,7 @@ main(async () => {
     coturn.once('exit', () => { exited = true; });
     process.stderr.write(`bench:check: started coturn pid ${coturn.pid} on port ${PORT}, temp dir ${dir}\n`);
     let ready = false;
-    for (let i = 0; i < 50 && !ready && !exited; i++) ready = await ping(PORT);
+    for (let i = 0; i < 50 && !ready && !exited; i++) ready = await stunPing(PORT);
     if (!ready) { console.error('coturn did not answer'); return 2; }
     stun = `stun:127.0.0.1:${PORT}`;
     natTarget = `127.0.0.1:${PORT}`;

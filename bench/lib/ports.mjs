@@ -44,3 +44,20 @@ export async function freePortRange(span, { hosts = ['127.0.0.1'], protocols = [
   }
   throw new Error(`no ${span} consecutive free ports found`);
 }
+
+/**
+ * Whether a STUN server answers one Binding request on UDP (host, port) within
+ * 200 ms: how a bench waits for the coturn it started to be ready.
+ */
+export function stunPing(port, host = '127.0.0.1') {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const req = Buffer.alloc(20);
+    req.writeUInt16BE(0x0001, 0); // Binding request, no attributes
+    req.writeUInt32BE(0x2112a442, 4); // magic cookie; the transaction id stays zero
+    const t = setTimeout(() => { s.close(); resolve(false); }, 200);
+    s.on('message', () => { clearTimeout(t); s.close(); resolve(true); });
+    s.on('error', () => {});
+    s.send(req, port, host);
+  });
+}

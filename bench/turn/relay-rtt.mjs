@@ -16,8 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dgram from 'node:dgram';
-import { freePortRange } from '../lib/ports.mjs';
+import { freePortRange, stunPing } from '../lib/ports.mjs';
 import { have, main, run, spawnTracked, tempDir } from '../lib/procs.mjs';
 import { fmt, footer, header, printTable } from '../lib/report.mjs';
 import { quantile } from '../lib/stats.mjs';
@@ -29,19 +28,6 @@ const COUNT = Number(process.env.BENCH_COUNT ?? 500);
 const PEAK_MS = 30;
 const USER = 'bench';
 const PASSWORD = 'bench-password';
-
-function ping(port) {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    const req = Buffer.alloc(20);
-    req.writeUInt16BE(0x0001, 0);
-    req.writeUInt32BE(0x2112a442, 4);
-    const t = setTimeout(() => { s.close(); resolve(false); }, 200);
-    s.on('message', () => { clearTimeout(t); s.close(); resolve(true); });
-    s.on('error', () => {});
-    s.send(req, port, '127.0.0.1');
-  });
-}
 
 main(async () => {
   for (const tool of ['turnserver', 'openssl']) {
@@ -67,7 +53,7 @@ main(async () => {
   coturn.once('exit', () => { exited = true; });
   process.stderr.write(`bench:turn-rtt: started coturn pid ${coturn.pid} on port ${PORT} (TLS ${TLS_PORT}), temp dir ${dir}\n`);
   let ready = false;
-  for (let i = 0; i < 50 && !ready && !exited; i++) ready = await ping(PORT);
+  for (let i = 0; i < 50 && !ready && !exited; i++) ready = await stunPing(PORT);
   if (!ready) { console.error(exited ? 'turnserver exited before it answered' : 'coturn did not answer'); return 2; }
 
   const variants = [

@@ -23,8 +23,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dgram from 'node:dgram';
-import { freePortRange } from '../lib/ports.mjs';
+import { freePortRange, stunPing } from '../lib/ports.mjs';
 import { have, main, run, spawnTracked, tempDir } from '../lib/procs.mjs';
 import { fmt, footer, header, printTable, sig } from '../lib/report.mjs';
 import { median } from '../lib/stats.mjs';
@@ -44,20 +43,6 @@ const MAX_RATE = 128000;
 const SESSIONS = [2, 4, 8, 16, 32];
 const USER = 'bench';
 const PASSWORD = 'bench-password';
-
-/** Ready when coturn answers a Binding request. */
-function ping(port) {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    const req = Buffer.alloc(20);
-    req.writeUInt16BE(0x0001, 0);
-    req.writeUInt32BE(0x2112a442, 4);
-    const t = setTimeout(() => { s.close(); resolve(false); }, 200);
-    s.on('message', () => { clearTimeout(t); s.close(); resolve(true); });
-    s.on('error', () => {});
-    s.send(req, port, '127.0.0.1');
-  });
-}
 
 main(async () => {
   for (const tool of ['turnserver', 'turnutils_uclient']) {
@@ -82,7 +67,7 @@ main(async () => {
   // What this run started, for whoever checks that it is gone afterwards.
   process.stderr.write(`bench:turn: started coturn pid ${coturn.pid} on port ${PORT}, temp dir ${dir}\n`);
   let ready = false;
-  for (let i = 0; i < 50 && !ready && !exited; i++) ready = await ping(PORT);
+  for (let i = 0; i < 50 && !ready && !exited; i++) ready = await stunPing(PORT);
   if (!ready) { console.error(exited ? 'turnserver exited before it answered' : 'coturn did not answer'); return 2; }
 
   /** turnutils_uclient client to client (-y), no RTCP (-c): `sessions` clients in pairs, each sending n messages. */

@@ -240,16 +240,9 @@ async function tputOnce(kind, size) {
     let stopped = false;
     const fill = () => { while (!stopped && dc.bufferedAmount < HIGH) dc.send(payload); };
     const sub = dc.bufferedAmountLow.subscribe(fill);
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    fill();
-    // bufferedamountlow fires on a crossing only: look again every ms as well.
-    const iv = setInterval(fill, 1);
-    await sleep(TPUT_MS);
+    const out = await fillFor(fill, () => bytes);
     stopped = true;
-    clearInterval(iv);
     sub.unSubscribe();
-    const out = { bps: (bytes * 1000) / (performance.now() - t0), cpu: cpuMs(process.cpuUsage(c0)) / (performance.now() - t0) };
     await p.close();
     return out;
   }
@@ -261,16 +254,25 @@ async function tputOnce(kind, size) {
   const pacer = pair.offerer.pacer(a.reliable, process.env.TPUT_PACER ? JSON.parse(process.env.TPUT_PACER) : {});
   let stopped = false;
   const fill = () => { while (!stopped && pacer.queued < 256) pacer.send(payload); };
+  const out = await fillFor(fill, () => bytes);
+  stopped = true;
+  await pair.close();
+  return out;
+}
+
+/**
+ * Call `fill` now and every ms for TPUT_MS (a back-pressure event fires on a crossing only, so look
+ * again every ms as well); then bytes/s received and the process's CPU share over that time.
+ */
+async function fillFor(fill, received) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   fill();
   const iv = setInterval(fill, 1);
   await sleep(TPUT_MS);
-  stopped = true;
   clearInterval(iv);
-  const out = { bps: (bytes * 1000) / (performance.now() - t0), cpu: cpuMs(process.cpuUsage(c0)) / (performance.now() - t0) };
-  await pair.close();
-  return out;
+  const ms = performance.now() - t0;
+  return { bps: (received() * 1000) / ms, cpu: cpuMs(process.cpuUsage(c0)) / ms };
 }
 
 async function tputSection() {

@@ -80,9 +80,7 @@ async function runServe(opts: ServeOptions, ctx: RunContext): Promise<CommandOut
   if (opts.late !== 'hold' && opts.late !== 'drop') throw new RtcprobeError('USAGE', `--late must be hold or drop, not "${opts.late}"`);
   if (opts.adminToken === '') throw new RtcprobeError('USAGE', '--admin-token must not be empty');
   const { McuServer } = await import('../core/rtc/mcu-server.js');
-  const { HttpRouter } = await import('../core/signaling/http.js');
-  const { Listeners } = await import('../core/signaling/lifecycle.js');
-  const { AdminToken } = await import('../core/signaling/auth.js');
+  const { serveServiceHttp } = await import('../core/signaling/service-http.js');
   const started = Date.now();
   let stopping = false;
   const server = new McuServer({
@@ -109,25 +107,22 @@ async function runServe(opts: ServeOptions, ctx: RunContext): Promise<CommandOut
     },
   });
   if (ctx.signal.aborted) throw new RtcprobeError('ABORTED', 'aborted before the MCU started');
-  let listeners: Awaited<ReturnType<typeof Listeners.open>> | undefined;
-  const admin = opts.adminToken ? new AdminToken(opts.adminToken) : undefined;
-  if (listen) {
-    const router = new HttpRouter({
+  const admin = opts.adminToken;
+  const listeners = listen
+    ? await serveServiceHttp({
       realm: 'rtcprobe-mcu',
+      host: listen.host,
+      port: listen.port,
       ...(admin ? { adminToken: admin } : {}),
-      health: () => {
-        const ok = !!server.joined && !stopping;
-        return { status: ok ? 200 : 503, body: { ok, room, peerId: server.peerId, participants: server.participants().length, framesMixed: server.totals.framesMixed, uptimeSeconds: Math.round((Date.now() - started) / 1000) } };
-      },
-      metrics: () => server.metrics.expose(),
-    });
-    listeners = await Listeners.open({ host: listen.host, port: listen.port, onRequest: (req, res, full) => router.handle(req, res, full), onUpgrade: (_req, socket) => socket.destroy() });
-  }
+      metrics: server.metrics,
+      health: () => ({ ok: !!server.joined && !stopping, room, peerId: server.peerId, participants: server.participants().length, framesMixed: server.totals.framesMixed, uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
+    })
+    : undefined;
   try {
     await server.start();
   } catch (err) {
     await server.stop();
-    await listeners?.stop();
+    await listeners?.close();
     throw err;
   }
   const snapshot = (reason: string, ok: boolean): McuServeJson => ({
@@ -167,11 +162,7 @@ async function runServe(opts: ServeOptions, ctx: RunContext): Promise<CommandOut
   const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'aborted';
   await server.stop();
   const json = snapshot(reason, true);
-  if (listeners) {
-    const l = listeners;
-    l.cut();
-    await l.stop();
-  }
+  await listeners?.close();
   return { exitCode: 0, json, jsonLines: true, human: (st) => renderServeHuman(json, st) };
 }
 

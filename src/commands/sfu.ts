@@ -76,7 +76,7 @@ async function runServe(opts: ServeOpts, ctx: RunContext): Promise<CommandOutcom
   const iceServers = (await iceServersFrom(opts, ctx.env)) ?? [];
   const token = opts.token ?? (ctx.env.RTCPROBE_SIGNAL_TOKEN || undefined);
   const { SfuServer } = await import('../core/rtc/sfu-server.js');
-  const { serveSfuHttp } = await import('../core/sfu/http.js');
+  const { serveServiceHttp } = await import('../core/signaling/service-http.js');
   const server = new SfuServer({
     url,
     rooms,
@@ -128,9 +128,10 @@ async function runServe(opts: ServeOpts, ctx: RunContext): Promise<CommandOutcom
     };
   };
   ctx.onForcedStop(() => ({ ...summary(false) }));
-  let http: Awaited<ReturnType<typeof serveSfuHttp>> | undefined;
+  let http: Awaited<ReturnType<typeof serveServiceHttp>> | undefined;
   try {
-    http = await serveSfuHttp({
+    http = await serveServiceHttp({
+      realm: 'rtcprobe-sfu',
       host: listen.host,
       port: listen.port,
       ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),

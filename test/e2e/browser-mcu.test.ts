@@ -8,45 +8,36 @@
  * browser-peer.test.ts for the browser's flags.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { track, until } from '../helpers/signal.js';
-import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, jsonLines, launchChromium, startRelay, stopChild, type PeerConn, type TestBrowser } from '../helpers/browser.js';
+import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, jsonLines, relayAndChromium, stopChild, type PeerConn } from '../helpers/browser.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 describeWithChromium('Chromium and rtcprobe peer through rtcprobe mcu serve', () => {
-  let browser: TestBrowser;
-  let relay: { ws: string; stop(): Promise<void> };
-  beforeAll(async () => {
-    relay = await startRelay();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.stop();
-  });
+  const env = relayAndChromium();
 
   it('the browser sends PCMU to the MCU and decodes the mix of rtcprobe\'s stream; rtcprobe gets the mix of the browser\'s', async () => {
     const room = `browser-mcu-${process.pid}`;
-    const { page, log } = await browserPeerPage(browser);
+    const { page, log } = await browserPeerPage(env.browser);
     let mcu: ChildProcess | undefined;
     let peer: ChildProcess | undefined;
     try {
-      mcu = track(spawn(process.execPath, [BIN, 'mcu', 'serve', '--signal', relay.ws, '--room', room, '--peer-id', 'mcu', '--listen', '127.0.0.1:0', '--loopback', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+      mcu = track(spawn(process.execPath, [BIN, 'mcu', 'serve', '--signal', env.relay.ws, '--room', room, '--peer-id', 'mcu', '--listen', '127.0.0.1:0', '--loopback', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
       let mcuErr = '';
       mcu.stderr!.on('data', (d: Buffer) => (mcuErr += d.toString()));
       const mcuOut = jsonLines(mcu);
       const listening = await mcuOut.next((j) => j.event === 'listening', 30_000);
       const health = async () => (await fetch(new URL('/healthz', String(listening.http)))).json() as Promise<{ participants: number; framesMixed: number }>;
       // No probes: the MCU accepts the data channels and leaves them idle.
-      await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: relay.ws, room, peerId: 'zz-chromium', rate: 0, size: 200, audioTrack: true, viaServer: true });
+      await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: env.relay.ws, room, peerId: 'zz-chromium', rate: 0, size: 200, audioTrack: true, viaServer: true });
       await until(async () => (await health()).participants === 1, 30_000, 'the browser admitted by the MCU');
       // Alone in the room the browser gets the MCU's stream of silence: decoded, and quiet.
       await page.waitForFunction(() => ((window as unknown as { rtcprobeState: { audioIn?: { blocks: number } } }).rtcprobeState.audioIn?.blocks ?? 0) > 25, { timeout: 30_000, polling: 50 });
       const alone = (await browserReport(page)).audioIn!;
       expect(alone.loud).toBe(0);
-      peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', relay.ws, '--room', room, '--peer-id', 'a-rtcprobe', '--loopback', '--channels', 'audio', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+      peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', env.relay.ws, '--room', room, '--peer-id', 'a-rtcprobe', '--loopback', '--channels', 'audio', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
       let stderr = '';
       peer.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const out = jsonLines(peer);
@@ -93,7 +84,7 @@ describeWithChromium('Chromium and rtcprobe peer through rtcprobe mcu serve', ()
   });
 
   it('Chromium itself reached nothing but this machine (its NetLog)', async () => {
-    const net = await browser.close();
+    const net = await env.browser.close();
     expectLoopbackOnly(net);
   });
 });

@@ -15,24 +15,15 @@
  * Either way every packet stays on this machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { track } from '../helpers/signal.js';
-import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, isThisMachine, jsonLines, launchChromium, startRelay, stopChild, type PeerConn, type TestBrowser } from '../helpers/browser.js';
+import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, isThisMachine, jsonLines, relayAndChromium, stopChild, type PeerConn } from '../helpers/browser.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () => {
-  let browser: TestBrowser;
-  let relay: { ws: string; stop(): Promise<void> };
-  beforeAll(async () => {
-    relay = await startRelay();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.stop();
-  });
+  const env = relayAndChromium();
 
   for (const [browserId, rtcprobeId, browserRole] of [
     ['zz-chromium', 'a-rtcprobe', 'answerer'],
@@ -40,11 +31,11 @@ describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () =
   ] as const) {
     it(`the browser as the ${browserRole}: host path, probes echoed both ways, PCMU audio into the browser${browserRole === 'answerer' ? ' and out of it' : ''}`, async () => {
       const room = `browser-${browserRole}-${process.pid}`;
-      const { page, log } = await browserPeerPage(browser);
+      const { page, log } = await browserPeerPage(env.browser);
       let peer: ChildProcess | undefined;
       try {
-        await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: relay.ws, room, peerId: browserId, rate: 50, size: 200, audioTrack: browserRole === 'answerer', pcmuFirst: false });
-        peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', relay.ws, '--room', room, '--peer-id', rtcprobeId, '--loopback', '--channels', 'data,audio,video', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+        await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: env.relay.ws, room, peerId: browserId, rate: 50, size: 200, audioTrack: browserRole === 'answerer', pcmuFirst: false });
+        peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', env.relay.ws, '--room', room, '--peer-id', rtcprobeId, '--loopback', '--channels', 'data,audio,video', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
         let stderr = '';
         peer.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         const out = jsonLines(peer);
@@ -158,7 +149,7 @@ describeWithChromium('Chromium and rtcprobe peer on rtcprobe signal serve', () =
   }
 
   it('Chromium itself reached nothing but this machine (its NetLog)', async () => {
-    const net = await browser.close();
+    const net = await env.browser.close();
     expectLoopbackOnly(net);
   });
 });

@@ -7,38 +7,29 @@
  * to the other. See browser-peer.test.ts for the browser's flags.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.js';
 import { track } from '../helpers/signal.js';
-import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, jsonLines, launchChromium, startRelay, stopChild, type PeerConn, type TestBrowser } from '../helpers/browser.js';
+import { browserPeerPage, browserReport, describeWithChromium, expectLoopbackOnly, jsonLines, relayAndChromium, stopChild, type PeerConn } from '../helpers/browser.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 describeWithChromium('Chromium and rtcprobe peer through rtcprobe sfu serve', () => {
-  let browser: TestBrowser;
-  let relay: { ws: string; stop(): Promise<void> };
-  beforeAll(async () => {
-    relay = await startRelay();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await relay?.stop();
-  });
+  const env = relayAndChromium();
 
   it('the browser receives rtcprobe\'s forwarded probes and PCMU audio, echoes them, and its own probes and tone come back through the SFU', async () => {
     const room = `browser-sfu-${process.pid}`;
-    const { page, log } = await browserPeerPage(browser);
+    const { page, log } = await browserPeerPage(env.browser);
     let sfu: ChildProcess | undefined;
     let peer: ChildProcess | undefined;
     try {
-      sfu = track(spawn(process.execPath, [BIN, 'sfu', 'serve', '--signal', relay.ws, '--room', room, '--peer-id', 'sfu', '--loopback', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+      sfu = track(spawn(process.execPath, [BIN, 'sfu', 'serve', '--signal', env.relay.ws, '--room', room, '--peer-id', 'sfu', '--loopback', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
       let sfuErr = '';
       sfu.stderr!.on('data', (d: Buffer) => (sfuErr += d.toString()));
       const sfuOut = jsonLines(sfu);
       await sfuOut.next((j) => j.event === 'joined', 30_000);
       // The browser's peerId sorts after the SFU's: it offers all the same (a room server is always offered to).
-      await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: relay.ws, room, peerId: 'zz-chromium', rate: 50, size: 200, audioTrack: true, viaServer: true });
+      await page.evaluate((o) => (window as unknown as { rtcprobePeer: { start(o: unknown): Promise<boolean> } }).rtcprobePeer.start(o), { url: env.relay.ws, room, peerId: 'zz-chromium', rate: 50, size: 200, audioTrack: true, viaServer: true });
       // The browser is up at the SFU before rtcprobe joins: the SFU fans a probe out to whoever is there
       // when it arrives, so rtcprobe's first probes would otherwise find nobody to echo them.
       await sfuOut.next((j) => j.event === 'participant-joined' && j.participant === 'zz-chromium', 30_000);
@@ -49,7 +40,7 @@ describeWithChromium('Chromium and rtcprobe peer through rtcprobe sfu serve', ()
         },
         { timeout: 30_000, polling: 50 },
       );
-      peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', relay.ws, '--room', room, '--peer-id', 'a-rtcprobe', '--loopback', '--channels', 'data,audio', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+      peer = track(spawn(process.execPath, [BIN, 'peer', '--signal', env.relay.ws, '--room', room, '--peer-id', 'a-rtcprobe', '--loopback', '--channels', 'data,audio', '--stats-interval', '500', '--timeout', '30000', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
       let stderr = '';
       peer.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const out = jsonLines(peer);
@@ -115,7 +106,7 @@ describeWithChromium('Chromium and rtcprobe peer through rtcprobe sfu serve', ()
   });
 
   it('Chromium itself reached nothing but this machine (its NetLog)', async () => {
-    const net = await browser.close();
+    const net = await env.browser.close();
     expectLoopbackOnly(net);
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson, why } from '../helpers/cli.js';
+import { jsonLines } from '../helpers/json-lines.js';
 
 interface Pair { source: string; listener: string; expected: number; heard: number }
 interface McuJson {
@@ -70,7 +71,6 @@ describe('bench --topology mcu', () => {
 describe('bench --topology mcu --server', () => {
   it('uses an MCU that has already joined the room', async () => {
     const { spawn } = await import('node:child_process');
-    const { createInterface } = await import('node:readline');
     const { SignalRelay } = await import('../../src/core/signaling/server.js');
     const { BIN } = await import('../helpers/cli.js');
     const relay = new SignalRelay({ host: '127.0.0.1', port: 0 });
@@ -79,15 +79,7 @@ describe('bench --topology mcu --server', () => {
     const mcu = spawn(process.execPath, [BIN, 'mcu', 'serve', '--signal', addr.ws, '--room', room, '--loopback', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const exited = new Promise((res) => mcu.once('exit', res));
     try {
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('the MCU did not start')), 20_000);
-        createInterface({ input: mcu.stdout! }).on('line', (l) => {
-          if ((JSON.parse(l) as { event?: string }).event === 'listening') {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-      });
+      await jsonLines(mcu).next((j) => j.event === 'listening', 20_000);
       const r = await runJson<McuJson>(['bench', '--topology', 'mcu', '--peers', '2', '--duration', '3', '--warmup', '1', '--server', `${addr.ws}#${room}`]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.json.server.embedded).toBe(false);

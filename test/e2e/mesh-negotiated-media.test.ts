@@ -1,14 +1,12 @@
 // Media follows the offer/answer: a peer whose remote offered less (no video, no audio) still
 // connects, measures its data channels, and reports RTP figures only for streams that come.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SignalRelay } from '../../src/core/signaling/server.js';
 import { MeshPeer, type MeshChannel, type MeshEvent } from '../../src/core/rtc/mesh.js';
 import { until } from '../helpers/signal.js';
+import { teardownAfterEach } from '../helpers/teardown.js';
 
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-});
+const stops = teardownAfterEach();
 
 describe('negotiated media in a mesh connection', () => {
   it('the offerer has data only, the answerer data, audio and video: both up, no failure, no RTP figures from silence', async () => {

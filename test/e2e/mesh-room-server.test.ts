@@ -1,14 +1,12 @@
 // The room-server rule of MeshPeer: with a peer that announced role "sfu"
 // (or "mcu") in the room, clients offer to it and not to each other.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SignalRelay } from '../../src/core/signaling/server.js';
 import { SignalClient } from '../../src/core/signaling/client.js';
 import { MeshPeer, roomServerRole } from '../../src/core/rtc/mesh.js';
+import { teardownAfterEach } from '../helpers/teardown.js';
 
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-});
+const stops = teardownAfterEach();
 
 describe('room servers in a mesh room', () => {
   it('reads the role from join meta', () => {

@@ -1,26 +1,18 @@
 // Bad input to the SFU from an authenticated werift participant: malformed
 // RTP and RTCP, an unknown payload type, an unannounced SSRC, far over the
 // rate. Each is counted and dropped; the others keep their traffic.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpSrPacket, RtcpTransportLayerFeedback, RtpHeader, type RtcpPacket } from 'werift';
 import { SignalRelay } from '../../src/core/signaling/server.js';
 import { SignalClient } from '../../src/core/signaling/client.js';
 import { MeshPeer } from '../../src/core/rtc/mesh.js';
 import { RtcPeer } from '../../src/core/rtc/peer.js';
 import { SfuServer } from '../../src/core/rtc/sfu-server.js';
+import { teardownAfterEach } from '../helpers/teardown.js';
+import { until } from '../helpers/signal.js';
 
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-});
+const stops = teardownAfterEach();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Dtls {
   onRtcp: { subscribe(cb: (p: RtcpPacket) => void): unknown };
@@ -56,7 +48,7 @@ async function setup() {
     sig.signal('sfu', { rtcprobe: 'sdp', type: 'offer', sdp: offer.sdp });
     await x.accept({ type: 'answer', sdp: await answered });
     await x.connected({ timeoutMs: 20_000, signal: ac.signal });
-    await until('all three up', () => server.participants().filter((p) => p.state === 'up').length === 3);
+    await until(() => server.participants().filter((p) => p.state === 'up').length === 3, 30_000, 'all three up');
   return { server, clients, x, ac };
 }
 
@@ -81,10 +73,10 @@ describe('sfu: bad input', () => {
       for (let i = 0; i < 20; i++) void dtls.sendRtp(big, new RtpHeader({ ssrc: audioSsrc, payloadType: 0, sequenceNumber: (300 + burst * 20 + i) & 0xffff }));
       await sleep(10);
     }
-    await until('drops counted', () => {
+    await until(() => {
       const d = server.drops();
       return d.malformed_rtp === 5 && d.unknown_pt === 5 && d.unknown_ssrc === 5 && d.malformed_rtcp === 3 && (d.over_rate ?? 0) > 100;
-    });
+    }, 30_000, 'drops counted');
     const xs = server.participants().find((p) => p.participant === 'x')!;
     expect(xs.drops).toMatchObject({ malformed_rtp: 5, unknown_pt: 5, unknown_ssrc: 5, malformed_rtcp: 3 });
     // 1 MB in half a second against 200 kB/s and a 100 kB burst: most of what arrives is dropped
@@ -119,12 +111,12 @@ describe('sfu: bad input', () => {
     dtls.onRtcp.subscribe((p) => {
       if (p instanceof RtcpSrPacket) srs.add(p.ssrc);
     });
-    await until('sender reports of a', () => srs.has(aVideo.ssrc) && srs.has(aAudio.ssrc));
+    await until(() => srs.has(aVideo.ssrc) && srs.has(aAudio.ssrc), 30_000, 'sender reports of a');
     const pli0 = aVideo.pliCount;
     const nack0 = aVideo.nackCount;
     await dtls.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: 1, mediaSsrc: aVideo.ssrc }) })]);
     await dtls.sendRtcp([new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: aVideo.ssrc, lost: [1, 2] }) })]);
-    await until('PLI and NACK at a', () => aVideo.pliCount > pli0 && aVideo.nackCount > nack0);
+    await until(() => aVideo.pliCount > pli0 && aVideo.nackCount > nack0, 30_000, 'PLI and NACK at a');
     expect(server.rtcp()).toMatchObject({ pli: 1, nack: 1 });
     expect(server.rtcp().sr).toBeGreaterThan(0);
   }, 120_000);

@@ -2,6 +2,7 @@
 // the run, one connection per peer, upload ≈ one stream and download ≈ N−1.
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson, why } from '../helpers/cli.js';
+import { jsonLines } from '../helpers/json-lines.js';
 
 interface Bench {
   ok: boolean;
@@ -45,7 +46,6 @@ describe('rtcprobe bench --topology sfu', () => {
 describe('rtcprobe bench --topology sfu --server', () => {
   it('uses an SFU that has already joined the room: one connection per peer, to it; no SFU started', async () => {
     const { spawn } = await import('node:child_process');
-    const { createInterface } = await import('node:readline');
     const { SignalRelay } = await import('../../src/core/signaling/server.js');
     const { BIN } = await import('../helpers/cli.js');
     const relay = new SignalRelay({ host: '127.0.0.1', port: 0 });
@@ -54,15 +54,7 @@ describe('rtcprobe bench --topology sfu --server', () => {
     const sfu = spawn(process.execPath, [BIN, 'sfu', 'serve', '--signal', addr.ws, '--room', room, '--peer-id', 'ext-sfu', '--loopback', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const exited = new Promise((res) => sfu.once('exit', res));
     try {
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('the SFU did not start')), 20_000);
-        createInterface({ input: sfu.stdout! }).on('line', (l) => {
-          if ((JSON.parse(l) as { event?: string }).event === 'listening') {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-      });
+      await jsonLines(sfu).next((j) => j.event === 'listening', 20_000);
       const r = await runJson<Bench>(['bench', '--topology', 'sfu', '--peers', '3', '--duration', '2', '--warmup', '1', '--channels', 'audio', '--server', `${addr.ws}#${room}`], { timeout: 90_000 });
       expect(r.code, r.stderr).toBe(0);
       expect(r.json.verdict).toMatch(/^sfu, 3 peers: all 3 connections up/);

@@ -2,26 +2,18 @@
 // sends the moment its channel opens reach the others, and those the others
 // send before the newcomer's channels are open at the server are held for it
 // and delivered, not dropped.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RTCDataChannel } from 'werift';
 import { SignalRelay } from '../../src/core/signaling/server.js';
 import { SignalClient } from '../../src/core/signaling/client.js';
 import { RtcPeer } from '../../src/core/rtc/peer.js';
 import { SfuServer } from '../../src/core/rtc/sfu-server.js';
 import { RELIABLE_LABEL } from '../../src/core/rtc/config.js';
+import { teardownAfterEach } from '../helpers/teardown.js';
+import { until } from '../helpers/signal.js';
 
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-});
+const stops = teardownAfterEach();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** A plain werift client of the server; `onReliable` sees its reliable channel as soon as it is created. */
 async function client(url: string, id: string, signal: AbortSignal, onReliable: (dc: RTCDataChannel) => void, onAnswer = () => {}): Promise<RtcPeer> {
@@ -64,7 +56,7 @@ describe('sfu: data-channel messages around a join', () => {
       dc.onMessage.subscribe((m) => atA.push(String(m)));
     });
     await a.dataChannels({ timeoutMs: 20_000, signal: ac.signal });
-    await until('a up at the server', () => server.participants().some((p) => p.participant === 'a' && p.state === 'up'));
+    await until(() => server.participants().some((p) => p.participant === 'a' && p.state === 'up'), 30_000, 'a up at the server');
     await client(
       addr.ws, 'b', ac.signal,
       (dc) => {
@@ -79,7 +71,7 @@ describe('sfu: data-channel messages around a join', () => {
         for (let i = 0; i < N; i++) aDc!.send(`from-a ${i}`);
       },
     );
-    await until('messages delivered both ways', () => atA.length >= N && atB.length >= N, 20_000).catch(() => {});
+    await until(() => atA.length >= N && atB.length >= N, 20_000, 'messages delivered both ways').catch(() => {});
     expect(atA.filter((m) => m.startsWith('from-b')).length).toBe(N);
     expect(atB.filter((m) => m.startsWith('from-a')).length).toBe(N);
     // In order, on the reliable channel.
@@ -96,7 +88,7 @@ describe('sfu: data-channel messages around a join', () => {
       aDc = dc;
     });
     await a.dataChannels({ timeoutMs: 20_000, signal: ac.signal });
-    await until('a up at the server', () => server.participants().some((p) => p.participant === 'a' && p.state === 'up'));
+    await until(() => server.participants().some((p) => p.participant === 'a' && p.state === 'up'), 30_000, 'a up at the server');
     await client(
       addr.ws, 'b', ac.signal,
       (dc) => {
@@ -106,9 +98,9 @@ describe('sfu: data-channel messages around a join', () => {
         for (let i = 0; i < N; i++) aDc!.send(`from-a ${i}`);
       },
     );
-    await until('a\'s messages counted at the server', () => (server.participants().find((p) => p.participant === 'a')?.dcIn.messages ?? 0) >= N);
-    await until('b up at the server', () => server.participants().some((p) => p.participant === 'b' && p.state === 'up'));
-    await until('the held messages delivered', () => atB.length >= 10);
+    await until(() => (server.participants().find((p) => p.participant === 'a')?.dcIn.messages ?? 0) >= N, 30_000, 'a\'s messages counted at the server');
+    await until(() => server.participants().some((p) => p.participant === 'b' && p.state === 'up'), 30_000, 'b up at the server');
+    await until(() => atB.length >= 10, 30_000, 'the held messages delivered');
     // All 50 arrived before b's channel opened: the first 10 held and delivered, the other 40 counted.
     const dropped = server.drops().not_open_overflow ?? 0;
     expect(dropped).toBe(N - 10);

@@ -1,27 +1,19 @@
 // The SFU with real werift clients on loopback: bytes per client against a
 // mesh in the same test, sources told apart, data-channel fan-out, churn.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SignalRelay } from '../../src/core/signaling/server.js';
 import { MeshPeer, type MeshTraffic } from '../../src/core/rtc/mesh.js';
 import { SfuServer } from '../../src/core/rtc/sfu-server.js';
 import { udpSockets } from '../../src/core/rtc/sockets.js';
 import type { RtcPeer } from '../../src/core/rtc/peer.js';
 import { readFileSync } from 'node:fs';
+import { teardownAfterEach } from '../helpers/teardown.js';
+import { until } from '../helpers/signal.js';
 
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-});
+const stops = teardownAfterEach();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function relay(): Promise<SignalRelay> {
   const r = new SignalRelay({ host: '127.0.0.1', port: 0, limits: { messagesPerSecond: 10_000, messageBurst: 10_000 } });
@@ -68,7 +60,7 @@ describe('sfu: forwarding with werift clients', () => {
     // Mesh first, measured, stopped.
     const mesh = ['m0', 'm1', 'm2'].map((id) => peer(r, 'mesh', id, ac.signal, traffic));
     for (const p of mesh) await p.start();
-    await until('mesh connections', () => mesh.every((p) => p.states().up === 2));
+    await until(() => mesh.every((p) => p.states().up === 2), 30_000, 'mesh connections');
     await sleep(500);
     const m = await window(mesh, 2500);
     await Promise.all(mesh.map((p) => p.stop()));
@@ -76,7 +68,7 @@ describe('sfu: forwarding with werift clients', () => {
     const server = await sfu(r, ['sfu-room'], ac.signal);
     const clients = ['c0', 'c1', 'c2'].map((id) => peer(r, 'sfu-room', id, ac.signal, traffic));
     for (const p of clients) await p.start();
-    await until('sfu connections', () => clients.every((p) => p.states().up === 1) && server.participants().filter((x) => x.state === 'up').length === 3);
+    await until(() => clients.every((p) => p.states().up === 1) && server.participants().filter((x) => x.state === 'up').length === 3, 30_000, 'sfu connections');
     await sleep(500);
     const s = await window(clients, 2500);
     const stream = median(m.map((x) => x.perConnUp)); // one client's stream, as measured in the mesh
@@ -121,7 +113,7 @@ describe('sfu: forwarding with werift clients', () => {
     const traffic: Partial<MeshTraffic> = { channels: ['data', 'audio'], dataRate: 20 };
     const clients = ['a', 'b', 'c'].map((id) => peer(r, 'dc', id, ac.signal, traffic));
     for (const p of clients) await p.start();
-    await until('sfu connections', () => server.participants().filter((x) => x.state === 'up').length === 3);
+    await until(() => server.participants().filter((x) => x.state === 'up').length === 3, 30_000, 'sfu connections');
     await sleep(500);
     for (const p of clients) p.startWindow();
     await sleep(2000);
@@ -143,7 +135,7 @@ describe('sfu: forwarding with werift clients', () => {
     // Churn: c leaves.
     const cStats = () => server.participants().find((x) => x.participant === 'c')!;
     await clients[2]!.stop();
-    await until('c removed', () => cStats().state === 'removed');
+    await until(() => cStats().state === 'removed', 30_000, 'c removed');
     const frozen = cStats();
     const aBefore = server.participants().find((x) => x.participant === 'a')!;
     for (const p of clients.slice(0, 2)) p.startWindow();
@@ -172,12 +164,12 @@ describe('sfu: forwarding with werift clients', () => {
     const server = await sfu(r, ['fail'], ac.signal);
     const clients = ['a', 'b', 'c'].map((id) => peer(r, 'fail', id, ac.signal, { channels: ['audio'] }));
     for (const p of clients) await p.start();
-    await until('all up', () => server.participants().filter((x) => x.state === 'up').length === 3);
+    await until(() => server.participants().filter((x) => x.state === 'up').length === 3, 30_000, 'all up');
     // c's peer connection closes (as when its process hangs up on the media) but it does not leave the room:
     // the server notices when werift's ICE consent checks fail (about 30 s).
     const cConn = (clients[2] as unknown as { conns: Map<string, { rtc: RtcPeer }> }).conns.get('sfu')!;
     await cConn.rtc.close();
-    await until('c removed', () => server.participants().find((x) => x.participant === 'c')!.state === 'removed', 70_000);
+    await until(() => server.participants().find((x) => x.participant === 'c')!.state === 'removed', 70_000, 'c removed');
     const c = server.participants().find((x) => x.participant === 'c')!;
     expect(c.removedReason).toBe('failed');
     await sleep(1500);

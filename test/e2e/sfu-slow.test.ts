@@ -2,24 +2,16 @@
 // by nftables on loopback, so the SFU's data-channel queue towards it grows.
 // The SFU stops sending to it, then removes it; the others carry on.
 import { execFileSync } from 'node:child_process';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeWith } from '../helpers/system.js';
 import { SignalRelay } from '../../src/core/signaling/server.js';
 import { MeshPeer } from '../../src/core/rtc/mesh.js';
 import { SfuServer } from '../../src/core/rtc/sfu-server.js';
+import { teardownAfterEach } from '../helpers/teardown.js';
+import { until } from '../helpers/signal.js';
 
-const stops: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-});
+const stops = teardownAfterEach();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const TABLE = `rtcprobe_sfu_slow_${process.pid}`;
 const nft = (...args: string[]) => execFileSync('nft', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -40,7 +32,7 @@ describeWith({ commands: ['nft'], root: true }, 'sfu: a subscriber that stops re
       return p;
     });
     for (const p of clients) await p.start();
-    await until('all up', () => server.participants().filter((p) => p.state === 'up').length === 3);
+    await until(() => server.participants().filter((p) => p.state === 'up').length === 3, 30_000, 'all up');
     const [cConn] = await clients[2]!.connections();
     const port = Number(cConn!.pair!.localAddress!.split(':').pop());
     expect(port).toBeGreaterThan(0);
@@ -51,7 +43,7 @@ describeWith({ commands: ['nft'], root: true }, 'sfu: a subscriber that stops re
     nft('add', 'rule', 'inet', TABLE, 'out', 'udp', 'dport', String(port), 'drop');
     for (const p of clients.slice(0, 2)) p.startWindow();
     const t0 = Date.now();
-    await until('c removed', () => server.participants().find((p) => p.participant === 'c')?.state === 'removed', 30_000);
+    await until(() => server.participants().find((p) => p.participant === 'c')?.state === 'removed', 30_000, 'c removed');
     const c = server.participants().find((p) => p.participant === 'c')!;
     // Cut off for being slow (1.5 s over 16 KiB queued; ICE takes far longer to notice).
     expect(c.removedReason).toBe('slow');

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, type Browser, type ConsoleMessage, type Page } from 'puppeteer-core';
-import { describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { BIN, ROOT } from './cli.js';
 import { track } from './signal.js';
 import { IN_CI } from './system.js';
@@ -323,3 +323,20 @@ export async function browserPeerPage(b: TestBrowser): Promise<{ page: Page; log
 
 export const browserReport = (page: Page) => page.evaluate(() => (window as unknown as { rtcprobePeer: { report(): Promise<unknown> } }).rtcprobePeer.report()) as Promise<BrowserReport>;
 
+
+/**
+ * Inside a describe block: a relay (`rtcprobe signal serve`) and a Chromium for
+ * its tests, started before them and closed after them.
+ */
+export function relayAndChromium(): { readonly browser: TestBrowser; readonly relay: { ws: string; stop(): Promise<void> } } {
+  const env = {} as { browser: TestBrowser; relay: { ws: string; stop(): Promise<void> } };
+  beforeAll(async () => {
+    env.relay = await startRelay();
+    env.browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await env.browser?.close();
+    await env.relay?.stop();
+  });
+  return env;
+}

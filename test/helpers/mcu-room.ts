@@ -49,11 +49,4 @@ export async function startMcuRoom(n: number, o: Partial<McuServerOptions> = {})
   return r;
 }
 
-/** Resolve when `cond` holds, polling every 50 ms; reject after `ms`. */
-export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > ms) throw new Error(`timed out: ${what}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
+export { until } from './signal.js';

@@ -345,6 +345,15 @@ export class SfuServer {
     this.forwardTime.observe((performance.now() - t0) / 1000);
   }
 
+  /** Feedback about a forwarded stream goes back to its publisher, about the publisher's own SSRC. */
+  private toPublisher(p: Participant, ssrc: number, kind: 'nack' | 'pli', make: (publisherSsrc: number) => RtcpPacket): void {
+    const src = p.room.router.feedback(p.id, ssrc);
+    const pub = src && p.room.people.get(src.publisher);
+    if (!src || !pub?.dtls) return;
+    void pub.dtls.sendRtcp([make(src.ssrc)]).catch(() => {});
+    this.rtcpForwarded.inc(kind);
+  }
+
   private onRtcp(p: Participant, pkt: RtcpPacket): void {
     const router = p.room.router;
     if (pkt instanceof RtcpSrPacket) {
@@ -358,20 +367,10 @@ export class SfuServer {
     }
     if (pkt instanceof RtcpTransportLayerFeedback && pkt.feedback instanceof GenericNack) {
       const f = pkt.feedback;
-      const src = router.feedback(p.id, f.mediaSourceSsrc);
-      const pub = src && p.room.people.get(src.publisher);
-      if (!src || !pub?.dtls) return;
-      void pub.dtls.sendRtcp([new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: f.senderSsrc, mediaSourceSsrc: src.ssrc, lost: f.lost }) })]).catch(() => {});
-      this.rtcpForwarded.inc('nack');
-      return;
-    }
-    if (pkt instanceof RtcpPayloadSpecificFeedback && pkt.feedback instanceof PictureLossIndication) {
+      this.toPublisher(p, f.mediaSourceSsrc, 'nack', (ssrc) => new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: f.senderSsrc, mediaSourceSsrc: ssrc, lost: f.lost }) }));
+    } else if (pkt instanceof RtcpPayloadSpecificFeedback && pkt.feedback instanceof PictureLossIndication) {
       const f = pkt.feedback;
-      const src = router.feedback(p.id, f.mediaSsrc);
-      const pub = src && p.room.people.get(src.publisher);
-      if (!src || !pub?.dtls) return;
-      void pub.dtls.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: f.senderSsrc, mediaSsrc: src.ssrc }) })]).catch(() => {});
-      this.rtcpForwarded.inc('pli');
+      this.toPublisher(p, f.mediaSsrc, 'pli', (ssrc) => new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: f.senderSsrc, mediaSsrc: ssrc }) }));
     }
   }
 

@@ -1,14 +1,16 @@
 /**
- * The SFU's HTTP listener: /healthz and /metrics (Prometheus), on the
- * relay's HTTP router and listener code. Knows nothing of werift: it gets
- * the registry and a health reading.
+ * The HTTP listener of a room server (`sfu serve`, `mcu serve`): /healthz and
+ * /metrics (Prometheus), on the relay's HTTP router and listener code. Knows
+ * nothing of werift: it gets the registry and a health reading.
  */
-import { AdminToken } from '../signaling/auth.js';
-import { HttpRouter } from '../signaling/http.js';
-import { Listeners, type Addresses } from '../signaling/lifecycle.js';
-import type { MetricsRegistry } from '../signaling/metrics.js';
+import { AdminToken } from './auth.js';
+import { HttpRouter } from './http.js';
+import { Listeners, type Addresses } from './lifecycle.js';
+import type { MetricsRegistry } from './metrics.js';
 
-export interface SfuHttpOptions {
+export interface ServiceHttpOptions {
+  /** The Basic/Bearer realm named in a 401. */
+  realm: string;
   host: string;
   port: number;
   /** /metrics needs "Authorization: Bearer <token>" when given. */
@@ -17,9 +19,9 @@ export interface SfuHttpOptions {
   health(): { ok: boolean; [k: string]: unknown };
 }
 
-export async function serveSfuHttp(o: SfuHttpOptions): Promise<{ addresses: Addresses; close(): Promise<void> }> {
+export async function serveServiceHttp(o: ServiceHttpOptions): Promise<{ addresses: Addresses; close(): Promise<void> }> {
   const router = new HttpRouter({
-    realm: 'rtcprobe-sfu',
+    realm: o.realm,
     ...(o.adminToken ? { adminToken: new AdminToken(o.adminToken) } : {}),
     health: () => {
       const h = o.health();
